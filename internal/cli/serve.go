@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/rs/zerolog"
+
+	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/logs"
+	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/scheduler"
+	"github.com/apmtel/apmtel/workers"
+)
+
+func runScheduler(e *env, args []string) error {
+	cfg, _, err := load(e, "scheduler", "", args, nil)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return serveScheduler(ctx, cfg, newLogger(e, cfg))
+}
+
+func serveScheduler(ctx context.Context, cfg config.Config, l zerolog.Logger) error {
+	rdb := newRedis(cfg)
+	defer rdb.Close()
+	client := asynq.NewClient(redisOpt(cfg))
+	defer client.Close()
+	s := &scheduler.Scheduler{Config: cfg, Store: newStore(rdb, cfg), Registry: telemetry.Default(), Enqueuer: client, Logger: l}
+	return s.Run(ctx)
+}
+
+func runWorker(e *env, args []string) error {
+	cfg, _, err := load(e, "worker", "", args, nil)
+	if err != nil {
+		return err
+	}
+	l := newLogger(e, cfg)
+	ctx, stop := signalContext()
+	defer stop()
+	return serveWorker(ctx, cfg, l)
+}
+
+// serveWorker runs one asynq server until ctx ends, then shuts it down
+// gracefully (in-flight jobs get workers.ShutdownTimeout).
+func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error {
+	source, err := newSource(cfg, l)
+	if err != nil {
+		return err
+	}
+	sink, err := newSink(cfg, l)
+	if err != nil {
+		return err
+	}
+	rdb := newRedis(cfg)
+	defer rdb.Close()
+	client := asynq.NewClient(redisOpt(cfg))
+	defer client.Close()
+	h := workers.NewHandlers(workers.Deps{
+		Config: cfg, Store: newStore(rdb, cfg), Registry: telemetry.Default(),
+		Source: source, Sink: sink, Enqueuer: client, Logger: l,
+	})
+	srv := workers.NewServer(cfg, redisOpt(cfg), l)
+	if err := srv.Start(workers.NewMux(h)); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	wl := logs.Named(l, logs.Worker)
+	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Msg("worker started")
+	<-ctx.Done()
+	wl.Info().Msg("worker stopping; in-flight jobs get up to 8s")
+	srv.Shutdown()
+	wl.Info().Msg("worker stopped")
+	return nil
+}
+
+func runMonitor(e *env, args []string) error {
+	cfg, _, err := load(e, "monitor", "", args, nil)
+	if err != nil {
+		return err
+	}
+	l := newLogger(e, cfg)
+	ctx, stop := signalContext()
+	defer stop()
+	return serveMonitor(ctx, cfg, l, nil)
+}
+
+// isLoopback reports whether addr (host:port) only listens on loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// requireToken guards h with a bearer token or a basic-auth password.
+func requireToken(token string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if _, pw, ok := r.BasicAuth(); ok {
+			got = pw
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="apmtel"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// serveMonitor serves Asynqmon at /monitoring/ until ctx ends. ready, when
+// not nil, receives the listening address.
+func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, ready chan<- string) error {
+	ml := logs.Named(l, logs.Monitor)
+	if !isLoopback(cfg.MonitorAddr) && cfg.MonitorToken == "" {
+		return &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_MONITOR_ADDR (%s) is not a loopback address", cfg.MonitorAddr)}
+	}
+	mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt(cfg), ReadOnly: cfg.MonitorReadOnly})
+	defer mon.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/monitoring/", mon)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))
+	var h http.Handler = mux
+	if cfg.MonitorToken != "" {
+		h = requireToken(cfg.MonitorToken, mux)
+	}
+	ln, err := net.Listen("tcp", cfg.MonitorAddr)
+	if err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ml.Info().Str("url", "http://"+ln.Addr().String()+"/monitoring/").Bool("read_only", cfg.MonitorReadOnly).
+		Bool("auth", cfg.MonitorToken != "").Msg("Asynqmon served")
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("monitor: %w", err)
+	}
+}
+
+func runStandalone(e *env, args []string) error {
+	var nWorkers int
+	var embeddedAddr string
+	cfg, _, err := load(e, "standalone", "[--workers N]", args, func(fs *flag.FlagSet) {
+		fs.IntVar(&nWorkers, "workers", 2, "worker servers to run in this process")
+		fs.StringVar(&embeddedAddr, "embedded-redis-addr", "127.0.0.1:0", "where the embedded Redis listens when no Redis is configured")
+	})
+	if err != nil {
+		return err
+	}
+	l := newLogger(e, cfg)
+	ctx, stop := signalContext()
+	defer stop()
+	if !cfg.RedisAddrSet {
+		mr, err := startEmbeddedRedis(ctx, embeddedAddr)
+		if err != nil {
+			return err
+		}
+		defer mr.Close()
+		cfg.RedisAddr = mr.Addr()
+		rl := logs.Named(l, logs.Redis)
+		rl.Warn().Str("addr", mr.Addr()).
+			Msg("EMBEDDED REDIS (miniredis): NOT DURABLE, everything is lost when this process exits; other workers may join with APMTEL_REDIS_ADDR=" + mr.Addr())
+	}
+	return serveAll(ctx, cfg, l, nWorkers)
+}
+
+// serveAll runs a scheduler, n workers and the monitor until ctx ends.
+func serveAll(ctx context.Context, cfg config.Config, l zerolog.Logger, n int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, n+2)
+	start := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		start(func() error { return serveWorker(ctx, cfg, l) })
+	}
+	start(func() error { return serveScheduler(ctx, cfg, l) })
+	start(func() error { return serveMonitor(ctx, cfg, l, nil) })
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// startEmbeddedRedis starts miniredis on addr. miniredis only expires keys
+// when its clock moves, so a ticker moves it with real time.
+func startEmbeddedRedis(ctx context.Context, addr string) (*miniredis.Miniredis, error) {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr(addr); err != nil {
+		return nil, fmt.Errorf("embedded redis: %w", err)
+	}
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				mr.FastForward(time.Second)
+			}
+		}
+	}()
+	return mr, nil
+}

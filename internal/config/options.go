@@ -1,0 +1,218 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Option is one setting: its environment variable, its flag and how to parse it.
+type Option struct {
+	Env  string
+	Flag string
+	Help string
+	// Secret options are never printed with their value.
+	Secret bool
+	set    func(c *Config, v string) error
+}
+
+func str(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func list(p func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []string
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		*p(c) = out
+		return nil
+	}
+}
+
+func boolean(p func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (true/false)", v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
+func integer(p func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func duration(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (like 30s, 5m, 12h)", v)
+		}
+		*p(c) = d
+		return nil
+	}
+}
+
+func clusterOptions(prefix, flagPrefix, what string, get func(*Config) *Cluster) []Option {
+	return []Option{
+		{Env: prefix + "_URL", Flag: flagPrefix + "-url", Help: "comma-separated URLs of the " + what,
+			set: list(func(c *Config) *[]string { return &get(c).URLs })},
+		{Env: prefix + "_USERNAME", Flag: flagPrefix + "-username", Help: "basic-auth user of the " + what,
+			set: str(func(c *Config) *string { return &get(c).Username })},
+		{Env: prefix + "_PASSWORD", Flag: flagPrefix + "-password", Help: "basic-auth password of the " + what, Secret: true,
+			set: str(func(c *Config) *string { return &get(c).Password })},
+		{Env: prefix + "_API_KEY", Flag: flagPrefix + "-api-key", Help: "API key (base64 id:key) of the " + what, Secret: true,
+			set: str(func(c *Config) *string { return &get(c).APIKey })},
+		{Env: prefix + "_CA_CERT", Flag: flagPrefix + "-ca-cert", Help: "PEM CA file for the " + what,
+			set: str(func(c *Config) *string { return &get(c).CACert })},
+		{Env: prefix + "_INSECURE", Flag: flagPrefix + "-insecure", Help: "skip TLS verification for the " + what + " (unsafe)",
+			set: boolean(func(c *Config) *bool { return &get(c).Insecure })},
+	}
+}
+
+// Options lists every setting, in the order the README documents them.
+func Options() []Option {
+	opts := []Option{
+		{Env: "APMTEL_REDIS_ADDR", Flag: "redis-addr", Help: "Redis host:port (default 127.0.0.1:6379)",
+			set: func(c *Config, v string) error { c.RedisAddr = v; c.RedisAddrSet = true; return nil }},
+		{Env: "APMTEL_REDIS_PASSWORD", Flag: "redis-password", Help: "Redis password", Secret: true,
+			set: str(func(c *Config) *string { return &c.RedisPassword })},
+		{Env: "APMTEL_REDIS_DB", Flag: "redis-db", Help: "Redis database number (default 0)",
+			set: integer(func(c *Config) *int { return &c.RedisDB })},
+		{Env: "APMTEL_REDIS_TLS", Flag: "redis-tls", Help: "connect to Redis over TLS",
+			set: boolean(func(c *Config) *bool { return &c.RedisTLS })},
+		{Env: "APMTEL_KEY_PREFIX", Flag: "key-prefix", Help: "prefix of apmtel's Redis keys (default apmtel)",
+			set: str(func(c *Config) *string { return &c.KeyPrefix })},
+	}
+	opts = append(opts, clusterOptions("APMTEL_SOURCE", "source", "source cluster (APM data)", func(c *Config) *Cluster { return &c.Source })...)
+	opts = append(opts, clusterOptions("APMTEL_TELEMETRY", "telemetry", "telemetry cluster (upload target)", func(c *Config) *Cluster { return &c.Telemetry })...)
+	opts = append(opts,
+		Option{Env: "APMTEL_TELEMETRY_INDEX", Flag: "telemetry-index", Help: "index receiving the payload (default xpack-phone-home)",
+			set: str(func(c *Config) *string { return &c.TelemetryIndex })},
+		Option{Env: "APMTEL_INDICES_TRANSACTION", Flag: "indices-transaction", Help: "transaction index patterns",
+			set: str(func(c *Config) *string { return &c.Indices.Transaction })},
+		Option{Env: "APMTEL_INDICES_SPAN", Flag: "indices-span", Help: "span index patterns",
+			set: str(func(c *Config) *string { return &c.Indices.Span })},
+		Option{Env: "APMTEL_INDICES_ERROR", Flag: "indices-error", Help: "error index patterns",
+			set: str(func(c *Config) *string { return &c.Indices.Error })},
+		Option{Env: "APMTEL_INDICES_METRIC", Flag: "indices-metric", Help: "metric index patterns",
+			set: str(func(c *Config) *string { return &c.Indices.Metric })},
+		Option{Env: "APMTEL_INDICES_ONBOARDING", Flag: "indices-onboarding", Help: "onboarding index patterns",
+			set: str(func(c *Config) *string { return &c.Indices.Onboarding })},
+		Option{Env: "APMTEL_INTERVAL", Flag: "interval", Help: "time between scheduled runs (default 12h)",
+			set: duration(func(c *Config) *time.Duration { return &c.Interval })},
+		Option{Env: "APMTEL_OPT_IN", Flag: "opt-in", Help: "upload payloads; false collects only (default true)",
+			set: boolean(func(c *Config) *bool { return &c.OptIn })},
+		Option{Env: "APMTEL_TASK_TIMEOUT", Flag: "task-timeout", Help: "timeout of one telemetry task (default 5m)",
+			set: duration(func(c *Config) *time.Duration { return &c.TaskTimeout })},
+		Option{Env: "APMTEL_SEARCH_TIMEOUT", Flag: "search-timeout", Help: "timeout of one request to the source cluster (default 2m)",
+			set: duration(func(c *Config) *time.Duration { return &c.SearchTimeout })},
+		Option{Env: "APMTEL_RUN_DEADLINE", Flag: "run-deadline", Help: "a run is finalized this long after it starts, finished or not (default 30m)",
+			set: duration(func(c *Config) *time.Duration { return &c.RunDeadline })},
+		Option{Env: "APMTEL_MAX_RETRY", Flag: "max-retry", Help: "retries of a failed task or upload (default 3)",
+			set: integer(func(c *Config) *int { return &c.MaxRetry })},
+		Option{Env: "APMTEL_CONCURRENCY", Flag: "concurrency", Help: "jobs one worker runs at once (default 4)",
+			set: integer(func(c *Config) *int { return &c.Concurrency })},
+		Option{Env: "APMTEL_POLL_INTERVAL", Flag: "poll-interval", Help: "how often an idle worker polls the queues (default 200ms)",
+			set: duration(func(c *Config) *time.Duration { return &c.PollInterval })},
+		Option{Env: "APMTEL_HISTORY_LIMIT", Flag: "history-limit", Help: "runs kept in Redis (default 50)",
+			set: integer(func(c *Config) *int { return &c.HistoryLimit })},
+		Option{Env: "APMTEL_HISTORY_TTL", Flag: "history-ttl", Help: "how long a run is kept in Redis (default 168h)",
+			set: duration(func(c *Config) *time.Duration { return &c.HistoryTTL })},
+		Option{Env: "APMTEL_DATA_DIR", Flag: "data-dir", Help: "where payloads go without a telemetry cluster (default ./data)",
+			set: str(func(c *Config) *string { return &c.DataDir })},
+		Option{Env: "APMTEL_MONITOR_ADDR", Flag: "monitor-addr", Help: "address of the Asynqmon UI (default 127.0.0.1:8080)",
+			set: str(func(c *Config) *string { return &c.MonitorAddr })},
+		Option{Env: "APMTEL_MONITOR_TOKEN", Flag: "monitor-token", Help: "token required by the monitor (mandatory off loopback)", Secret: true,
+			set: str(func(c *Config) *string { return &c.MonitorToken })},
+		Option{Env: "APMTEL_MONITOR_READ_ONLY", Flag: "monitor-read-only", Help: "serve Asynqmon read-only",
+			set: boolean(func(c *Config) *bool { return &c.MonitorReadOnly })},
+		Option{Env: "APMTEL_LOG_LEVEL", Flag: "log-level", Help: "trace, debug, info, warn or error (default info)",
+			set: str(func(c *Config) *string { return &c.LogLevel })},
+		Option{Env: "APMTEL_LOG_FORMAT", Flag: "log-format", Help: "console or json (default console)",
+			set: str(func(c *Config) *string { return &c.LogFormat })},
+	)
+	return opts
+}
+
+// UsageError is a configuration error: the CLI prints it on one line and exits 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// FromEnv applies every APMTEL_* variable found by lookup onto c.
+func FromEnv(c *Config, lookup func(string) (string, bool)) error {
+	var errs []error
+	for _, o := range Options() {
+		if v, ok := lookup(o.Env); ok {
+			if err := o.set(c, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", o.Env, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &UsageError{err}
+	}
+	return nil
+}
+
+// RegisterFlags adds one flag per option to fs, writing into c when parsed.
+// Flags are applied after the environment, so they win.
+func RegisterFlags(fs *flag.FlagSet, c *Config) {
+	for _, o := range Options() {
+		o := o
+		fs.Func(o.Flag, o.Help+" ["+o.Env+"]", func(v string) error {
+			if err := o.set(c, v); err != nil {
+				return fmt.Errorf("%s: %w", o.Env, err)
+			}
+			return nil
+		})
+	}
+}
+
+// Load builds a Config: defaults, then the environment, then args parsed by fs
+// (which must not have been parsed yet), then Validate.
+func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (Config, error) {
+	c := Default()
+	if err := FromEnv(&c, lookup); err != nil {
+		return c, err
+	}
+	RegisterFlags(fs, &c)
+	if err := fs.Parse(args); err != nil {
+		return c, &UsageError{err}
+	}
+	if err := c.Validate(); err != nil {
+		return c, &UsageError{err}
+	}
+	return c, nil
+}
+
+// Secrets returns the non-empty secret values of c, so logs can be checked for leaks.
+func (c Config) Secrets() []string {
+	var out []string
+	for _, s := range []string{c.RedisPassword, c.Source.Password, c.Source.APIKey, c.Telemetry.Password, c.Telemetry.APIKey, c.MonitorToken} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

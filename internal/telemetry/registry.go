@@ -1,0 +1,91 @@
+package telemetry
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Registry is an ordered, immutable set of tasks.
+type Registry struct {
+	tasks []Task
+	index map[string]int
+}
+
+// NewRegistry returns a registry of tasks in the given order; names must be unique.
+func NewRegistry(tasks ...Task) (*Registry, error) {
+	r := &Registry{index: map[string]int{}}
+	for _, t := range tasks {
+		if t.Name == "" || t.Collect == nil {
+			return nil, fmt.Errorf("task %q: name and Collect are required", t.Name)
+		}
+		if _, dup := r.index[t.Name]; dup {
+			return nil, fmt.Errorf("task %q registered twice", t.Name)
+		}
+		r.index[t.Name] = len(r.tasks)
+		r.tasks = append(r.tasks, t)
+	}
+	return r, nil
+}
+
+// Default returns every telemetry task, in Kibana's execution order (spec §2.2).
+// A new task is one file plus one line here.
+func Default() *Registry {
+	r, err := NewRegistry(
+		Cloud(),
+		Host(),
+		ProcessorEvents(),
+		AgentConfiguration(),
+		Versions(),
+	)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// All returns the tasks in order.
+func (r *Registry) All() []Task { return append([]Task(nil), r.tasks...) }
+
+// Names returns the task names in order.
+func (r *Registry) Names() []string {
+	out := make([]string, len(r.tasks))
+	for i, t := range r.tasks {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// Lookup returns the task called name.
+func (r *Registry) Lookup(name string) (Task, bool) {
+	i, ok := r.index[name]
+	if !ok {
+		return Task{}, false
+	}
+	return r.tasks[i], true
+}
+
+// Select returns the named tasks in registry order, or every task when names
+// is empty; an unknown name is an error that lists the known ones.
+func (r *Registry) Select(names []string) ([]Task, error) {
+	if len(names) == 0 {
+		return r.All(), nil
+	}
+	want := map[string]bool{}
+	var unknown []string
+	for _, n := range names {
+		if _, ok := r.index[n]; !ok {
+			unknown = append(unknown, n)
+		}
+		want[n] = true
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("unknown telemetry task %s (known: %s)", strings.Join(unknown, ", "), strings.Join(r.Names(), ", "))
+	}
+	var out []Task
+	for _, t := range r.tasks {
+		if want[t.Name] {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,200 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/logs"
+	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/jobs"
+)
+
+// Enqueuer is the part of asynq.Client the scheduler uses.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Scheduler creates runs and enqueues their jobs.
+type Scheduler struct {
+	Config   config.Config
+	Store    *store.Store
+	Registry *telemetry.Registry
+	Enqueuer Enqueuer
+	Logger   zerolog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (s *Scheduler) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Scheduler) log() zerolog.Logger { return logs.Named(s.Logger, logs.Scheduler) }
+
+// SlotStart is the start of the schedule slot holding t: slots are aligned
+// to the Unix epoch, so every replica computes the same one.
+func SlotStart(t time.Time, interval time.Duration) time.Time {
+	return time.UnixMilli(t.UnixMilli() - t.UnixMilli()%interval.Milliseconds()).UTC()
+}
+
+// ScheduledRunID is the id of the scheduled run of the slot starting at slot.
+func ScheduledRunID(slot time.Time) string { return "sched-" + slot.UTC().Format("20060102T150405Z") }
+
+// ManualRunID returns a fresh id for a manual run.
+func ManualRunID(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "manual-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// StartRun creates run id over the given tasks (all when empty) and enqueues
+// its jobs. It is idempotent: for an existing running run it re-enqueues the
+// jobs (duplicates are rejected by task id), and for a closed one it does
+// nothing. It reports whether the run was new.
+func (s *Scheduler) StartRun(ctx context.Context, id, trigger string, taskNames []string) (bool, error) {
+	tasks, err := s.Registry.Select(taskNames)
+	if err != nil {
+		return false, err
+	}
+	names := make([]string, len(tasks))
+	for i, t := range tasks {
+		names[i] = t.Name
+	}
+	now := s.now()
+	run := store.Run{ID: id, Trigger: trigger, CreatedAt: now, Deadline: now.Add(s.Config.RunDeadline), Tasks: names, Indices: s.Config.Indices}
+	created, err := s.Store.CreateRun(ctx, run)
+	if err != nil {
+		return false, err
+	}
+	if !created {
+		existing, err := s.Store.GetRun(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if existing.Status != store.StatusRunning {
+			return false, nil
+		}
+		run = existing
+	}
+	// The deadline finalize goes first: if enqueueing stops half-way, the run
+	// still finalizes with what it has.
+	fin, err := jobs.NewFinalize(jobs.RunPayload{RunID: id, Reason: "deadline"}, run.Deadline)
+	if err != nil {
+		return created, err
+	}
+	if err := s.enqueue(ctx, fin); err != nil {
+		return created, fmt.Errorf("run %s: enqueue deadline finalize: %w", id, err)
+	}
+	for _, name := range run.Tasks {
+		t, err := jobs.NewCollect(jobs.CollectPayload{RunID: id, Task: name},
+			jobs.Options{MaxRetry: s.Config.MaxRetry, Timeout: s.Config.TaskTimeout + 30*time.Second})
+		if err != nil {
+			return created, err
+		}
+		if err := s.enqueue(ctx, t); err != nil {
+			return created, fmt.Errorf("run %s: enqueue %s: %w", id, name, err)
+		}
+	}
+	if created {
+		l := s.log()
+		l.Info().Str("run_id", id).Str("trigger", trigger).Int("tasks", len(run.Tasks)).
+			Time("deadline", run.Deadline).Msg("run started")
+	}
+	return created, nil
+}
+
+func (s *Scheduler) enqueue(ctx context.Context, t *asynq.Task) error {
+	_, err := s.Enqueuer.EnqueueContext(ctx, t)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return err
+}
+
+// Tick starts the run of the current slot. It is safe to call from any
+// number of replicas at any time.
+func (s *Scheduler) Tick(ctx context.Context) (string, bool, error) {
+	id := ScheduledRunID(SlotStart(s.now(), s.Config.Interval))
+	created, err := s.StartRun(ctx, id, "scheduled", nil)
+	return id, created, err
+}
+
+// Stale reports whether the newest snapshot is missing or older than the interval.
+func (s *Scheduler) Stale(ctx context.Context) (bool, error) {
+	_, at, err := s.Store.Latest(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return s.now().Sub(at) > s.Config.Interval, nil
+}
+
+// Run schedules until ctx ends: at start when the newest snapshot is stale,
+// then at the start of every slot. Redis errors are logged and retried; they
+// never stop the loop.
+func (s *Scheduler) Run(ctx context.Context) error {
+	l := s.log()
+	l.Info().Dur("interval", s.Config.Interval).Msg("scheduler started")
+	stale, err := s.Stale(ctx)
+	if err != nil {
+		l.Warn().Err(err).Msg("cannot read the latest snapshot; assuming stale")
+		stale = true
+	}
+	if stale {
+		s.tickLogged(ctx)
+	}
+	for {
+		next := SlotStart(s.now(), s.Config.Interval).Add(s.Config.Interval)
+		wait := next.Sub(s.now())
+		l.Debug().Time("next", next).Msg("waiting for the next slot")
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			l.Info().Msg("scheduler stopped")
+			return nil
+		case <-t.C:
+		}
+		s.tickLogged(ctx)
+	}
+}
+
+// tickLogged ticks, retrying for a while when Redis is unreachable.
+func (s *Scheduler) tickLogged(ctx context.Context) {
+	l := s.log()
+	backoff := time.Second
+	for attempt := 1; ; attempt++ {
+		id, created, err := s.Tick(ctx)
+		if err == nil {
+			if !created {
+				l.Debug().Str("run_id", id).Msg("slot's run already exists")
+			}
+			return
+		}
+		l.Warn().Err(err).Int("attempt", attempt).Msg("cannot start the scheduled run; retrying")
+		if attempt >= 10 || ctx.Err() != nil {
+			l.Error().Err(err).Msg("giving up on this slot")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}

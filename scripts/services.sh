@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts the services apmtel's tests and demo
+# need, on free loopback ports: a real redis-server and a one-node OpenSearch
+# behind esproxy (which adds the X-Elastic-Product header go-elasticsearch v8
+# insists on). Usage:
+#   scripts/services.sh start   # prints nothing but progress; writes $STATE/env
+#   scripts/services.sh stop
+#   scripts/services.sh env     # the environment for tests: APMTEL_TEST_*
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STATE=${APMTEL_STATE_DIR:-$ROOT/.run}
+CACHE=${APMTEL_CACHE_DIR:-$HOME/.cache/apmtel}
+OS_LIB=$CACHE/opensearch-2.19.1/lib
+
+log() { echo "services: $*" >&2; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for() { # name, seconds, command...
+  local name=$1 secs=$2; shift 2
+  for _ in $(seq 1 $((secs * 4))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  log "$name did not become ready within ${secs}s"
+  return 1
+}
+
+ensure_redis() {
+  if command -v redis-server >/dev/null 2>&1; then return; fi
+  log "installing redis-server (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
+}
+
+ensure_opensearch() {
+  if [ -f "$OS_LIB/.complete" ]; then return; fi
+  command -v java >/dev/null || { log "java is required for OpenSearch"; exit 1; }
+  command -v mvn >/dev/null || { log "installing maven"; apt-get update -qq >/dev/null; apt-get install -y -qq maven >/dev/null; }
+  log "fetching OpenSearch 2.19.1 from Maven Central into $OS_LIB"
+  mkdir -p "$OS_LIB"
+  mvn -q -B -f "$ROOT/tools/opensearch/pom.xml" dependency:copy-dependencies -DoutputDirectory="$OS_LIB" >&2
+  touch "$OS_LIB/.complete"
+}
+
+start() {
+  mkdir -p "$STATE"
+  if [ -f "$STATE/env" ] && status >/dev/null 2>&1; then log "already running"; return; fi
+  stop >/dev/null 2>&1 || true
+  ensure_redis
+  ensure_opensearch
+  (cd "$ROOT" && go build -o "$STATE/esproxy" ./tools/esproxy)
+
+  local rport osport
+  rport=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --databases 64 \
+    --daemonize yes --pidfile "$STATE/redis.pid" --dir "$STATE" --logfile "$STATE/redis.log"
+  wait_for redis 20 redis-cli -p "$rport" ping
+
+  osport=$(free_port)
+  rm -rf "$STATE/opensearch"
+  mkdir -p "$STATE/opensearch"
+  log "starting OpenSearch on 127.0.0.1:$osport"
+  nohup java -Xms512m -Xmx1g -Dlog4j2.level=warn -cp "$OS_LIB/*" "$ROOT/tools/opensearch/Launch.java" \
+    -basePath "$STATE/opensearch" -httpPort "$osport" >"$STATE/opensearch.log" 2>&1 &
+  echo $! >"$STATE/opensearch.pid"
+  if ! wait_for opensearch 120 curl -sf "http://127.0.0.1:$osport/_cluster/health?wait_for_status=yellow&timeout=1s"; then
+    tail -30 "$STATE/opensearch.log" >&2
+    exit 1
+  fi
+
+  rm -f "$STATE/esproxy.addr"
+  nohup "$STATE/esproxy" -listen 127.0.0.1:0 -target "http://127.0.0.1:$osport" -addr-file "$STATE/esproxy.addr" \
+    >"$STATE/esproxy.log" 2>&1 &
+  echo $! >"$STATE/esproxy.pid"
+  wait_for esproxy 20 test -s "$STATE/esproxy.addr"
+
+  cat >"$STATE/env" <<ENV
+export APMTEL_TEST_REDIS_ADDR=127.0.0.1:$rport
+export APMTEL_TEST_OPENSEARCH_URL=http://127.0.0.1:$osport
+export APMTEL_TEST_ES_URL=http://$(cat "$STATE/esproxy.addr")
+ENV
+  log "ready: $(tr '\n' ' ' <"$STATE/env")"
+}
+
+status() {
+  [ -f "$STATE/env" ] || return 1
+  # shellcheck disable=SC1091
+  . "$STATE/env"
+  redis-cli -u "redis://$APMTEL_TEST_REDIS_ADDR" ping >/dev/null && curl -sf "$APMTEL_TEST_ES_URL" >/dev/null
+}
+
+stop() {
+  for p in esproxy opensearch; do
+    if [ -f "$STATE/$p.pid" ]; then kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true; rm -f "$STATE/$p.pid"; fi
+  done
+  if [ -f "$STATE/redis.pid" ]; then kill "$(cat "$STATE/redis.pid")" 2>/dev/null || true; rm -f "$STATE/redis.pid"; fi
+  rm -f "$STATE/env"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status && echo running ;;
+  env) cat "$STATE/env" ;;
+  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac
