@@ -50,7 +50,7 @@ func NewClient(p ClientParams) (*Client, error) {
 	if tr == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 16
-		t.ResponseHeaderTimeout = 0 // bounded per request by the context
+		t.ResponseHeaderTimeout = 0                                                                 // bounded per request by the context
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.Cluster.Insecure} //nolint:gosec // opt-in, warned about
 		if p.Cluster.CACert != "" {
 			pem, err := os.ReadFile(p.Cluster.CACert)

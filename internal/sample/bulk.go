@@ -86,7 +86,7 @@ func PutTemplates(ctx context.Context, d es.Doer, prefix string) error {
 	mappings := map[string]any{
 		"dynamic_templates": dyn,
 		"properties": map[string]any{
-			"@timestamp":    map[string]any{"type": "date"},
+			"@timestamp":     map[string]any{"type": "date"},
 			"numeric_labels": map[string]any{"type": "object"},
 		},
 	}

@@ -37,10 +37,10 @@ type Stats struct {
 
 type service struct {
 	name, env, agent, agentVersion, activation string
-	lang, langVersion, framework, fwVersion     string
-	runtime, rtVersion                          string
-	host, platform, provider, region, zone      string
-	container, pod                              string
+	lang, langVersion, framework, fwVersion    string
+	runtime, rtVersion                         string
+	host, platform, provider, region, zone     string
+	container, pod                             string
 }
 
 var agentProfiles = []struct {

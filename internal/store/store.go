@@ -353,18 +353,27 @@ func (s *Store) ListRuns(ctx context.Context, n int) ([]Run, error) {
 	return out, nil
 }
 
-// trim drops runs beyond the history limit and entries whose keys expired.
+// trim drops runs beyond the history limit, and history entries whose run
+// expired (their keys carry the TTL; only the oldest entries are checked,
+// since runs expire in creation order).
 func (s *Store) trim(ctx context.Context) error {
-	old, err := s.rdb.ZRange(ctx, s.keys.Runs(), 0, int64(-s.max-1)).Result()
+	drop, err := s.rdb.ZRange(ctx, s.keys.Runs(), 0, int64(-s.max-1)).Result()
 	if err != nil {
 		return fmt.Errorf("trim history: %w", err)
 	}
-	cutoff := time.Now().Add(-s.ttl).UnixMilli()
-	expired, err := s.rdb.ZRangeByScore(ctx, s.keys.Runs(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(cutoff, 10)}).Result()
+	oldest, err := s.rdb.ZRange(ctx, s.keys.Runs(), int64(len(drop)), int64(len(drop)+9)).Result()
 	if err != nil {
 		return fmt.Errorf("trim history: %w", err)
 	}
-	drop := append(old, expired...)
+	for _, id := range oldest {
+		n, err := s.rdb.Exists(ctx, s.keys.Run(id)).Result()
+		if err != nil {
+			return fmt.Errorf("trim history: %w", err)
+		}
+		if n == 0 {
+			drop = append(drop, id)
+		}
+	}
 	if len(drop) == 0 {
 		return nil
 	}

@@ -33,7 +33,7 @@ func Build(info es.ClusterInfo, at time.Time, apm json.RawMessage) (Envelope, er
 		Timestamp:   at.UTC().Format(time.RFC3339Nano),
 		Version:     info.Version.Number,
 		Collection:  "local",
-		StackStats: map[string]any{"kibana": map[string]any{"plugins": map[string]any{"apm": apm}}},
+		StackStats:  map[string]any{"kibana": map[string]any{"plugins": map[string]any{"apm": apm}}},
 	}, nil
 }
 

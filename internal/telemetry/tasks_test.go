@@ -1,0 +1,200 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/apmtel/apmtel/internal/es"
+)
+
+// TestGoldenRequests records every task's requests against a fake cluster
+// with empty answers and compares them with testdata/requests/<task>.json.
+func TestGoldenRequests(t *testing.T) {
+	for _, task := range Default().All() {
+		t.Run(task.Name, func(t *testing.T) {
+			rec := &recorder{answer: golden200}
+			if _, err := task.Collect(context.Background(), testEnv(rec)); err != nil {
+				t.Fatalf("collect: %v", err)
+			}
+			if len(rec.reqs) == 0 {
+				t.Fatal("task sent no request")
+			}
+			for _, r := range rec.reqs {
+				if len(r.Index) == 0 && !r.ClusterWide {
+					t.Errorf("request %s has no index", r.Path())
+				}
+				if r.Endpoint == "_search" && !strings.Contains(r.Path(), "ignore_unavailable=true") {
+					t.Errorf("search %s lacks ignore_unavailable", r.Path())
+				}
+			}
+			checkGolden(t, task.Name, rec.reqs)
+		})
+	}
+}
+
+// golden200 answers with the smallest valid response of each endpoint.
+func golden200(_ int, r es.Request) (string, error) {
+	return `{"took":1,"timed_out":false,"hits":{"total":{"value":0},"hits":[]}}`, nil
+}
+
+func TestTasksFailOnErrors(t *testing.T) {
+	for _, task := range Default().All() {
+		t.Run(task.Name, func(t *testing.T) {
+			rec := &recorder{answer: func(int, es.Request) (string, error) {
+				return "", &es.Error{Status: 503, Type: "unavailable", Reason: "down"}
+			}}
+			_, err := task.Collect(context.Background(), testEnv(rec))
+			var e *es.Error
+			if !errors.As(err, &e) || e.Status != 503 {
+				t.Errorf("want wrapped 503, got %v", err)
+			}
+			rec = &recorder{answer: always(`{not json`)}
+			if _, err := task.Collect(context.Background(), testEnv(rec)); err == nil || !strings.Contains(err.Error(), "decode") {
+				t.Errorf("want decode error, got %v", err)
+			}
+		})
+	}
+}
+
+func TestTasksStopOnCancelledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, task := range Default().All() {
+		rec := &recorder{answer: golden200}
+		if _, err := task.Collect(ctx, testEnv(rec)); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: want context.Canceled, got %v", task.Name, err)
+		}
+	}
+}
+
+func TestCloudAndHost(t *testing.T) {
+	tests := []struct {
+		name, resp      string
+		wantCloud, wantHost string
+	}{
+		{"normal", `{"aggregations":{
+			"availability_zone":{"buckets":[{"key":"us-east-1a","doc_count":5},{"key":"us-east-1b","doc_count":2}]},
+			"provider":{"buckets":[{"key":"aws","doc_count":7}]},
+			"region":{"buckets":[{"key":"us-east-1","doc_count":7}]},
+			"platform":{"buckets":[{"key":"linux","doc_count":6},{"key":"windows","doc_count":1}]}}}`,
+			`{"availability_zone":["us-east-1a","us-east-1b"],"provider":["aws"],"region":["us-east-1"]}`, `["linux","windows"]`},
+		{"empty indices", `{"hits":{"total":{"value":0},"hits":[]},"aggregations":{"availability_zone":{"buckets":[]},"provider":{"buckets":[]},"region":{"buckets":[]},"platform":{"buckets":[]}}}`,
+			`{"availability_zone":[],"provider":[],"region":[]}`, `[]`},
+		{"missing aggregations", `{"hits":{"hits":[]}}`, `{"availability_zone":[],"provider":[],"region":[]}`, `[]`},
+		{"partial results", `{"timed_out":true,"aggregations":{"provider":{"buckets":[{"key":"gcp","doc_count":1}]}}}`,
+			`{"availability_zone":[],"provider":["gcp"],"region":[]}`, `[]`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Cloud().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := asJSON(t, f["cloud"]); got != tc.wantCloud {
+				t.Errorf("cloud = %s, want %s", got, tc.wantCloud)
+			}
+			f, err = Host().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := asJSON(t, f["host"].(map[string]any)["os"].(map[string]any)["platform"]); got != tc.wantHost {
+				t.Errorf("host = %s, want %s", got, tc.wantHost)
+			}
+		})
+	}
+}
+
+func TestProcessorEvents(t *testing.T) {
+	// Counts answer 10*i+range; retainment answers an oldest document 1 day
+	// old for errors and nothing for the others.
+	answer := func(i int, r es.Request) (string, error) {
+		b := r.Body.(map[string]any)
+		if _, ok := b["sort"]; ok {
+			if strings.Contains(r.Path(), "logs-apm") {
+				return `{"hits":{"hits":[{"fields":{"@timestamp":["2026-11-25T12:00:00.000Z"]}}]}}`, nil
+			}
+			return `{"hits":{"hits":[]}}`, nil
+		}
+		return `{"hits":{"total":{"value":` + []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}[countIndex(i)] + `}}}`, nil
+	}
+	f, err := ProcessorEvents().Collect(context.Background(), testEnv(&recorder{answer: answer}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"counts":{"error":{"1d":1,"all":2},"metric":{"1d":3,"all":4},"onboarding":{"1d":9,"all":10},"span":{"1d":5,"all":6},"transaction":{"1d":7,"all":8}},"retainment":{"error":{"ms":86400000}}}`
+	if got := asJSON(t, f); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// Partial answers without totals read as 0, never fail.
+	f, err = ProcessorEvents().Collect(context.Background(), testEnv(&recorder{answer: always(`{"timed_out":true,"hits":{"hits":[]}}`)}))
+	if err != nil || asJSON(t, f["counts"].(map[string]any)["span"]) != `{"1d":0,"all":0}` {
+		t.Errorf("partial: %v %v", f, err)
+	}
+	// A hit without @timestamp is an error, not a silent zero.
+	_, err = ProcessorEvents().Collect(context.Background(), testEnv(&recorder{answer: always(`{"hits":{"total":{"value":1},"hits":[{"fields":{}}]}}`)}))
+	if err == nil || !strings.Contains(err.Error(), "no @timestamp") {
+		t.Errorf("want @timestamp error, got %v", err)
+	}
+}
+
+// countIndex maps the i-th request (3 per event: 1d, all, retainment) to its count slot.
+func countIndex(i int) int { return (i/3)*2 + i%3 }
+
+func TestAgentConfiguration(t *testing.T) {
+	tests := []struct{ name, resp, want string }{
+		{"normal", `{"hits":{"total":{"value":3},"hits":[]}}`, `{"counts":{"agent_configuration":{"all":3}}}`},
+		// ignore_unavailable turns a missing index into an empty answer: 0, not a failure.
+		{"missing index", `{"_shards":{"total":0},"hits":{"total":{"value":0},"hits":[]}}`, `{"counts":{"agent_configuration":{"all":0}}}`},
+	}
+	for _, tc := range tests {
+		f, err := AgentConfiguration().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
+		if err != nil || asJSON(t, f) != tc.want {
+			t.Errorf("%s: got %s, %v", tc.name, asJSON(t, f), err)
+		}
+	}
+}
+
+func TestVersions(t *testing.T) {
+	tests := []struct{ name, resp, want string }{
+		{"release", `{"hits":{"hits":[{"fields":{"observer.version":["8.15.2"]}}]}}`, `{"version":{"apm_server":{"major":8,"minor":15,"patch":2}}}`},
+		{"snapshot keeps patch", `{"hits":{"hits":[{"fields":{"observer.version":["8.0.0-SNAPSHOT"]}}]}}`, `{"version":{"apm_server":{"major":8,"minor":0,"patch":0}}}`},
+		{"garbage part left out", `{"hits":{"hits":[{"fields":{"observer.version":["8.x"]}}]}}`, `{"version":{"apm_server":{"major":8}}}`},
+		{"no hit", `{"hits":{"hits":[]}}`, `{}`},
+		{"no field", `{"hits":{"hits":[{"fields":{}}]}}`, `{}`},
+	}
+	for _, tc := range tests {
+		f, err := Versions().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
+		if err != nil || asJSON(t, f) != tc.want {
+			t.Errorf("%s: got %s, %v; want %s", tc.name, asJSON(t, f), err, tc.want)
+		}
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	r := Default()
+	if _, err := r.Select([]string{"cloud", "nosuch"}); err == nil || !strings.Contains(err.Error(), "unknown telemetry task nosuch") {
+		t.Errorf("unknown task error = %v", err)
+	}
+	sel, err := r.Select([]string{"versions", "cloud"})
+	if err != nil || len(sel) != 2 || sel[0].Name != "cloud" {
+		t.Errorf("Select keeps registry order: %v %v", sel, err)
+	}
+	if _, err := NewRegistry(Cloud(), Cloud()); err == nil {
+		t.Error("duplicate task accepted")
+	}
+}
+
+func TestMerge(t *testing.T) {
+	dst := map[string]any{"counts": map[string]any{"error": map[string]any{"1d": 1}}, "x": 1}
+	Merge(dst, map[string]any{"counts": map[string]any{"span": map[string]any{"1d": 2}}, "x": 2, "l": []any{"a"}})
+	want := `{"counts":{"error":{"1d":1},"span":{"1d":2}},"l":["a"],"x":2}`
+	if got := asJSON(t, dst); got != want {
+		t.Errorf("merge = %s", got)
+	}
+	f := WithTook(Fragment{}, "cloud", 12)
+	if got := asJSON(t, f); got != `{"tasks":{"cloud":{"took":{"ms":12}}}}` {
+		t.Errorf("took = %s", got)
+	}
+}

@@ -1,0 +1,101 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/es"
+)
+
+func need(t testing.TB, env string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set: run the tests through scripts/test.sh", env)
+		}
+		t.Skipf("%s is not set: run scripts/services.sh start and source its env to run this test", env)
+	}
+	return v
+}
+
+// RedisAddr returns the test Redis address.
+func RedisAddr(t testing.TB) string { return need(t, "APMTEL_TEST_REDIS_ADDR") }
+
+// RedisDB reserves a fresh database number (1-63) for one test, flushes it,
+// and returns a client on it. Databases are handed out round-robin through a
+// counter in database 0, so parallel test packages do not collide.
+func RedisDB(t testing.TB) (*redis.Client, int) {
+	t.Helper()
+	addr := RedisAddr(t)
+	ctx := context.Background()
+	c0 := redis.NewClient(&redis.Options{Addr: addr})
+	n, err := c0.Incr(ctx, "apmtel:test:nextdb").Result()
+	c0.Close()
+	if err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	db := int(n%63) + 1
+	c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+	if err := c.FlushDB(ctx).Err(); err != nil {
+		t.Fatalf("redis flush: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, db
+}
+
+// ESURL returns the URL of the search engine behind the product-header proxy.
+func ESURL(t testing.TB) string { return need(t, "APMTEL_TEST_ES_URL") }
+
+// ES returns a client for the test search engine.
+func ES(t testing.TB) *es.Client {
+	t.Helper()
+	c, err := es.NewClient(es.ClientParams{Cluster: config.Cluster{URLs: []string{ESURL(t)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Prefix returns a unique lower-case index prefix for one test, and deletes
+// its indices, data streams and templates when the test ends.
+func Prefix(t testing.TB, c *es.Client) string {
+	t.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	p := "t" + hex.EncodeToString(b[:]) + "-"
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, r := range []es.Request{
+			{Method: "DELETE", Endpoint: "_data_stream/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
+			{Method: "DELETE", Index: []string{p + "*"}, Params: url.Values{"expand_wildcards": {"all"}}, Timeout: 20 * time.Second},
+			{Method: "DELETE", Endpoint: "_index_template/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
+		} {
+			_, _ = c.Do(ctx, r)
+		}
+	})
+	return p
+}
+
+// Indices returns APM index settings under prefix p, laid out as Kibana's defaults.
+func Indices(p string) config.Indices {
+	return config.Indices{
+		Transaction:             p + "traces-apm*," + p + "apm-*",
+		Span:                    p + "traces-apm*," + p + "apm-*",
+		Error:                   p + "logs-apm*," + p + "apm-*",
+		Metric:                  p + "metrics-apm*," + p + "apm-*",
+		Onboarding:              p + "apm-*",
+		AgentConfiguration:      p + ".apm-agent-configuration",
+		Kibana:                  p + ".kibana*",
+		MetricsDataStreamPrefix: p,
+	}
+}
