@@ -79,8 +79,8 @@ func (ix Indices) Validate() error {
 	check("APMTEL_INDICES_ERROR", ix.Error)
 	check("APMTEL_INDICES_METRIC", ix.Metric)
 	check("APMTEL_INDICES_ONBOARDING", ix.Onboarding)
-	check("agent configuration index", ix.AgentConfiguration)
-	check("kibana index", ix.Kibana)
+	check("APMTEL_INDICES_AGENT_CONFIGURATION", ix.AgentConfiguration)
+	check("APMTEL_INDICES_KIBANA", ix.Kibana)
 	return errors.Join(errs...)
 }
 
@@ -174,8 +174,8 @@ func (c Config) Validate() error {
 	if c.RedisAddr == "" || !strings.Contains(c.RedisAddr, ":") {
 		add("APMTEL_REDIS_ADDR: %q is not host:port", c.RedisAddr)
 	}
-	if c.RedisDB < 0 || c.RedisDB > 15 {
-		add("APMTEL_REDIS_DB: %d is out of range 0-15", c.RedisDB)
+	if c.RedisDB < 0 {
+		add("APMTEL_REDIS_DB: %d is negative", c.RedisDB)
 	}
 	if strings.ContainsAny(c.KeyPrefix, "{} ") || c.KeyPrefix == "" {
 		add("APMTEL_KEY_PREFIX: %q must be non-empty without braces or spaces", c.KeyPrefix)

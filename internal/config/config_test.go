@@ -52,7 +52,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad duration", map[string]string{"APMTEL_INTERVAL": "soon"}, `APMTEL_INTERVAL: "soon" is not a duration`},
 		{"bad bool", map[string]string{"APMTEL_OPT_IN": "maybe"}, `APMTEL_OPT_IN: "maybe" is not a boolean`},
 		{"bad int", map[string]string{"APMTEL_REDIS_DB": "x"}, `APMTEL_REDIS_DB: "x" is not an integer`},
-		{"db range", map[string]string{"APMTEL_REDIS_DB": "99"}, "APMTEL_REDIS_DB: 99 is out of range"},
+		{"db range", map[string]string{"APMTEL_REDIS_DB": "-1"}, "APMTEL_REDIS_DB: -1 is negative"},
 		{"url", map[string]string{"APMTEL_SOURCE_URL": "ftp://x"}, `APMTEL_SOURCE_URL: "ftp://x" is not an http(s) URL`},
 		{"short interval", map[string]string{"APMTEL_INTERVAL": "1s"}, "APMTEL_INTERVAL: 1s is shorter"},
 		{"empty pattern", map[string]string{"APMTEL_INDICES_SPAN": ""}, "APMTEL_INDICES_SPAN: index pattern is empty"},

@@ -71,7 +71,7 @@ func TestTasksStopOnCancelledContext(t *testing.T) {
 
 func TestCloudAndHost(t *testing.T) {
 	tests := []struct {
-		name, resp      string
+		name, resp          string
 		wantCloud, wantHost string
 	}{
 		{"normal", `{"aggregations":{

@@ -1,0 +1,11 @@
+# Builds the single apmtel binary; every service of docker-compose.yml runs it.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -o /apmtel ./cmd/apmtel
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /apmtel /apmtel
+ENTRYPOINT ["/apmtel"]

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs and starts Redis and
+# OpenSearch on loopback ports, runs every check and test against them, and
+# stops them again, also on failure.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/test}
+
+scripts/services.sh start
+trap 'scripts/services.sh stop' EXIT
+# shellcheck disable=SC1091
+. "$APMTEL_STATE_DIR/env"
+export APMTEL_TEST_REDIS_ADDR APMTEL_TEST_ES_URL APMTEL_TEST_OPENSEARCH_URL
+
+echo "== checks"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+go vet ./...
+
+echo "== tests"
+go test -count=1 -race -timeout 12m ./... "$@"
+
+echo "== fuzz (bounded)"
+go test -run '^$' -fuzz '^FuzzDecodeCollect$' -fuzztime 10s ./jobs

@@ -1,0 +1,183 @@
+package systemtest
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/sample"
+)
+
+// fixtureService is one service of the fixture.
+type fixtureService struct {
+	name, agent, env, provider, region, zone, platform string
+}
+
+var fixtureServices = []fixtureService{
+	{"opbeans-java", "java", "production", "aws", "us-east-1", "us-east-1a", "linux"},
+	{"opbeans-node", "nodejs", "staging", "gcp", "europe-west1", "europe-west1-b", "linux"},
+	{"opbeans-rum", "rum-js", "", "", "", "", "windows"},
+}
+
+// fixtureDoc is one APM document, described by what the tests count.
+type fixtureDoc struct {
+	index, event string
+	ts           time.Time
+	svc          fixtureService
+	observer     string
+}
+
+// fixture is a small, fully known APM data set.
+type fixture struct {
+	now          time.Time
+	docs         []fixtureDoc
+	agentConfigs int
+}
+
+func newFixture(now time.Time) *fixture {
+	f := &fixture{now: now, agentConfigs: 2}
+	events := []string{"transaction", "span", "error", "metric"}
+	for i := 0; i < 62; i++ {
+		ev := events[i%4]
+		svc := fixtureServices[i%3]
+		d := fixtureDoc{event: ev, svc: svc, ts: now.Add(-time.Duration(i) * 47 * time.Minute), observer: "8.15.0"}
+		switch ev {
+		case "transaction", "span":
+			d.index = "traces-apm-default"
+		case "error":
+			d.index = "logs-apm.error-default"
+		case "metric":
+			d.index = "metrics-apm.app." + svc.name + "-default"
+		}
+		switch i {
+		case 0:
+			d.observer = "8.16.1" // the newest document
+		case 40:
+			d.observer = "9.0.0" // a higher version on an older document
+		}
+		f.docs = append(f.docs, d)
+	}
+	f.docs = append(f.docs, fixtureDoc{index: "apm-onboarding-default", event: "onboarding", ts: now.Add(-72 * time.Hour), observer: "8.15.0"})
+	return f
+}
+
+func (d fixtureDoc) source() map[string]any {
+	src := map[string]any{
+		"@timestamp": d.ts.UTC().Format(time.RFC3339Nano),
+		"processor":  map[string]any{"event": d.event},
+		"observer":   map[string]any{"version": d.observer},
+	}
+	if d.svc.name == "" {
+		return src
+	}
+	svc := map[string]any{"name": d.svc.name}
+	if d.svc.env != "" {
+		svc["environment"] = d.svc.env
+	}
+	src["service"] = svc
+	src["agent"] = map[string]any{"name": d.svc.agent}
+	src["host"] = map[string]any{"os": map[string]any{"platform": d.svc.platform}}
+	if d.svc.provider != "" {
+		src["cloud"] = map[string]any{"provider": d.svc.provider, "region": d.svc.region, "availability_zone": d.svc.zone}
+	}
+	return src
+}
+
+// load writes the fixture into the cluster, replacing any earlier data.
+func (f *fixture) load(t *testing.T, c *es.Client) {
+	t.Helper()
+	ctx := context.Background()
+	for _, r := range []es.Request{
+		{Method: "DELETE", Endpoint: "_data_stream/traces-apm*,logs-apm*,metrics-apm*,apm-*", ClusterWide: true, Timeout: time.Minute},
+		{Method: "DELETE", Index: []string{".apm-agent-configuration", "apmtel-e2e-*"}, Params: url.Values{"ignore_unavailable": {"true"}}, Timeout: time.Minute},
+	} {
+		if _, err := c.Do(ctx, r); err != nil && !es.IsNotFound(err) {
+			t.Fatalf("clean up: %v", err)
+		}
+	}
+	if err := sample.PutTemplates(ctx, c, ""); err != nil {
+		t.Fatal(err)
+	}
+	var docs []sample.Doc
+	for _, d := range f.docs {
+		docs = append(docs, sample.Doc{Index: d.index, Source: d.source()})
+	}
+	if err := sample.PutPlainIndex(ctx, c, ".apm-agent-configuration"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < f.agentConfigs; i++ {
+		docs = append(docs, sample.Doc{Index: ".apm-agent-configuration", ID: fmt.Sprint("cfg-", i), Source: map[string]any{
+			"service": map[string]any{"name": fixtureServices[i].name}, "agent_name": fixtureServices[i].agent,
+			"settings": map[string]any{"transaction_sample_rate": "0.5"},
+		}})
+	}
+	if err := sample.Bulk(ctx, c, docs, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := sample.Refresh(ctx, c, "traces-apm*", "logs-apm*", "metrics-apm*", "apm-*", ".apm-agent-configuration"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectedCounts computes counts.<event>.{1d,all} from the fixture.
+func (f *fixture) expectedCounts() map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	for _, ev := range []string{"error", "metric", "span", "transaction", "onboarding"} {
+		out[ev] = map[string]int64{"1d": 0, "all": 0}
+	}
+	for _, d := range f.docs {
+		out[d.event]["all"]++
+		if f.now.Sub(d.ts) < 24*time.Hour {
+			out[d.event]["1d"]++
+		}
+	}
+	return out
+}
+
+// oldest returns the oldest timestamp per event.
+func (f *fixture) oldest() map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, d := range f.docs {
+		if o, ok := out[d.event]; !ok || d.ts.Before(o) {
+			out[d.event] = d.ts
+		}
+	}
+	return out
+}
+
+// topTerms returns the values of field over all documents, most frequent
+// first and then by key, as a terms aggregation orders them.
+func (f *fixture) topTerms(field func(fixtureDoc) string) []string {
+	counts := map[string]int{}
+	for _, d := range f.docs {
+		if v := field(d); v != "" {
+			counts[v]++
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
+// newestObserver is the observer.version of the newest document.
+func (f *fixture) newestObserver() string {
+	best := f.docs[0]
+	for _, d := range f.docs {
+		if d.ts.After(best.ts) {
+			best = d
+		}
+	}
+	return best.observer
+}

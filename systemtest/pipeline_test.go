@@ -1,0 +1,248 @@
+package systemtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/keys"
+	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/testenv"
+	"github.com/apmtel/apmtel/jobs"
+)
+
+const telemetryIndex = "apmtel-e2e-phone-home"
+
+// TestPipeline runs two schedulers and two workers as separate processes and
+// checks the whole run: one run, every task ok, values equal to what the
+// fixture implies, one telemetry document, idempotent upload, and preview
+// equal to the snapshot.
+func TestPipeline(t *testing.T) {
+	esc := testenv.ES(t)
+	rdb, db := testenv.RedisDB(t)
+	f := newFixture(time.Now())
+	f.load(t, esc)
+
+	env := baseEnv(
+		"APMTEL_REDIS_ADDR="+testenv.RedisAddr(t), "APMTEL_REDIS_DB="+strconv.Itoa(db),
+		"APMTEL_SOURCE_URL="+testenv.ESURL(t), "APMTEL_TELEMETRY_URL="+testenv.ESURL(t),
+		"APMTEL_TELEMETRY_INDEX="+telemetryIndex, "APMTEL_POLL_INTERVAL=100ms",
+		"APMTEL_LOG_FORMAT=json", "APMTEL_DATA_DIR="+t.TempDir(),
+	)
+	start(t, "worker-1", env, "worker")
+	start(t, "worker-2", env, "worker")
+	start(t, "scheduler-1", env, "scheduler")
+	start(t, "scheduler-2", env, "scheduler")
+
+	st := store.New(rdb, keys.New(""), time.Hour, 50)
+	ctx := context.Background()
+	var run store.Run
+	eventually(t, 90*time.Second, "the scheduled run to be finalized and uploaded", func() bool {
+		runs, err := st.ListRuns(ctx, 10)
+		if err != nil || len(runs) == 0 {
+			return false
+		}
+		run = runs[0]
+		return run.Status == store.StatusFinalized && run.Upload == "uploaded"
+	})
+	finalizedAt := time.Now()
+
+	runs, _ := st.ListRuns(ctx, 10)
+	if len(runs) != 1 || !strings.HasPrefix(runs[0].ID, "sched-") {
+		t.Fatalf("want exactly one scheduled run, got %+v", runs)
+	}
+	results, err := st.Results(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Tasks) != 5 {
+		t.Errorf("run has %d tasks, want 5", len(run.Tasks))
+	}
+	for _, name := range run.Tasks {
+		if r := results[name]; r.Status != store.TaskOK || r.Attempt != 1 {
+			t.Errorf("task %s: %+v", name, r)
+		}
+	}
+
+	raw, err := st.Snapshot(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap snapshot
+	if err := json.Unmarshal(raw, &snap); err != nil {
+		t.Fatal(err)
+	}
+	checkSnapshot(t, f, snap, run.CreatedAt, finalizedAt)
+
+	// Exactly one telemetry document, with the deterministic id.
+	info, err := es.Info(ctx, esc, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docID := info.ClusterUUID + ":" + run.ID
+	checkTelemetryDocs(t, esc, docID, 1)
+
+	// Run the upload job again: still one document, same id, new version.
+	opt := asynq.RedisClientOpt{Addr: testenv.RedisAddr(t), DB: db}
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	if err := insp.DeleteTask(jobs.QueueControl, jobs.UploadID(run.ID)); err != nil {
+		t.Fatalf("delete completed upload job: %v", err)
+	}
+	cl := asynq.NewClient(opt)
+	defer cl.Close()
+	up, _ := jobs.NewUpload(jobs.RunPayload{RunID: run.ID})
+	if _, err := cl.Enqueue(up); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the repeated upload", func() bool {
+		ti, err := insp.GetTaskInfo(jobs.QueueControl, jobs.UploadID(run.ID))
+		return err == nil && ti.State == asynq.TaskStateCompleted
+	})
+	checkTelemetryDocs(t, esc, docID, 2)
+
+	// preview on the same data prints the same object; only tasks.*.took and the
+	// time-dependent retainment ages may differ.
+	before := time.Now()
+	out, stderr, code := run_(t, env, "preview")
+	after := time.Now()
+	if code != 0 {
+		t.Fatalf("preview exited %d: %s", code, stderr)
+	}
+	var prev snapshot
+	if err := json.Unmarshal([]byte(out), &prev); err != nil {
+		t.Fatalf("preview output: %v\n%s", err, out)
+	}
+	if len(prev.Tasks) != 5 {
+		t.Errorf("preview reports took for %d tasks, want 5: %v", len(prev.Tasks), prev.Tasks)
+	}
+	checkSnapshot(t, f, prev, before, after)
+	a, b := snap, prev
+	a.Tasks, a.Retainment, b.Tasks, b.Retainment = nil, nil, nil, nil
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if string(ja) != string(jb) {
+		t.Errorf("preview differs from the snapshot:\nsnapshot %s\npreview  %s", ja, jb)
+	}
+
+	// An unknown task is refused before anything is enqueued.
+	q, _ := insp.GetQueueInfo(jobs.QueueCollect)
+	_, stderr, code = run_(t, env, "run", "--task", "nosuch")
+	if code == 0 || !strings.Contains(stderr, "unknown telemetry task nosuch") {
+		t.Errorf("run --task nosuch: exit %d, stderr %q", code, stderr)
+	}
+	q2, _ := insp.GetQueueInfo(jobs.QueueCollect)
+	runs, _ = st.ListRuns(ctx, 10)
+	if len(runs) != 1 || q2.Size != q.Size || q2.Processed != q.Processed {
+		t.Errorf("run --task nosuch changed state: %d runs, queue %d→%d", len(runs), q.Size, q2.Size)
+	}
+}
+
+func run_(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return run(ctx, env, args...)
+}
+
+// snapshot is the part of the telemetry object the first five tasks produce.
+type snapshot struct {
+	Cloud struct {
+		AvailabilityZone []string `json:"availability_zone"`
+		Provider         []string `json:"provider"`
+		Region           []string `json:"region"`
+	} `json:"cloud"`
+	Host struct {
+		OS struct {
+			Platform []string `json:"platform"`
+		} `json:"os"`
+	} `json:"host"`
+	Counts     map[string]map[string]int64 `json:"counts"`
+	Retainment map[string]map[string]int64 `json:"retainment,omitempty"`
+	Version    struct {
+		APMServer map[string]int64 `json:"apm_server"`
+	} `json:"version"`
+	Tasks map[string]any `json:"tasks,omitempty"`
+}
+
+func checkSnapshot(t *testing.T, f *fixture, s snapshot, from, to time.Time) {
+	t.Helper()
+	eq := func(what string, got, want any) {
+		t.Helper()
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Errorf("%s = %s, want %s", what, g, w)
+		}
+	}
+	eq("cloud.provider", s.Cloud.Provider, f.topTerms(func(d fixtureDoc) string { return d.svc.provider }))
+	eq("cloud.region", s.Cloud.Region, f.topTerms(func(d fixtureDoc) string { return d.svc.region }))
+	eq("cloud.availability_zone", s.Cloud.AvailabilityZone, f.topTerms(func(d fixtureDoc) string { return d.svc.zone }))
+	eq("host.os.platform", s.Host.OS.Platform, f.topTerms(func(d fixtureDoc) string { return d.svc.platform }))
+	for ev, want := range f.expectedCounts() {
+		eq("counts."+ev, s.Counts[ev], want)
+	}
+	eq("counts.agent_configuration", s.Counts["agent_configuration"], map[string]int64{"all": int64(f.agentConfigs)})
+	parts := strings.Split(f.newestObserver(), ".")
+	want := map[string]int64{}
+	for i, k := range []string{"major", "minor", "patch"} {
+		n, _ := strconv.ParseInt(parts[i], 10, 64)
+		want[k] = n
+	}
+	eq("version.apm_server", s.Version.APMServer, want)
+	for ev, oldest := range f.oldest() {
+		got := s.Retainment[ev]["ms"]
+		lo, hi := from.Sub(oldest).Milliseconds()-1000, to.Sub(oldest).Milliseconds()+1000
+		if got < lo || got > hi {
+			t.Errorf("retainment.%s.ms = %d, want within [%d, %d]", ev, got, lo, hi)
+		}
+	}
+}
+
+func checkTelemetryDocs(t *testing.T, c *es.Client, id string, version int) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := c.Do(ctx, es.Request{Method: "POST", Index: []string{telemetryIndex}, Endpoint: "_search",
+		Params: url.Values{"version": {"true"}}, Body: map[string]any{"size": 10}, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				ID      string `json:"_id"`
+				Version int    `json:"_version"`
+				Source  struct {
+					ClusterUUID string `json:"cluster_uuid"`
+					Collection  string `json:"collection"`
+					StackStats  struct {
+						Kibana struct {
+							Plugins struct {
+								APM map[string]any `json:"apm"`
+							} `json:"plugins"`
+						} `json:"kibana"`
+					} `json:"stack_stats"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hits.Hits) != 1 {
+		t.Fatalf("telemetry index holds %d documents, want 1", len(res.Hits.Hits))
+	}
+	h := res.Hits.Hits[0]
+	if h.ID != id || h.Version != version || h.Source.Collection != "local" || h.Source.StackStats.Kibana.Plugins.APM["cloud"] == nil {
+		t.Errorf("telemetry document: id %s version %d (want %s v%d), source %+v", h.ID, h.Version, id, version, h.Source)
+	}
+	_ = fmt.Sprint()
+}
