@@ -21,7 +21,8 @@ free_port() {
 
 wait_for() { # name, seconds, command...
   local name=$1 secs=$2; shift 2
-  for _ in $(seq 1 $((secs * 4))); do
+  local end=$((SECONDS + secs))
+  while [ "$SECONDS" -lt "$end" ]; do
     if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.25
   done

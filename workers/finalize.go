@@ -29,10 +29,11 @@ type Report struct {
 
 // TaskSummary is one task's line in the report.
 type TaskSummary struct {
-	Status  string `json:"status"`
-	TookMS  int64  `json:"took_ms"`
-	Attempt int    `json:"attempt,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Status   string   `json:"status"`
+	TookMS   int64    `json:"took_ms"`
+	Attempt  int      `json:"attempt,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Assemble merges the run's results, in the run's task order, into the
@@ -47,7 +48,7 @@ func Assemble(tasks []string, results map[string]store.TaskRecord, lastGood map[
 		if !ok {
 			rec = store.TaskRecord{Task: name, Status: store.TaskTimeout, Error: "no result"}
 		}
-		rep.Tasks[name] = TaskSummary{Status: rec.Status, TookMS: rec.TookMS, Attempt: rec.Attempt, Error: rec.Error}
+		rep.Tasks[name] = TaskSummary{Status: rec.Status, TookMS: rec.TookMS, Attempt: rec.Attempt, Error: rec.Error, Warnings: rec.Warnings}
 		if rec.Status == store.TaskOK {
 			frag, err := decodeFragment(rec.Result)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -142,7 +143,7 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	rec := store.TaskRecord{Task: p.Task, Attempt: attempt + 1, Worker: h.worker}
 
 	task, ok := h.d.Registry.Lookup(p.Task)
-	if !ok || !contains(run.Tasks, p.Task) {
+	if !ok || !slices.Contains(run.Tasks, p.Task) {
 		rec.Status, rec.Error, rec.FinishedAt = store.TaskFailed, "unknown telemetry task for this run", h.d.Now().UTC()
 		if _, err := h.record(ctx, run, rec); err != nil {
 			return err
@@ -153,9 +154,12 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	tctx, cancel := context.WithTimeout(ctx, h.d.Config.TaskTimeout)
 	defer cancel()
 	start := h.d.Now()
+	var warnings []string
 	frag, runErr := task.Collect(tctx, telemetry.Env{
 		ES: h.d.Source, Indices: run.Indices, SearchTimeout: h.d.Config.SearchTimeout, Now: h.d.Now,
+		Warn: func(msg string) { warnings = append(warnings, msg) },
 	})
+	rec.Warnings = warnings
 	rec.TookMS = h.d.Now().Sub(start).Milliseconds()
 	rec.FinishedAt = h.d.Now().UTC()
 	if runErr != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -232,13 +236,4 @@ func (h *Handlers) enqueue(ctx context.Context, build func() (*asynq.Task, error
 		return nil
 	}
 	return err
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

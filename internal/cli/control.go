@@ -251,6 +251,11 @@ func runPreview(e *env, args []string) error {
 	if err := writeIndented(e.stdout, b); err != nil {
 		return err
 	}
+	for _, name := range names {
+		for _, w := range results[name].Warnings {
+			fmt.Fprintf(e.stderr, "task %s: warning: %s\n", name, w)
+		}
+	}
 	for _, name := range rep.Failed {
 		fmt.Fprintf(e.stderr, "task %s %s: %s\n", name, results[name].Status, results[name].Error)
 	}
@@ -275,8 +280,11 @@ func Preview(ctx context.Context, tasks []telemetry.Task, env telemetry.Env, tim
 			tctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			start := time.Now()
-			frag, err := t.Collect(tctx, env)
-			rec := store.TaskRecord{Task: t.Name, TookMS: time.Since(start).Milliseconds(), Attempt: 1, FinishedAt: time.Now().UTC()}
+			var warnings []string
+			tenv := env
+			tenv.Warn = func(msg string) { warnings = append(warnings, msg) }
+			frag, err := t.Collect(tctx, tenv)
+			rec := store.TaskRecord{Warnings: warnings, Task: t.Name, TookMS: time.Since(start).Milliseconds(), Attempt: 1, FinishedAt: time.Now().UTC()}
 			switch {
 			case err == nil:
 				rec.Status = store.TaskOK

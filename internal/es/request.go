@@ -101,6 +101,9 @@ func (e *Error) Error() string {
 	if e.Type != "" {
 		return fmt.Sprintf("elasticsearch: %d %s: %s", e.Status, e.Type, e.Reason)
 	}
+	if e.Reason != "" {
+		return fmt.Sprintf("elasticsearch: %d: %s", e.Status, e.Reason)
+	}
 	return fmt.Sprintf("elasticsearch: status %d", e.Status)
 }
 

@@ -60,6 +60,7 @@ type TaskRecord struct {
 	Status     string          `json:"status"`
 	TookMS     int64           `json:"took_ms"`
 	Error      string          `json:"error,omitempty"`
+	Warnings   []string        `json:"warnings,omitempty"`
 	Attempt    int             `json:"attempt"`
 	Worker     string          `json:"worker,omitempty"`
 	FinishedAt time.Time       `json:"finished_at"`

@@ -27,15 +27,30 @@ func NewRegistry(tasks ...Task) (*Registry, error) {
 	return r, nil
 }
 
-// Default returns every telemetry task, in Kibana's execution order (spec §2.2).
+// Default returns every telemetry task, in the execution order of current
+// Kibana (spec §2.2, with per_agent_config_settings 7th as in tasks.ts 030822b0).
 // A new task is one file plus one line here.
 func Default() *Registry {
 	r, err := NewRegistry(
+		AggregatedTransactions(),
 		Cloud(),
 		Host(),
+		Environments(),
 		ProcessorEvents(),
 		AgentConfiguration(),
+		PerAgentConfigSettings(),
+		GlobalLabels(),
+		Services(),
 		Versions(),
+		Groupings(),
+		Integrations(),
+		Agents(),
+		IndicesStats(),
+		Cardinality(),
+		ServiceGroups(),
+		CustomDashboards(),
+		PerService(),
+		TopTraces(),
 	)
 	if err != nil {
 		panic(err)

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -24,6 +25,15 @@ type Env struct {
 	SearchTimeout time.Duration
 	// Now is the run's clock (retainment ages are measured from it).
 	Now func() time.Time
+	// Warn records a problem that did not fail the task (stored with the
+	// task's record, never in the payload). Nil drops warnings.
+	Warn func(msg string)
+}
+
+func (e Env) warn(format string, a ...any) {
+	if e.Warn != nil {
+		e.Warn(fmt.Sprintf(format, a...))
+	}
 }
 
 // Task is one telemetry task.
@@ -187,3 +197,5 @@ func set(f Fragment, path []string, v any) {
 	}
 	m[path[len(path)-1]] = v
 }
+
+func asESError(err error, target **es.Error) bool { return errors.As(err, target) }

@@ -25,11 +25,14 @@ public class Launch {
       System.exit(2);
     }
     Runner r = new Runner();
+    // Never join another test node on this machine: single-node discovery and a
+    // cluster name of our own (the HTTP port is unique).
+    r.onBuild((index, settings) -> settings.put("discovery.type", "single-node"));
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try { r.close(); } catch (Exception e) { /* exiting anyway */ }
     }));
     List<String> a = new ArrayList<>(List.of("-basePath", base, "-numOfNode", "1",
-        "-baseHttpPort", Integer.toString(port - 1), "-clusterName", "apmtel-test", "-printOnFailure"));
+        "-baseHttpPort", Integer.toString(port - 1), "-clusterName", "apmtel-test-" + port, "-printOnFailure"));
     try {
       r.build(a.toArray(new String[0]));
     } catch (Throwable t) {

@@ -1,0 +1,174 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+
+	"github.com/apmtel/apmtel/internal/es"
+)
+
+var (
+	rollupMetricsets = []string{"service_destination", "service_transaction", "service_summary", "transaction", "span_breakdown"}
+	rollupIntervals  = []string{"1m", "10m", "60m"}
+)
+
+// statsResponse is the part of an _stats answer the task reads.
+type statsResponse struct {
+	Shards struct {
+		Total int64 `json:"total"`
+	} `json:"_shards"`
+	All struct {
+		Primaries docsStore `json:"primaries"`
+		Total     docsStore `json:"total"`
+	} `json:"_all"`
+}
+
+type docsStore struct {
+	Docs struct {
+		Count int64 `json:"count"`
+	} `json:"docs"`
+	Store struct {
+		SizeInBytes int64 `json:"size_in_bytes"`
+	} `json:"store"`
+}
+
+func (d docsStore) fragment() map[string]any {
+	return map[string]any{"docs": map[string]any{"count": d.Docs.Count}, "store": map[string]any{"size_in_bytes": d.Store.SizeInBytes}}
+}
+
+func (e Env) stats(ctx context.Context, indices []string, filtered bool) (statsResponse, error) {
+	params := url.Values{"expand_wildcards": {"all"}, "ignore_unavailable": {"true"}, "allow_no_indices": {"true"}}
+	if filtered {
+		params.Set("filter_path", "_all.primaries.docs,_all.primaries.store,_shards")
+	}
+	var s statsResponse
+	b, err := e.ES.Do(ctx, es.Request{Method: "GET", Index: indices, Endpoint: "_stats", Params: params, Timeout: e.SearchTimeout})
+	if err != nil {
+		return s, fmt.Errorf("stats %v: %w", indices, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("stats %v: decode response: %w", indices, err)
+	}
+	return s, nil
+}
+
+// IndicesStats reports shard, document and size figures of the APM indices
+// and of each rollup metricset, and the last day's document count per
+// metricset (spec §2.3.13). The _stats calls stay serial, as in Kibana, to
+// spare the customer's cluster. Unlike Kibana, a missing agent-configuration
+// index, an unknown metricset.interval or more than 10 metricset names
+// neither fail the task nor hide metricsets.
+func IndicesStats() Task {
+	return Task{Name: "indices_stats", Collect: func(ctx context.Context, env Env) (Fragment, error) {
+		p := env.Indices.MetricsDataStreamPrefix
+		metricset := map[string]any{}
+		entry := func(key string) map[string]any {
+			m, ok := metricset[key].(map[string]any)
+			if !ok {
+				m = map[string]any{}
+				metricset[key] = m
+			}
+			return m
+		}
+		primaries := func(s statsResponse) map[string]any {
+			f := s.All.Primaries.fragment()
+			f["shards"] = s.Shards.Total
+			return map[string]any{"total": f}
+		}
+		for _, ms := range rollupMetricsets {
+			for _, iv := range rollupIntervals {
+				s, err := env.stats(ctx, []string{p + "metrics-apm." + ms + "." + iv + "-*"}, true)
+				if err != nil {
+					return nil, err
+				}
+				entry(ms + "-" + iv)["all"] = primaries(s)
+			}
+		}
+		s, err := env.stats(ctx, []string{p + "metrics-apm.app*"}, true)
+		if err != nil {
+			return nil, err
+		}
+		entry("app")["all"] = primaries(s)
+
+		r, err := env.search(ctx, env.indices("M"), map[string]any{
+			"track_total_hits": false, "size": 0,
+			"query": range1d,
+			"aggs": map[string]any{"metricsets": map[string]any{
+				"terms": map[string]any{"field": "metricset.name", "size": 100},
+				"aggs": map[string]any{"rollup_interval": map[string]any{
+					"terms": map[string]any{"field": "metricset.interval", "size": 10},
+					"aggs":  map[string]any{"metrics_value_count": map[string]any{"value_count": map[string]any{"field": "metricset.interval"}}},
+				}},
+			}},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("metricsets: %w", err)
+		}
+		for _, ms := range rollupMetricsets {
+			for _, iv := range rollupIntervals {
+				entry(ms + "-" + iv)["1d"] = map[string]any{"doc_count": int64(0)}
+			}
+		}
+		entry("app")["1d"] = map[string]any{"doc_count": int64(0)}
+		var msAgg struct {
+			Buckets []struct {
+				Key      string `json:"key"`
+				DocCount int64  `json:"doc_count"`
+				Interval struct {
+					Buckets []struct {
+						Key   string   `json:"key"`
+						Count valueAgg `json:"metrics_value_count"`
+					} `json:"buckets"`
+				} `json:"rollup_interval"`
+			} `json:"buckets"`
+		}
+		if _, err := r.agg("metricsets", &msAgg); err != nil {
+			return nil, err
+		}
+		rollup := map[string]bool{}
+		for _, ms := range rollupMetricsets {
+			rollup[ms] = true
+		}
+		for _, b := range msAgg.Buckets {
+			switch {
+			case b.Key == "app":
+				entry("app")["1d"] = map[string]any{"doc_count": b.DocCount}
+			case rollup[b.Key]:
+				for _, ib := range b.Interval.Buckets {
+					key := b.Key + "-" + ib.Key
+					if _, known := metricset[key]; !known {
+						env.warn("metricset %s has unexpected interval %q; ignored", b.Key, ib.Key)
+						continue
+					}
+					// value_count counts documents; doc_count would count pre-aggregated _doc_count.
+					entry(key)["1d"] = map[string]any{"doc_count": ib.Count.int()}
+				}
+			}
+		}
+
+		allIdx := append([]string{env.Indices.AgentConfiguration}, env.indices("EMOST")...)
+		all, err := env.stats(ctx, allIdx, false)
+		if err != nil {
+			return nil, err
+		}
+		metric, err := env.stats(ctx, env.indices("M"), false)
+		if err != nil {
+			return nil, err
+		}
+		traces, err := env.stats(ctx, env.indices("ST"), false)
+		if err != nil {
+			return nil, err
+		}
+		totals := func(s statsResponse) map[string]any {
+			return map[string]any{"shards": map[string]any{"total": s.Shards.Total}, "all": map[string]any{"total": s.All.Total.fragment()}}
+		}
+		out := totals(all)
+		m := totals(metric)
+		m["metricset"] = metricset
+		out["metric"] = m
+		out["traces"] = totals(traces)
+		return Fragment{"indices": out}, nil
+	}}
+}

@@ -1,0 +1,168 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/apmtel/apmtel/internal/es"
+)
+
+// agentConfigPageSize is Kibana's (single) page size.
+const agentConfigPageSize = 1000
+
+// PerAgentConfigSettings lists, for each agent central-configuration
+// document, which setting names are configured, split into predefined and
+// advanced, and whether the agent reported an error applying it (spec
+// kibana-apm-per-agent-config-settings.md). Names only, never values.
+// Unlike Kibana it reads every document (a scroll, not the first 1000), skips
+// and counts a document without settings instead of failing, and reads a
+// missing index as an empty list.
+func PerAgentConfigSettings() Task {
+	return Task{Name: "per_agent_config_settings", Collect: func(ctx context.Context, env Env) (Fragment, error) {
+		out := []any{}
+		skipped := 0
+		err := scrollAll(ctx, env, env.Indices.AgentConfiguration, func(id string, src json.RawMessage) error {
+			item, ok, err := agentConfigItem(src)
+			if err != nil {
+				return fmt.Errorf("configuration %s: %w", id, err)
+			}
+			if !ok {
+				skipped++
+				return nil
+			}
+			out = append(out, item)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if skipped > 0 {
+			env.warn("%d agent configuration document(s) without settings skipped", skipped)
+		}
+		return Fragment{"per_agent_config_settings": out}, nil
+	}}
+}
+
+// agentConfigItem classifies one configuration document; ok is false when it has no settings.
+func agentConfigItem(src json.RawMessage) (map[string]any, bool, error) {
+	var doc struct {
+		AgentName *string         `json:"agent_name"`
+		Error     *string         `json:"error"`
+		Settings  json.RawMessage `json:"settings"`
+	}
+	if err := json.Unmarshal(src, &doc); err != nil {
+		return nil, false, err
+	}
+	if len(doc.Settings) == 0 || string(doc.Settings) == "null" {
+		return nil, false, nil
+	}
+	keys, err := objectKeys(doc.Settings)
+	if err != nil {
+		return nil, false, fmt.Errorf("settings: %w", err)
+	}
+	agent := ""
+	if doc.AgentName != nil {
+		agent = *doc.AgentName
+	}
+	known := knownSettingKeys(agent)
+	settings, advanced := []string{}, []string{}
+	for _, k := range keys {
+		if known[k] {
+			settings = append(settings, k)
+		} else {
+			advanced = append(advanced, k)
+		}
+	}
+	item := map[string]any{
+		"has_error":         doc.Error != nil && *doc.Error != "",
+		"settings":          settings,
+		"advanced_settings": advanced,
+	}
+	if doc.AgentName != nil {
+		item["agent_name"] = *doc.AgentName
+	}
+	return item, true, nil
+}
+
+// objectKeys returns a JSON object's keys in document order.
+func objectKeys(raw json.RawMessage) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("not an object")
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// scrollAll reads every document of index through the scroll API and
+// always releases the scroll context.
+func scrollAll(ctx context.Context, env Env, index string, each func(id string, src json.RawMessage) error) error {
+	keepAlive := es.FormatTimeout(max(env.SearchTimeout, time.Minute))
+	b, err := env.ES.Do(ctx, es.Request{
+		Method: "POST", Index: []string{index}, Endpoint: "_search",
+		Params:  url.Values{"scroll": {keepAlive}, "ignore_unavailable": {"true"}, "allow_no_indices": {"true"}},
+		Body:    map[string]any{"size": agentConfigPageSize, "track_total_hits": true, "timeout": es.FormatTimeout(env.SearchTimeout), "sort": []any{"_doc"}},
+		Timeout: env.SearchTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("search %s: %w", index, err)
+	}
+	var scrollID string
+	defer func() {
+		if scrollID != "" {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_, _ = env.ES.Do(cctx, es.Request{Method: "DELETE", Endpoint: "_search/scroll", ClusterWide: true,
+				Body: map[string]any{"scroll_id": scrollID}, Timeout: 10 * time.Second})
+		}
+	}()
+	for {
+		var page struct {
+			ScrollID string `json:"_scroll_id"`
+			Hits     struct {
+				Hits []struct {
+					ID     string          `json:"_id"`
+					Source json.RawMessage `json:"_source"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			return fmt.Errorf("search %s: decode response: %w", index, err)
+		}
+		if page.ScrollID != "" {
+			scrollID = page.ScrollID
+		}
+		for _, h := range page.Hits.Hits {
+			if err := each(h.ID, h.Source); err != nil {
+				return err
+			}
+		}
+		if len(page.Hits.Hits) < agentConfigPageSize || scrollID == "" {
+			return nil
+		}
+		b, err = env.ES.Do(ctx, es.Request{Method: "POST", Endpoint: "_search/scroll", ClusterWide: true,
+			Body: map[string]any{"scroll": keepAlive, "scroll_id": scrollID}, Timeout: env.SearchTimeout})
+		if err != nil {
+			return fmt.Errorf("scroll %s: %w", index, err)
+		}
+	}
+}
