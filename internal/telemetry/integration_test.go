@@ -436,7 +436,9 @@ func TestTasksAgainstSearchEngine(t *testing.T) {
 		f, _ := run(t, telemetry.IndicesStats())
 		ms := f["indices"].(map[string]any)["metric"].(map[string]any)["metricset"].(map[string]any)
 		count := func(name, interval string) int {
-			return len(d.filter(func(x doc) bool { return str(x.src, "metricset", "name") == name && str(x.src, "metricset", "interval") == interval }))
+			return len(d.filter(func(x doc) bool {
+				return str(x.src, "metricset", "name") == name && str(x.src, "metricset", "interval") == interval
+			}))
 		}
 		eq(t, "transaction-1m.all.docs", ms["transaction-1m"].(map[string]any)["all"].(map[string]any)["total"].(map[string]any)["docs"], map[string]int{"count": count("transaction", "1m")})
 		eq(t, "transaction-1m.1d", ms["transaction-1m"].(map[string]any)["1d"], map[string]int{"doc_count": count("transaction", "1m")})
