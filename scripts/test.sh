@@ -17,6 +17,7 @@ echo "== checks"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
 go vet ./...
+go run ./cmd/apmtel schema check
 
 echo "== tests"
 go test -count=1 -race -timeout 12m ./... "$@"

@@ -38,6 +38,11 @@ func TestPipeline(t *testing.T) {
 		"APMTEL_TELEMETRY_INDEX="+telemetryIndex, "APMTEL_POLL_INTERVAL=100ms",
 		"APMTEL_LOG_FORMAT=json", "APMTEL_DATA_DIR="+t.TempDir(),
 	)
+	// A strict index rejects any field its mapping lacks: the upload below
+	// succeeding shows the payload is fully mapped.
+	if out, stderr, code := run_(t, env, "telemetry-index", "setup", "--dynamic", "strict"); code != 0 || !strings.Contains(out, "created") {
+		t.Fatalf("telemetry-index setup: %d %s %s", code, out, stderr)
+	}
 	start(t, "worker-1", env, "worker")
 	start(t, "worker-2", env, "worker")
 	start(t, "scheduler-1", env, "scheduler")
@@ -71,6 +76,9 @@ func TestPipeline(t *testing.T) {
 		if r := results[name]; r.Status != store.TaskOK || r.Attempt != 1 {
 			t.Errorf("task %s: %+v", name, r)
 		}
+	}
+	if strings.Contains(string(run.Report), "schema_problems") {
+		t.Errorf("payload has unmapped fields: %s", run.Report)
 	}
 
 	raw, err := st.Snapshot(ctx, run.ID)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/logs"
+	"github.com/apmtel/apmtel/internal/schema"
 	"github.com/apmtel/apmtel/internal/store"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
@@ -25,6 +26,9 @@ type Report struct {
 	Failed []string `json:"failed"`
 	// CarriedOver lists failed tasks whose previous good value was sent instead.
 	CarriedOver []string `json:"carried_over"`
+	// SchemaProblems lists payload fields the schema lacks or types it
+	// contradicts; the fields are still sent, as Kibana does.
+	SchemaProblems []string `json:"schema_problems,omitempty"`
 }
 
 // TaskSummary is one task's line in the report.
@@ -141,6 +145,12 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 	b, err := json.Marshal(snap)
 	if err != nil {
 		return skip(fmt.Errorf("finalize: encode snapshot: %w", err))
+	}
+	var generic map[string]any
+	_ = json.Unmarshal(b, &generic)
+	if probs := schema.Validate(generic); len(probs) > 0 {
+		rep.SchemaProblems = schema.Summary(probs)
+		l.Warn().Strs("fields", rep.SchemaProblems).Msg("payload has fields the schema does not map; they are sent anyway")
 	}
 	if err := h.d.Store.PutSnapshot(ctx, run, b); err != nil {
 		return fmt.Errorf("finalize: %w", err)

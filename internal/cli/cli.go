@@ -60,7 +60,9 @@ func commands() []command {
 		{"monitor", "serve Asynqmon (queue inspection UI)", "", runMonitor},
 		{"standalone", "scheduler, workers and monitor in one process (embedded Redis when none is configured)", "[--workers N]", runStandalone},
 		{"tasks", "list the registered telemetry tasks in execution order", "", runTasks},
-		{"sample", "generate sample data: `sample apm` loads synthetic APM data into the source cluster", "apm [flags]", runSample},
+		{"schema", "the payload schema: mapping, check [--fix], es-mapping, paths", "mapping|check|es-mapping|paths", runSchema},
+		{"telemetry-index", "create or update the telemetry index with the schema's mapping", "setup [--clear]", runTelemetryIndex},
+		{"sample", "sample data: `sample apm` (APM data, source cluster), `sample telemetry` (payloads, telemetry cluster)", "apm|telemetry [flags]", runSample},
 	}
 }
 

@@ -1,25 +1,43 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"time"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/sample"
+	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/workers"
 )
 
 func runSample(e *env, args []string) error {
-	if len(args) == 0 || args[0] != "apm" {
-		return &config.UsageError{Err: errors.New("usage: apmtel sample apm [--services N] [--days D] [--docs N] [--seed N]")}
+	if len(args) > 0 {
+		switch args[0] {
+		case "apm":
+			return runSampleAPM(e, args[1:])
+		case "telemetry":
+			return runSampleTelemetry(e, args[1:])
+		}
 	}
+	return &config.UsageError{Err: errors.New("usage: apmtel sample apm [flags] | apmtel sample telemetry [flags]")}
+}
+
+func runSampleAPM(e *env, args []string) error {
 	var o sample.Options
-	cfg, _, err := load(e, "sample apm", "[--services N] [--days D] [--docs N] [--seed N]", args[1:], func(fs *flag.FlagSet) {
+	cfg, _, err := load(e, "sample apm", "[--services N] [--days D] [--docs N] [--seed N]", args, func(fs *flag.FlagSet) {
 		fs.IntVar(&o.Services, "services", 6, "number of services")
 		fs.IntVar(&o.Days, "days", 3, "days of data, ending now")
 		fs.IntVar(&o.Docs, "docs", 5000, "number of documents")
 		fs.Int64Var(&o.Seed, "seed", 1, "random seed (same seed, same data)")
 		fs.IntVar(&o.Bulk, "bulk-size", 1000, "documents per bulk request")
+		fs.IntVar(&o.Parallel, "parallel", 2, "bulk requests in flight")
 	})
 	if err != nil {
 		return err
@@ -35,4 +53,95 @@ func runSample(e *env, args []string) error {
 	o.Progress = e.stderr
 	_, err = sample.Load(ctx, source, o)
 	return err
+}
+
+func runSampleTelemetry(e *env, args []string) error {
+	o := sample.TelemetryOptions{}
+	var clear bool
+	var from string
+	cfg, _, err := load(e, "sample telemetry", "[--instances 50] [--days 100] [--seed N] [--clear]", args, func(fs *flag.FlagSet) {
+		fs.IntVar(&o.Instances, "instances", 50, "simulated clusters")
+		fs.IntVar(&o.Days, "days", 100, "days per cluster, ending today")
+		fs.Int64Var(&o.Seed, "seed", 1, "random seed")
+		fs.BoolVar(&clear, "clear", false, "delete the telemetry index first")
+		fs.StringVar(&from, "from", "auto", "telemetry object to vary: snapshot (the latest in Redis), collect (run the tasks now), auto (snapshot, else collect)")
+	})
+	if err != nil {
+		return err
+	}
+	if !cfg.Telemetry.Configured() {
+		return &config.UsageError{Err: errors.New("APMTEL_TELEMETRY_URL: the telemetry cluster is not configured")}
+	}
+	l := newLogger(e, cfg)
+	ctx, stop := signalContext()
+	defer stop()
+	apm, err := baseTelemetry(ctx, e, cfg, from)
+	if err != nil {
+		return err
+	}
+	tc, err := es.NewClient(es.ClientParams{Cluster: cfg.Telemetry})
+	if err != nil {
+		return err
+	}
+	warnInsecure(l, "telemetry", cfg.Telemetry)
+	if _, err := SetupTelemetryIndex(ctx, tc, cfg.TelemetryIndex, "false", clear); err != nil {
+		return err
+	}
+	o.Index, o.Now, o.Progress, o.Chunk = cfg.TelemetryIndex, time.Now(), e.stderr, 250
+	n, err := sample.LoadTelemetry(ctx, tc, apm, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%d sample telemetry documents in %s\n", n, cfg.TelemetryIndex)
+	return nil
+}
+
+// baseTelemetry returns the telemetry object the samples vary.
+func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) (map[string]any, error) {
+	if from == "snapshot" || from == "auto" {
+		rdb := newRedis(cfg)
+		defer rdb.Close()
+		st := newStore(rdb, cfg)
+		id, _, err := st.Latest(ctx)
+		if err == nil {
+			b, err := st.Snapshot(ctx, id)
+			if err == nil {
+				fmt.Fprintf(e.stderr, "sample telemetry: varying the snapshot of run %s\n", id)
+				return decodeObject(b)
+			}
+		}
+		if from == "snapshot" {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, errors.New("no snapshot in Redis yet: run `apmtel run --wait` or use --from collect")
+			}
+			return nil, err
+		}
+	}
+	if from != "collect" && from != "auto" {
+		return nil, &config.UsageError{Err: fmt.Errorf("--from: %q is not snapshot, collect or auto", from)}
+	}
+	source, err := newSource(cfg, newLogger(e, cfg))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(e.stderr, "sample telemetry: collecting once from the source cluster")
+	tasks := telemetry.Default().All()
+	results := Preview(ctx, tasks, telemetry.Env{ES: source, Indices: cfg.Indices, SearchTimeout: cfg.SearchTimeout, Now: time.Now}, cfg.TaskTimeout, 4)
+	names := telemetry.Default().Names()
+	snap, _, err := workers.Assemble(names, results, nil)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(snap)
+	return decodeObject(b)
+}
+
+func decodeObject(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("telemetry object: %w", err)
+	}
+	return m, nil
 }

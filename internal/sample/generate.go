@@ -21,6 +21,8 @@ type Options struct {
 	Seed     int64
 	// Bulk is the number of documents per bulk request.
 	Bulk int
+	// Parallel is the number of bulk requests in flight (default 2).
+	Parallel int
 	// Prefix is put before every index name (tests isolate their data with it).
 	Prefix string
 	Now    time.Time
@@ -179,7 +181,8 @@ func (g *generator) doc(i int) Doc {
 	}
 }
 
-// Load generates o.Docs documents and bulk-indexes them, two requests in flight.
+// Load generates o.Docs documents and bulk-indexes them, o.Parallel requests
+// in flight; memory holds at most Parallel+2 chunks.
 func Load(ctx context.Context, d es.Doer, o Options) (Stats, error) {
 	if o.Services < 1 || o.Days < 1 || o.Docs < 0 {
 		return Stats{}, fmt.Errorf("sample: services and days must be at least 1, docs not negative")
@@ -198,11 +201,14 @@ func Load(ctx context.Context, d es.Doer, o Options) (Stats, error) {
 	g := &generator{r: r, o: o, services: newServices(r, o.Services)}
 	st := Stats{ByIndex: map[string]int{}}
 
-	chunks := make(chan []Doc, 2)
-	errc := make(chan error, 2)
+	if o.Parallel <= 0 {
+		o.Parallel = 2
+	}
+	chunks := make(chan []Doc, 1)
+	errc := make(chan error, o.Parallel)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for w := 0; w < 2; w++ {
+	for w := 0; w < o.Parallel; w++ {
 		go func() {
 			for c := range chunks {
 				if err := Bulk(ctx, d, c, false); err != nil {
@@ -239,7 +245,7 @@ func Load(ctx context.Context, d es.Doer, o Options) (Stats, error) {
 	}
 	close(chunks)
 	var errs []error
-	for w := 0; w < 2; w++ {
+	for w := 0; w < o.Parallel; w++ {
 		if err := <-errc; err != nil {
 			errs = append(errs, err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/sample"
+	"github.com/apmtel/apmtel/internal/schema"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/testenv"
 )
@@ -248,6 +249,10 @@ func TestTasksAgainstSearchEngine(t *testing.T) {
 		}
 		var m map[string]any
 		_ = json.Unmarshal([]byte(mustJSON(f)), &m)
+		// Every field a task emits must be in the payload schema.
+		if probs := schema.Validate(m); len(probs) > 0 {
+			t.Errorf("%s emits fields outside the schema: %v", task.Name, schema.Summary(probs))
+		}
 		return m, warnings
 	}
 	eq := func(t *testing.T, what string, got, want any) {

@@ -1,0 +1,126 @@
+package schema
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// The committed schema/apm.json must be what the code generates; CI also
+// runs `apmtel schema check`, which names each differing path.
+func TestCommittedMappingIsCurrent(t *testing.T) {
+	got, err := os.ReadFile("../../schema/apm.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := Diff(Mapping(), got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) > 0 || string(got) != string(Mapping()) {
+		t.Errorf("schema/apm.json is stale (run `go run ./cmd/apmtel schema check --fix`):\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+// A field added to the schema but not to the committed file is reported by path.
+func TestDiffNamesEachPath(t *testing.T) {
+	stored := Mapping()
+	n := APM()
+	top, _ := n.Child("top_traces")
+	top.Props = append(top.Props, Prop{"p99", long("new")})
+	cnt, _ := n.Child("counts")
+	cnt.Props = cnt.Props[1:] // drop counts.transaction
+	diffs, err := Diff(render(telemetrySchema(n)), stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"missing in stored file: properties.top_traces.properties.p99",
+		"not in the schema: properties.counts.properties.transaction",
+	}
+	if strings.Join(diffs, "|") != strings.Join(want, "|") {
+		t.Errorf("diffs = %q", diffs)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	var apm map[string]any
+	_ = json.Unmarshal([]byte(`{
+		"cloud": {"provider": ["aws"], "region": "not-a-list"},
+		"counts": {"error": {"1d": 3, "all": "x"}},
+		"services_per_agent": {"java": 1, "opentelemetry/go/elastic": 2},
+		"per_service": [{"service_id": "a~b", "agent": {"name": null}, "extra": 1}],
+		"aggregated_transactions": {"with_country": {"ratio": 0.5}},
+		"tasks": {"cloud": {"took": {"ms": 3}}, "nosuch": {"took": {"ms": 1}}}
+	}`), &apm)
+	got := Summary(Validate(apm))
+	want := []string{
+		"cloud.region is string, the schema says array",
+		"counts.error.all is string, the schema says long",
+		"per_service[0].extra is not in the schema",
+		"services_per_agent.opentelemetry/go/elastic is not in the schema",
+		"tasks.nosuch is not in the schema",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestShape(t *testing.T) {
+	count := func(path ...string) int {
+		n := APM()
+		for _, p := range path {
+			n, _ = n.Child(p)
+		}
+		return len(n.Props)
+	}
+	for _, tc := range []struct {
+		path []string
+		want int
+	}{
+		{[]string{"services_per_agent"}, 45},
+		{[]string{"agents"}, 45},
+		{[]string{"tasks"}, 19},
+		{[]string{"indices", "metric", "metricset"}, 16},
+		{[]string{"aggregated_transactions"}, 7},
+	} {
+		if got := count(tc.path...); got != tc.want {
+			t.Errorf("%v has %d keys, want %d", tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestESIndex(t *testing.T) {
+	var body struct {
+		Settings map[string]any `json:"settings"`
+		Mappings struct {
+			Dynamic    string                     `json:"dynamic"`
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"mappings"`
+	}
+	if err := json.Unmarshal(ESIndex("strict"), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Mappings.Dynamic != "strict" {
+		t.Errorf("dynamic = %q", body.Mappings.Dynamic)
+	}
+	for _, f := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "collection", "stack_stats"} {
+		if _, ok := body.Mappings.Properties[f]; !ok {
+			t.Errorf("envelope field %s not mapped", f)
+		}
+	}
+	s := string(ESIndex("false"))
+	var m map[string]any
+	_ = json.Unmarshal([]byte(s), &m)
+	var cur any = m
+	for _, k := range strings.Split("mappings.properties.stack_stats.properties.kibana.properties.plugins.properties.apm.properties.environments.properties.top_environments", ".") {
+		cur = cur.(map[string]any)[k]
+	}
+	if b, _ := json.Marshal(cur); string(b) != `{"ignore_above":1024,"type":"keyword"}` {
+		t.Errorf("lists must map as their item type, keywords with ignore_above 1024: %s", b)
+	}
+	if strings.Contains(s, `"array"`) || strings.Contains(s, `"_meta"`) {
+		t.Error("ES mapping must not contain telemetry-schema constructs")
+	}
+}
