@@ -52,7 +52,7 @@ type CollectPayload struct {
 // RunPayload names a run (finalize, upload).
 type RunPayload struct {
 	RunID string `json:"run_id"`
-	// Reason tells why finalize was enqueued: "complete" or "deadline".
+	// Reason tells why finalize was enqueued: "complete", "deadline" or "cancelled".
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -87,7 +87,7 @@ func NewFinalize(p RunPayload, at time.Time) (*asynq.Task, error) {
 	if err := keys.ValidRunID(p.RunID); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadPayload, err)
 	}
-	if p.Reason != "complete" && p.Reason != "deadline" {
+	if p.Reason != "complete" && p.Reason != "deadline" && p.Reason != "cancelled" {
 		return nil, fmt.Errorf("%w: finalize reason %q", ErrBadPayload, p.Reason)
 	}
 	b, _ := json.Marshal(p)

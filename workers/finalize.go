@@ -104,12 +104,15 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("finalize: %w", err)
 	}
-	if run.Status == store.StatusFinalized {
-		return h.enqueueUpload(ctx, run.ID)
-	}
 	reason := p.Reason
 	if reason == "" {
 		reason = "complete"
+	}
+	if run.Status == store.StatusFinalized {
+		if run.CloseReason == "cancelled" {
+			return nil
+		}
+		return h.enqueueUpload(ctx, run.ID)
 	}
 	if _, err := h.d.Store.Close(ctx, run.ID, reason, h.d.Now()); err != nil {
 		return fmt.Errorf("finalize: %w", err)
@@ -174,6 +177,9 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 		ev = l.Warn().Strs("failed", rep.Failed).Strs("carried_over", rep.CarriedOver)
 	}
 	ev.Int("tasks", len(run.Tasks)).Str("reason", reason).Msg("run finalized")
+	if reason == "cancelled" {
+		return h.d.Store.SetFields(ctx, run.ID, "upload", "skipped", "upload_detail", "run cancelled")
+	}
 	return h.enqueueUpload(ctx, run.ID)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/store"
 	"github.com/apmtel/apmtel/internal/telemetry"
@@ -33,6 +34,8 @@ type Deps struct {
 	Registry *telemetry.Registry
 	// Source reaches the cluster holding the APM data.
 	Source es.Doer
+	// Limiter caps concurrent requests to the source across all workers; nil: no cap.
+	Limiter *limiter.Semaphore
 	// Sink receives payloads (telemetry cluster or files).
 	Sink     uploader.Sink
 	Enqueuer Enqueuer
@@ -116,6 +119,10 @@ func note(ctx context.Context, runID, task string) {
 	}
 }
 
+// OpaqueID labels a task's requests (X-Opaque-Id), so the cluster's tasks
+// API shows which run and task a search belongs to.
+func OpaqueID(runID, task string) string { return "apmtel run=" + runID + " task=" + task }
+
 func skip(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRetry) }
 
 // Collect runs one telemetry task of a run and records its outcome.
@@ -155,8 +162,12 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	defer cancel()
 	start := h.d.Now()
 	var warnings []string
+	source := es.WithOpaqueID(h.d.Source, OpaqueID(p.RunID, p.Task))
+	if h.d.Limiter != nil {
+		source = h.d.Limiter.Doer(source)
+	}
 	frag, runErr := task.Collect(tctx, telemetry.Env{
-		ES: h.d.Source, Indices: run.Indices, SearchTimeout: h.d.Config.SearchTimeout, Now: h.d.Now,
+		ES: source, Indices: run.Indices, SearchTimeout: h.d.Config.SearchTimeout, Now: h.d.Now,
 		Warn: func(msg string) { warnings = append(warnings, msg) },
 	})
 	rec.Warnings = warnings

@@ -55,6 +55,7 @@ func commands() []command {
 		{"worker", "process telemetry jobs (collect, finalize, upload)", "", runWorker},
 		{"run", "start a run now; --wait shows progress and a summary", "[--task NAME ...] [--wait]", runRun},
 		{"runs", "list recent runs and their status", "[--limit N]", runRuns},
+		{"cancel", "cancel a run: stop its in-flight searches, drop its queued jobs, finalize it without upload", "RUN_ID", runCancel},
 		{"snapshot", "print a stored telemetry object (latest by default)", "[--run ID] [--report]", runSnapshot},
 		{"preview", "run tasks in-process against the source cluster and print the telemetry object", "[--task NAME ...]", runPreview},
 		{"monitor", "serve Asynqmon (queue inspection UI)", "", runMonitor},

@@ -16,6 +16,7 @@ import (
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/store"
 	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/jobs"
 	"github.com/apmtel/apmtel/scheduler"
 	"github.com/apmtel/apmtel/workers"
 )
@@ -307,3 +308,70 @@ func Preview(ctx context.Context, tasks []telemetry.Task, env telemetry.Env, tim
 }
 
 var _ = config.Default
+
+func runCancel(e *env, args []string) error {
+	cfg, fs, err := load(e, "cancel", "RUN_ID", args, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return &config.UsageError{Err: errors.New("usage: apmtel cancel RUN_ID")}
+	}
+	id := fs.Arg(0)
+	rdb := newRedis(cfg)
+	defer rdb.Close()
+	insp := asynq.NewInspector(redisOpt(cfg))
+	defer insp.Close()
+	client := asynq.NewClient(redisOpt(cfg))
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := CancelRun(ctx, newStore(rdb, cfg), insp, client, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "run %s cancelled: %d in-flight jobs stopped, queued jobs removed\n", id, n)
+	return nil
+}
+
+// CancelRun closes a run (later results are dropped), cancels its active
+// collect jobs (their contexts end, so their searches stop), deletes its
+// queued ones and finalizes it without upload. It returns the number of
+// active jobs cancelled.
+func CancelRun(ctx context.Context, st *store.Store, insp *asynq.Inspector, client *asynq.Client, id string) (int, error) {
+	run, err := st.GetRun(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := st.Close(ctx, id, "cancelled", time.Now()); err != nil {
+		return 0, err
+	}
+	active, err := insp.ListActiveTasks(jobs.QueueCollect, asynq.PageSize(1000))
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return 0, err
+	}
+	n := 0
+	for _, t := range active {
+		if p, err := jobs.DecodeCollect(t.Payload); err == nil && p.RunID == id {
+			if err := insp.CancelProcessing(t.ID); err == nil {
+				n++
+			}
+		}
+	}
+	for _, name := range run.Tasks {
+		// Pending, scheduled or retrying jobs of the run: gone. Completed ones
+		// stay as they are (their id still deduplicates).
+		tid := jobs.CollectID(id, name)
+		if info, err := insp.GetTaskInfo(jobs.QueueCollect, tid); err == nil && info.State != asynq.TaskStateActive && info.State != asynq.TaskStateCompleted {
+			_ = insp.DeleteTask(jobs.QueueCollect, tid)
+		}
+	}
+	fin, err := jobs.NewFinalize(jobs.RunPayload{RunID: id, Reason: "cancelled"}, time.Time{})
+	if err != nil {
+		return n, err
+	}
+	if _, err := client.EnqueueContext(ctx, fin); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return n, fmt.Errorf("enqueue finalize: %w", err)
+	}
+	return n, nil
+}

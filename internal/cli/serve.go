@@ -18,6 +18,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/keys"
+	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/scheduler"
@@ -69,9 +71,13 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 	defer rdb.Close()
 	client := asynq.NewClient(redisOpt(cfg))
 	defer client.Close()
+	var lim *limiter.Semaphore
+	if cfg.SearchConcurrency > 0 {
+		lim = limiter.New(rdb, keys.New(cfg.KeyPrefix).SearchSlots(), cfg.SearchConcurrency, cfg.SearchTimeout+30*time.Second)
+	}
 	h := workers.NewHandlers(workers.Deps{
 		Config: cfg, Store: newStore(rdb, cfg), Registry: telemetry.Default(),
-		Source: source, Sink: sink, Enqueuer: client, Logger: l,
+		Source: source, Limiter: lim, Sink: sink, Enqueuer: client, Logger: l,
 	})
 	srv := workers.NewServer(cfg, redisOpt(cfg), l)
 	if err := srv.Start(workers.NewMux(h)); err != nil {

@@ -123,6 +123,9 @@ type Config struct {
 	MaxRetry int
 	// Concurrency is the number of jobs one worker runs at once.
 	Concurrency int
+	// SearchConcurrency caps the requests all workers together send to the
+	// source cluster at once (a semaphore in Redis); 0 disables the cap.
+	SearchConcurrency int
 	// PollInterval is how often an idle worker checks the queues (asynq TaskCheckInterval).
 	PollInterval time.Duration
 	// HistoryLimit is how many runs are kept in Redis.
@@ -146,24 +149,25 @@ type Config struct {
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		RedisAddr:      "127.0.0.1:6379",
-		KeyPrefix:      keys.DefaultPrefix,
-		TelemetryIndex: "xpack-phone-home",
-		Indices:        DefaultIndices(),
-		Interval:       12 * time.Hour,
-		OptIn:          true,
-		TaskTimeout:    5 * time.Minute,
-		SearchTimeout:  2 * time.Minute,
-		RunDeadline:    30 * time.Minute,
-		MaxRetry:       3,
-		Concurrency:    4,
-		PollInterval:   200 * time.Millisecond,
-		HistoryLimit:   50,
-		HistoryTTL:     7 * 24 * time.Hour,
-		DataDir:        "data",
-		MonitorAddr:    "127.0.0.1:8080",
-		LogLevel:       "info",
-		LogFormat:      "console",
+		RedisAddr:         "127.0.0.1:6379",
+		KeyPrefix:         keys.DefaultPrefix,
+		TelemetryIndex:    "xpack-phone-home",
+		Indices:           DefaultIndices(),
+		Interval:          12 * time.Hour,
+		OptIn:             true,
+		TaskTimeout:       5 * time.Minute,
+		SearchTimeout:     2 * time.Minute,
+		RunDeadline:       30 * time.Minute,
+		MaxRetry:          3,
+		Concurrency:       4,
+		SearchConcurrency: 4,
+		PollInterval:      200 * time.Millisecond,
+		HistoryLimit:      50,
+		HistoryTTL:        7 * 24 * time.Hour,
+		DataDir:           "data",
+		MonitorAddr:       "127.0.0.1:8080",
+		LogLevel:          "info",
+		LogFormat:         "console",
 	}
 }
 
@@ -224,6 +228,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 1 || c.Concurrency > 256 {
 		add("APMTEL_CONCURRENCY: %d is out of range 1-256", c.Concurrency)
+	}
+	if c.SearchConcurrency < 0 {
+		add("APMTEL_SEARCH_CONCURRENCY: %d is negative", c.SearchConcurrency)
 	}
 	if c.HistoryLimit < 1 {
 		add("APMTEL_HISTORY_LIMIT: must be at least 1, got %d", c.HistoryLimit)

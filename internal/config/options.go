@@ -134,6 +134,8 @@ func Options() []Option {
 			set: integer(func(c *Config) *int { return &c.MaxRetry })},
 		Option{Env: "APMTEL_CONCURRENCY", Flag: "concurrency", Help: "jobs one worker runs at once (default 4)",
 			set: integer(func(c *Config) *int { return &c.Concurrency })},
+		Option{Env: "APMTEL_SEARCH_CONCURRENCY", Flag: "search-concurrency", Help: "requests all workers together send to the source cluster at once; 0 = no cap (default 4)",
+			set: integer(func(c *Config) *int { return &c.SearchConcurrency })},
 		Option{Env: "APMTEL_POLL_INTERVAL", Flag: "poll-interval", Help: "how often an idle worker polls the queues (default 200ms)",
 			set: duration(func(c *Config) *time.Duration { return &c.PollInterval })},
 		Option{Env: "APMTEL_HISTORY_LIMIT", Flag: "history-limit", Help: "runs kept in Redis (default 50)",

@@ -121,6 +121,9 @@ func (c *Client) Do(ctx context.Context, r Request) ([]byte, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
+	if r.OpaqueID != "" {
+		req.Header.Set("X-Opaque-Id", r.OpaqueID)
+	}
 	res, err := c.es.Perform(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -165,4 +168,17 @@ func Info(ctx context.Context, d Doer, timeout time.Duration) (ClusterInfo, erro
 		return info, fmt.Errorf("cluster info: no cluster_uuid in response")
 	}
 	return info, nil
+}
+
+// WithOpaqueID returns a Doer that labels every request with id.
+func WithOpaqueID(d Doer, id string) Doer { return opaque{d, id} }
+
+type opaque struct {
+	Doer
+	id string
+}
+
+func (o opaque) Do(ctx context.Context, r Request) ([]byte, error) {
+	r.OpaqueID = o.id
+	return o.Doer.Do(ctx, r)
 }

@@ -28,6 +28,9 @@ type Request struct {
 	NDJSON []byte `json:"-"`
 	// Timeout bounds the request on the client side; required.
 	Timeout time.Duration `json:"-"`
+	// OpaqueID is sent as X-Opaque-Id, so the cluster's tasks API and slow
+	// logs show which run and task a search belongs to.
+	OpaqueID string `json:"-"`
 }
 
 // Path returns the URL path and query of r.

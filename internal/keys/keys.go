@@ -51,6 +51,9 @@ func (s Space) Latest() string { return s.Prefix + ":latest" }
 // used to keep a failed task's previous value (Kibana erases it).
 func (s Space) LastGood() string { return s.Prefix + ":lastgood" }
 
+// SearchSlots is the sorted set of leases of the cluster-wide search limiter.
+func (s Space) SearchSlots() string { return s.Prefix + ":searchslots" }
+
 // RunKeys lists every key that belongs to one run, for deletion when it leaves the history.
 func (s Space) RunKeys(runID string) []string {
 	return []string{s.Run(runID), s.Results(runID), s.Pending(runID), s.Snapshot(runID)}

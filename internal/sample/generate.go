@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/apmtel/apmtel/internal/es"
@@ -256,12 +258,13 @@ func Load(ctx context.Context, d es.Doer, o Options) (Stats, error) {
 	if err := loadExtras(ctx, d, g, o); err != nil {
 		return st, err
 	}
-	if err := Refresh(ctx, d, o.Prefix+"*", o.Prefix+".apm-agent-configuration"); err != nil {
+	if err := Refresh(ctx, d, o.Prefix+"*", o.Prefix+".apm-agent-configuration", o.Prefix+".kibana_apmtel_sample"); err != nil {
 		return st, fmt.Errorf("sample: refresh: %w", err)
 	}
 	st.Duration = time.Since(start)
 	if o.Progress != nil {
-		fmt.Fprintf(o.Progress, "sample: %d documents in %s (%.0f docs/s)\n", st.Docs, st.Duration.Round(time.Millisecond), float64(st.Docs)/st.Duration.Seconds())
+		fmt.Fprintf(o.Progress, "sample: %d documents in %s (%.0f docs/s), peak RSS %s\n", st.Docs, st.Duration.Round(time.Millisecond),
+			float64(st.Docs)/st.Duration.Seconds(), peakRSS())
 	}
 	return st, nil
 }
@@ -287,10 +290,54 @@ func loadExtras(ctx context.Context, d es.Doer, g *generator, o Options) error {
 		}})
 	}
 	if err := Bulk(ctx, d, docs, false); err != nil {
-		var e *es.Error
-		if !asES(err, &e) {
-			return fmt.Errorf("sample extras: %w", err)
+		return fmt.Errorf("sample extras: %w", err)
+	}
+	return loadSavedObjects(ctx, d, o)
+}
+
+// loadSavedObjects writes Kibana saved objects for service groups and custom
+// dashboards. Elasticsearch 8 may refuse writes to Kibana's system indices;
+// that is reported, not fatal: the rest of the sample is still useful.
+func loadSavedObjects(ctx context.Context, d es.Doer, o Options) error {
+	index := o.Prefix + ".kibana_apmtel_sample"
+	if err := PutPlainIndex(ctx, d, index); err != nil {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "sample: no saved objects (%v)\n", err)
 		}
+		return nil
+	}
+	kueries := []string{
+		`service.environment: production and agent.name: java`,
+		`service.name: svc-* or labels.team: a`,
+		`not cloud.provider: aws`,
+	}
+	var docs []Doc
+	for i, k := range kueries {
+		docs = append(docs, Doc{Index: index, ID: fmt.Sprintf("apm-service-group:sample-%d", i), Source: map[string]any{
+			"type": "apm-service-group", "namespaces": []string{"default"}, "updated_at": o.Now.UTC().Format(time.RFC3339),
+			"apm-service-group": map[string]any{"groupName": fmt.Sprintf("sample group %d", i), "kuery": k, "color": "#5094C4"},
+		}})
+	}
+	docs = append(docs, Doc{Index: index, ID: "apm-custom-dashboards:sample-0", Source: map[string]any{
+		"type": "apm-custom-dashboards", "namespaces": []string{"default"}, "updated_at": o.Now.UTC().Format(time.RFC3339),
+		"apm-custom-dashboards": map[string]any{"dashboardSavedObjectId": "sample", "kuery": "service.name: svc-java-0", "serviceEnvironmentFilterEnabled": true},
+	}})
+	if err := Bulk(ctx, d, docs, false); err != nil && o.Progress != nil {
+		fmt.Fprintf(o.Progress, "sample: saved objects not written (%v)\n", err)
 	}
 	return nil
+}
+
+// peakRSS reads the process's peak resident set size (Linux), for the benchmark.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.Join(strings.Fields(strings.TrimPrefix(line, "VmHWM:")), " ")
+		}
+	}
+	return "unknown"
 }

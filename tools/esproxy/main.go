@@ -1,11 +1,8 @@
-// Command esproxy is a test-harness reverse proxy in front of OpenSearch.
-//
-// go-elasticsearch v8 refuses any server whose answers lack the header
-// "X-Elastic-Product: Elasticsearch". OpenSearch serves the same query DSL
-// but not that header, so the tests (and the local demo, which runs on
-// OpenSearch because Elasticsearch cannot be installed here) reach it
-// through this proxy, which adds the header. It is never used in front of a
-// real Elasticsearch. It can also inject faults for the fault suite.
+// Command esproxy is the test-harness reverse proxy in front of OpenSearch
+// (see internal/faultproxy): it adds the X-Elastic-Product header
+// go-elasticsearch v8 insists on, and injects faults on request through
+// POST /__proxy/fault. The tests and the local demo reach OpenSearch through
+// it; it is never used in front of a real Elasticsearch.
 package main
 
 import (
@@ -14,9 +11,10 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
+
+	"github.com/apmtel/apmtel/internal/faultproxy"
 )
 
 func main() {
@@ -28,11 +26,6 @@ func main() {
 	if err != nil {
 		log.Fatalf("esproxy: -target: %v", err)
 	}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.ModifyResponse = func(r *http.Response) error {
-		r.Header.Set("X-Elastic-Product", "Elasticsearch")
-		return nil
-	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatalf("esproxy: %v", err)
@@ -43,5 +36,5 @@ func main() {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "esproxy: %s -> %s\n", ln.Addr(), u)
-	log.Fatal(http.Serve(ln, proxy))
+	log.Fatal(http.Serve(ln, faultproxy.New(u)))
 }

@@ -1,0 +1,181 @@
+package faultproxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault describes what to do with matching requests.
+type Fault struct {
+	// Mode is "none", "delay", "status", "reset" or "hang".
+	Mode string `json:"mode"`
+	// Match limits the fault to request paths containing it ("" matches all).
+	Match string `json:"match,omitempty"`
+	// Status is the HTTP status of mode "status" (e.g. 429, 503).
+	Status int `json:"status,omitempty"`
+	// DelayMS is the delay of mode "delay" (the request then goes through).
+	DelayMS int `json:"delay_ms,omitempty"`
+	// Count limits the fault to the next Count matching requests (0: all).
+	Count int `json:"count,omitempty"`
+}
+
+// Stats count the proxied traffic.
+type Stats struct {
+	Requests    int `json:"requests"`
+	InFlight    int `json:"in_flight"`
+	MaxInFlight int `json:"max_in_flight"`
+	Faulted     int `json:"faulted"`
+	// OpaqueIDs counts requests per X-Opaque-Id header.
+	OpaqueIDs map[string]int `json:"opaque_ids,omitempty"`
+}
+
+// Proxy is the handler. Control endpoints live under /__proxy/.
+type Proxy struct {
+	rp *httputil.ReverseProxy
+
+	mu    sync.Mutex
+	fault Fault
+	stats Stats
+	// release unblocks hanging requests when the fault changes.
+	release chan struct{}
+}
+
+// New returns a proxy to target.
+func New(target *url.URL) *Proxy {
+	p := &Proxy{rp: httputil.NewSingleHostReverseProxy(target), release: make(chan struct{})}
+	p.rp.ModifyResponse = func(r *http.Response) error {
+		r.Header.Set("X-Elastic-Product", "Elasticsearch")
+		return nil
+	}
+	return p
+}
+
+// SetFault replaces the current fault (and releases hanging requests).
+func (p *Proxy) SetFault(f Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fault = f
+	close(p.release)
+	p.release = make(chan struct{})
+}
+
+// Stats returns a copy of the counters.
+func (p *Proxy) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.OpaqueIDs = map[string]int{}
+	for k, v := range p.stats.OpaqueIDs {
+		s.OpaqueIDs[k] = v
+	}
+	return s
+}
+
+// ResetStats zeroes the counters.
+func (p *Proxy) ResetStats() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats = Stats{InFlight: p.stats.InFlight}
+}
+
+func (p *Proxy) take(path string) (Fault, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.fault
+	if f.Mode == "" || f.Mode == "none" || !strings.Contains(path, f.Match) {
+		return Fault{Mode: "none"}, p.release
+	}
+	if f.Count > 0 {
+		p.fault.Count--
+		if p.fault.Count == 0 {
+			p.fault = Fault{Mode: "none"}
+		}
+	}
+	p.stats.Faulted++
+	return f, p.release
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/__proxy/") {
+		p.control(w, r)
+		return
+	}
+	p.mu.Lock()
+	p.stats.Requests++
+	p.stats.InFlight++
+	p.stats.MaxInFlight = max(p.stats.MaxInFlight, p.stats.InFlight)
+	if id := r.Header.Get("X-Opaque-Id"); id != "" {
+		if p.stats.OpaqueIDs == nil {
+			p.stats.OpaqueIDs = map[string]int{}
+		}
+		p.stats.OpaqueIDs[id]++
+	}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.stats.InFlight--
+		p.mu.Unlock()
+	}()
+
+	f, release := p.take(r.URL.Path)
+	switch f.Mode {
+	case "delay":
+		select {
+		case <-time.After(time.Duration(f.DelayMS) * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+	case "status":
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(f.Status)
+		_, _ = w.Write([]byte(`{"error":{"type":"injected_fault","reason":"fault injected by the test proxy"},"status":` + itoa(f.Status) + `}`))
+		return
+	case "reset":
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				if tc, ok := conn.(interface{ SetLinger(int) error }); ok {
+					_ = tc.SetLinger(0)
+				}
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	case "hang":
+		select {
+		case <-r.Context().Done():
+			return
+		case <-release:
+		}
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func (p *Proxy) control(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/__proxy/fault" && r.Method == http.MethodPost:
+		var f Fault
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		p.SetFault(f)
+		w.WriteHeader(http.StatusNoContent)
+	case r.URL.Path == "/__proxy/stats":
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(p.Stats())
+	case r.URL.Path == "/__proxy/reset-stats" && r.Method == http.MethodPost:
+		p.ResetStats()
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.NotFound(w, r)
+	}
+}

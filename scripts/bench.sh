@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Loader benchmark: loads 1,000,000 sample APM documents into the local
+# OpenSearch and records documents/s and the loader's peak RSS in
+# docs/benchmarks.md. Usage: scripts/bench.sh [DOCS]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+DOCS=${1:-1000000}
+export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/bench}
+scripts/services.sh start
+trap 'scripts/services.sh stop' EXIT
+# shellcheck disable=SC1091
+. "$APMTEL_STATE_DIR/env"
+go build -o "$APMTEL_STATE_DIR/apmtel" ./cmd/apmtel
+out=$(APMTEL_SOURCE_URL=$APMTEL_TEST_ES_URL "$APMTEL_STATE_DIR/apmtel" sample apm --docs "$DOCS" --services 20 --days 7 --seed 42 2>&1 | tail -1)
+echo "$out"
+gen=$(go test -run '^$' -bench BenchmarkGenerate -benchtime 200000x ./internal/sample | grep Benchmark)
+cat >docs/benchmarks.md <<MD
+# Benchmarks
+
+Measured by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB,
+against the local one-node OpenSearch 2.19 (1 GiB heap) that the tests use.
+
+## Sample APM loader (\`apmtel sample apm --docs $DOCS --services 20 --days 7\`)
+
+\`\`\`
+$out
+\`\`\`
+
+Bulk requests of 1000 documents, 2 in flight; memory is bounded by the chunks in flight, not by
+the number of documents (generation streams).
+
+## Document generation alone (\`go test -bench BenchmarkGenerate ./internal/sample\`)
+
+\`\`\`
+$gen
+\`\`\`
+MD
+echo "written docs/benchmarks.md"
