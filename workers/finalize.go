@@ -172,6 +172,9 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 		"finalized_at", h.d.Now().UTC().Format(time.RFC3339Nano), "report", string(rb)); err != nil {
 		return fmt.Errorf("finalize: %w", err)
 	}
+	if err := h.d.Store.Trim(ctx); err != nil {
+		l.Warn().Err(err).Msg("history trim failed; retried at the next run")
+	}
 	ev := l.Info()
 	if len(rep.Failed) > 0 {
 		ev = l.Warn().Strs("failed", rep.Failed).Strs("carried_over", rep.CarriedOver)

@@ -67,12 +67,20 @@ func Register(mux *asynq.ServeMux, h *Handlers) {
 	mux.HandleFunc(jobs.TypeUpload, h.Upload)
 }
 
-// NewMux returns a mux with every handler registered; unknown job types get
-// a permanent error from the mux's NotFound handler.
-func NewMux(h *Handlers) *asynq.ServeMux {
+// NewMux returns the handler of a worker: every job type routed, and an
+// unknown type failed permanently (asynq's own mux would retry it).
+func NewMux(h *Handlers) asynq.Handler {
 	mux := asynq.NewServeMux()
 	Register(mux, h)
-	return mux
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		switch t.Type() {
+		case jobs.TypeCollect, jobs.TypeFinalize, jobs.TypeUpload:
+			return mux.ProcessTask(ctx, t)
+		}
+		l := logs.Named(h.d.Logger, logs.Worker)
+		l.Error().Str("job", t.Type()).Msg("unknown job type; archived")
+		return skip(fmt.Errorf("unknown job type %q", t.Type()))
+	})
 }
 
 type ctxKey struct{}

@@ -198,7 +198,10 @@ func runSnapshot(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return writeIndented(e.stdout, b)
+	if err := writeIndented(e.stdout, b); err != nil {
+		return fmt.Errorf("snapshot of run %s is corrupt: %w", runID, err)
+	}
+	return nil
 }
 
 func writeIndented(w io.Writer, b []byte) error {

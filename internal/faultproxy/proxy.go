@@ -14,7 +14,8 @@ import (
 type Fault struct {
 	// Mode is "none", "delay", "status", "reset" or "hang".
 	Mode string `json:"mode"`
-	// Match limits the fault to request paths containing it ("" matches all).
+	// Match limits the fault to requests whose path or X-Opaque-Id contains
+	// it ("" matches all).
 	Match string `json:"match,omitempty"`
 	// Status is the HTTP status of mode "status" (e.g. 429, 503).
 	Status int `json:"status,omitempty"`
@@ -83,11 +84,11 @@ func (p *Proxy) ResetStats() {
 	p.stats = Stats{InFlight: p.stats.InFlight}
 }
 
-func (p *Proxy) take(path string) (Fault, chan struct{}) {
+func (p *Proxy) take(path, opaque string) (Fault, chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f := p.fault
-	if f.Mode == "" || f.Mode == "none" || !strings.Contains(path, f.Match) {
+	if f.Mode == "" || f.Mode == "none" || !strings.Contains(path, f.Match) && !strings.Contains(opaque, f.Match) {
 		return Fault{Mode: "none"}, p.release
 	}
 	if f.Count > 0 {
@@ -122,7 +123,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 	}()
 
-	f, release := p.take(r.URL.Path)
+	f, release := p.take(r.URL.Path, r.Header.Get("X-Opaque-Id"))
 	switch f.Mode {
 	case "delay":
 		select {

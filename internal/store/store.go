@@ -354,15 +354,28 @@ func (s *Store) ListRuns(ctx context.Context, n int) ([]Run, error) {
 	return out, nil
 }
 
-// trim drops runs beyond the history limit, and history entries whose run
-// expired (their keys carry the TTL; only the oldest entries are checked,
-// since runs expire in creation order).
+// Trim drops finalized runs beyond the history limit, and history entries
+// whose run expired (their keys carry the TTL; only the oldest entries are
+// checked, since runs expire in creation order). A run still in progress is
+// never dropped, however many runs were started after it.
+func (s *Store) Trim(ctx context.Context) error { return s.trim(ctx) }
+
 func (s *Store) trim(ctx context.Context) error {
-	drop, err := s.rdb.ZRange(ctx, s.keys.Runs(), 0, int64(-s.max-1)).Result()
+	over, err := s.rdb.ZRange(ctx, s.keys.Runs(), 0, int64(-s.max-1)).Result()
 	if err != nil {
 		return fmt.Errorf("trim history: %w", err)
 	}
-	oldest, err := s.rdb.ZRange(ctx, s.keys.Runs(), int64(len(drop)), int64(len(drop)+9)).Result()
+	var drop []string
+	for _, id := range over {
+		st, err := s.rdb.HGet(ctx, s.keys.Run(id), "status").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("trim history: %w", err)
+		}
+		if st == StatusFinalized || errors.Is(err, redis.Nil) {
+			drop = append(drop, id)
+		}
+	}
+	oldest, err := s.rdb.ZRange(ctx, s.keys.Runs(), int64(len(over)), int64(len(over)+9)).Result()
 	if err != nil {
 		return fmt.Errorf("trim history: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,22 +165,38 @@ func TestLatestAndLastGoodKeepNewest(t *testing.T) {
 func TestHistoryIsBounded(t *testing.T) {
 	s, ctx := setup(t, 3)
 	t0 := time.Now()
+	// r0 is still running: it must survive however many runs follow.
 	for i := 0; i < 6; i++ {
 		r := newRun(fmt.Sprintf("r%d", i), t0.Add(time.Duration(i)*time.Second), "a")
 		if _, err := s.CreateRun(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 		_ = s.PutSnapshot(ctx, r, []byte(`{}`))
+		if i > 0 {
+			_ = s.SetFields(ctx, r.ID, "status", store.StatusFinalized)
+		}
 	}
 	runs, err := s.ListRuns(ctx, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(runs) != 3 || runs[0].ID != "r5" || runs[2].ID != "r3" {
-		t.Errorf("runs = %v", runs)
+	var ids []string
+	for _, r := range runs {
+		ids = append(ids, r.ID)
+	}
+	if strings.Join(ids, ",") != "r5,r4,r3,r0" {
+		t.Errorf("runs = %v, want r5,r4,r3 and the running r0", ids)
+	}
+	if _, err := s.GetRun(ctx, "r1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("trimmed run still there: %v", err)
+	}
+	// Once r0 is finalized, the next trim drops it too.
+	_ = s.SetFields(ctx, "r0", "status", store.StatusFinalized)
+	if err := s.Trim(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := s.GetRun(ctx, "r0"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("trimmed run still there: %v", err)
+		t.Errorf("finalized r0 not trimmed: %v", err)
 	}
 }
 

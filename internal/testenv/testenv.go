@@ -55,6 +55,10 @@ func RedisDB(t testing.TB) (*redis.Client, int) {
 // ESURL returns the URL of the search engine behind the product-header proxy.
 func ESURL(t testing.TB) string { return need(t, "APMTEL_TEST_ES_URL") }
 
+// OpenSearchURL returns the search engine's own URL (no header proxy), for
+// tests that put a proxy of their own in front of it.
+func OpenSearchURL(t testing.TB) string { return need(t, "APMTEL_TEST_OPENSEARCH_URL") }
+
 // ES returns a client for the test search engine.
 func ES(t testing.TB) *es.Client {
 	t.Helper()
