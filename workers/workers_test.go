@@ -318,3 +318,31 @@ func TestAssemble(t *testing.T) {
 }
 
 func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// FuzzAssemble feeds arbitrary stored results to the merge: it must either
+// merge them or report the corrupt one, never panic, and never invent tasks.
+func FuzzAssemble(f *testing.F) {
+	f.Add([]byte(`{"counts":{"error":{"1d":1}}}`), []byte(`{"counts":{"span":{"1d":2}}}`))
+	f.Add([]byte(`{`), []byte(`null`))
+	f.Add([]byte(`{"a":[1,2]}`), []byte(`{"a":{"b":1}}`))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		results := map[string]store.TaskRecord{
+			"a": {Status: store.TaskOK, Result: a},
+			"b": {Status: store.TaskOK, Result: b},
+		}
+		snap, rep, err := workers.Assemble([]string{"a", "b"}, results, nil)
+		if err != nil {
+			if !strings.Contains(err.Error(), "stored result") {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if len(rep.Tasks) != 2 {
+			t.Fatalf("report has %d tasks", len(rep.Tasks))
+		}
+		tasks, _ := snap["tasks"].(map[string]any)
+		if len(tasks) > 2 {
+			t.Fatalf("tasks %v", tasks)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -135,7 +136,7 @@ func SetupTelemetryIndex(ctx context.Context, c es.Doer, index, dynamic string, 
 		Settings map[string]any `json:"settings"`
 		Mappings map[string]any `json:"mappings"`
 	}
-	if err := jsonUnmarshal(body, &parsed); err != nil {
+	if err := json.Unmarshal(body, &parsed); err != nil {
 		return "", err
 	}
 	steps := []es.Request{

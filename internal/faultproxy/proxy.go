@@ -1,7 +1,9 @@
 package faultproxy
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -123,6 +125,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 	}()
 
+	// Read the body first: Go's server only notices a client that hung up
+	// (and cancels r.Context()) once the request body has been consumed.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	f, release := p.take(r.URL.Path, r.Header.Get("X-Opaque-Id"))
 	switch f.Mode {
 	case "delay":

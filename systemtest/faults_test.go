@@ -1,0 +1,404 @@
+package systemtest
+
+// The fault suite: real apmtel processes, real Redis and search engine, and
+// a fault proxy in front of the engine. Each scenario asserts its outcome;
+// docs/reliability.md lists them with the measured figures.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/faultproxy"
+	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/testenv"
+	"github.com/apmtel/apmtel/jobs"
+)
+
+func loadFixture(t *testing.T) {
+	t.Helper()
+	newFixture(time.Now()).load(t, testenv.ES(t))
+}
+
+// Source answers 503 to every search: bounded retries, each task ends
+// failed with the reason, the run finalizes and uploads, nothing stays in flight.
+func TestFaultSourceErrors(t *testing.T) {
+	loadFixture(t)
+	p, purl := startProxy(t)
+	s := newStack(t)
+	env := s.env(t, purl, "APMTEL_MAX_RETRY=1", "APMTEL_SEARCH_TIMEOUT=5s")
+	start(t, "worker-1", env, "worker")
+	start(t, "worker-2", env, "worker")
+	setFault(p, faultproxy.Fault{Mode: "status", Status: 503, Match: "_search"})
+	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "global_labels")
+	r := s.waitRun(t, id, 90*time.Second, "the run to finalize", func(r store.Run) bool { return finalized(r) && r.Upload == "written" })
+	res := s.results(t, id)
+	for _, task := range []string{"cloud", "host"} {
+		rec := res[task]
+		if rec.Status != store.TaskFailed || rec.Attempt != 2 || !strings.Contains(rec.Error, "injected_fault") {
+			t.Errorf("%s: %+v, want failed after 2 attempts with the reason", task, rec)
+		}
+	}
+	if res["global_labels"].Status != store.TaskOK {
+		t.Errorf("global_labels (no search) = %+v", res["global_labels"])
+	}
+	if !strings.Contains(string(r.Report), `"failed":["cloud","host"]`) {
+		t.Errorf("report %s", r.Report)
+	}
+	// 2 attempts × (1 try + 3 client retries) per failing task: bounded.
+	if st := p.Stats(); st.Faulted != 16 || st.InFlight != 0 {
+		t.Errorf("proxy: %d faulted requests (want 16), %d still in flight", st.Faulted, st.InFlight)
+	}
+}
+
+// A hanging source: each attempt times out (its requests are abandoned), the
+// task keeps retrying, and the run finalizes at its deadline with the other
+// tasks and uploads.
+func TestFaultSourceHangsRunFinalizesAtDeadline(t *testing.T) {
+	loadFixture(t)
+	p, purl := startProxy(t)
+	s := newStack(t)
+	env := s.env(t, purl, "APMTEL_MAX_RETRY=5", "APMTEL_TASK_TIMEOUT=2s", "APMTEL_SEARCH_TIMEOUT=2s", "APMTEL_RUN_DEADLINE=8s")
+	start(t, "worker-1", env, "worker")
+	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
+	started := time.Now()
+	id := startRun(t, env, "--task", "cloud", "--task", "host")
+	r := s.waitRun(t, id, 60*time.Second, "the deadline finalize", func(r store.Run) bool { return finalized(r) && r.Upload == "written" })
+	took := time.Since(started)
+	if r.CloseReason != "deadline" || took < 8*time.Second || took > 30*time.Second {
+		t.Errorf("closed by %q after %s, want the 8s deadline", r.CloseReason, took)
+	}
+	res := s.results(t, id)
+	if res["host"].Status != store.TaskOK {
+		t.Errorf("host = %+v", res["host"])
+	}
+	if c := res["cloud"]; c.Status != store.TaskTimeout || !strings.Contains(c.Error, "deadline") || !strings.Contains(c.Error, "timed out") {
+		t.Errorf("cloud = %+v, want timeout naming the deadline and the last error", c)
+	}
+	eventually(t, 10*time.Second, "abandoned requests to be released", func() bool { return p.Stats().InFlight == 0 })
+	t.Logf("run finalized at its deadline after %s", took.Round(time.Millisecond))
+}
+
+// The telemetry cluster is down during the upload: the upload is retried
+// until it is back, and exactly one document is written.
+func TestFaultTelemetryClusterDown(t *testing.T) {
+	loadFixture(t)
+	p, purl := startProxy(t)
+	s := newStack(t)
+	index := "apmtel-e2e-down"
+	env := s.env(t, testenv.ESURL(t), "APMTEL_TELEMETRY_URL="+purl, "APMTEL_TELEMETRY_INDEX="+index)
+	c := testenv.ES(t)
+	_, _ = c.Do(context.Background(), es.Request{Method: "DELETE", Index: []string{index}, Params: url.Values{"ignore_unavailable": {"true"}}, Timeout: 30 * time.Second})
+	setFault(p, faultproxy.Fault{Mode: "status", Status: 503, Match: "/_doc/", Count: 8})
+	start(t, "worker-1", env, "worker")
+	id := startRun(t, env, "--task", "cloud")
+	s.waitRun(t, id, 90*time.Second, "the upload", func(r store.Run) bool { return r.Upload == "uploaded" })
+	info, err := s.insp.GetTaskInfo(jobs.QueueControl, jobs.UploadID(id))
+	if err != nil || info.Retried < 1 {
+		t.Errorf("upload job retried %d times (%v), want at least 1", info.Retried, err)
+	}
+	if f := p.Stats().Faulted; f != 8 {
+		t.Errorf("%d uploads refused, want 8", f)
+	}
+	b, err := c.Do(context.Background(), es.Request{Method: "POST", Index: []string{index}, Endpoint: "_search",
+		Params: url.Values{"track_total_hits": {"true"}}, Body: map[string]any{"size": 0}, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Hits struct{ Total struct{ Value int } } `json:"hits"`
+	}
+	_ = json.Unmarshal(b, &res)
+	if res.Hits.Total.Value != 1 {
+		t.Errorf("%d documents in the telemetry index, want 1", res.Hits.Total.Value)
+	}
+}
+
+// A worker is SIGKILLed while a task's search is in flight: the task runs
+// again on another worker and is recorded once.
+func TestFaultWorkerKilled(t *testing.T) {
+	loadFixture(t)
+	p, purl := startProxy(t)
+	s := newStack(t)
+	env := s.env(t, purl, "APMTEL_MAX_RETRY=3")
+	a := start(t, "worker-a", env, "worker")
+	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
+	id := startRun(t, env, "--task", "cloud", "--task", "host")
+	waitInFlight(t, p, 1)
+	killed := time.Now()
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.done
+	a.done <- errors.New("killed by the test")
+	running = running[1:]
+	setFault(p, faultproxy.Fault{Mode: "none"})
+	start(t, "worker-b", env, "worker")
+	s.waitRun(t, id, 4*time.Minute, "recovery of the killed worker's task", finalized)
+	recovery := time.Since(killed)
+	res := s.results(t, id)
+	if c := res["cloud"]; c.Status != store.TaskOK || c.Attempt != 2 {
+		t.Errorf("cloud = %+v, want ok on the second attempt", c)
+	}
+	t.Logf("task recovered %s after SIGKILL", recovery.Round(time.Second))
+	fmt.Fprintf(os.Stderr, "MEASURE worker-kill recovery: %s\n", recovery.Round(time.Second))
+}
+
+// SIGTERM during a task: the worker stops within its shutdown timeout, the
+// job goes back to the queue without using a retry, and another worker completes it.
+func TestFaultGracefulShutdown(t *testing.T) {
+	loadFixture(t)
+	p, purl := startProxy(t)
+	s := newStack(t)
+	env := s.env(t, purl)
+	a := start(t, "worker-a", env, "worker")
+	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
+	id := startRun(t, env, "--task", "cloud")
+	waitInFlight(t, p, 1)
+	sent := time.Now()
+	if err := a.stop(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Since(sent)
+	if stopped > 10*time.Second {
+		t.Errorf("worker took %s to stop", stopped)
+	}
+	running = running[1:]
+	setFault(p, faultproxy.Fault{Mode: "none"})
+	start(t, "worker-b", env, "worker")
+	s.waitRun(t, id, time.Minute, "the task to finish on the other worker", finalized)
+	if c := s.results(t, id)["cloud"]; c.Status != store.TaskOK || c.Attempt != 1 {
+		t.Errorf("cloud = %+v, want ok on attempt 1 (shutdown uses no retry)", c)
+	}
+	fmt.Fprintf(os.Stderr, "MEASURE graceful stop: %s\n", stopped.Round(100*time.Millisecond))
+}
+
+// Redis restarts mid-run: workers reconnect by themselves, and with AOF no
+// recorded result is lost.
+func TestFaultRedisRestart(t *testing.T) {
+	loadFixture(t)
+	p, purl := startProxy(t)
+	dir := t.TempDir()
+	addr, stop := ownRedis(t, dir, 0)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	s := stackOn(t, rdb, addr, 0)
+	env := s.env(t, purl)
+	start(t, "worker-1", env, "worker")
+	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
+	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "versions")
+	eventually(t, 30*time.Second, "host and versions to be recorded", func() bool {
+		res, err := s.st.Results(context.Background(), id)
+		return err == nil && res["host"].Status == store.TaskOK && res["versions"].Status == store.TaskOK
+	})
+	before := s.results(t, id)
+	stop()
+	port := strings.TrimPrefix(addr, "127.0.0.1:")
+	var n int
+	fmt.Sscan(port, &n)
+	time.Sleep(2 * time.Second) // workers see the outage
+	ownRedis(t, dir, n)
+	setFault(p, faultproxy.Fault{Mode: "none"})
+	s.waitRun(t, id, 2*time.Minute, "the run to finish after the restart", finalized)
+	after := s.results(t, id)
+	for _, task := range []string{"host", "versions"} {
+		if jsonString(before[task]) != jsonString(after[task]) {
+			t.Errorf("%s changed across the restart:\nbefore %s\nafter  %s", task, jsonString(before[task]), jsonString(after[task]))
+		}
+	}
+	if after["cloud"].Status != store.TaskOK {
+		t.Errorf("cloud = %+v", after["cloud"])
+	}
+}
+
+// `apmtel cancel` stops a run's in-flight searches: nothing stays in flight
+// at the proxy and the engine's tasks API shows no search of the run.
+func TestFaultCancel(t *testing.T) {
+	loadFixture(t)
+	p, purl := startProxy(t)
+	s := newStack(t)
+	env := s.env(t, purl, "APMTEL_CONCURRENCY=4")
+	start(t, "worker-1", env, "worker")
+	setFault(p, faultproxy.Fault{Mode: "hang", Match: "_search"})
+	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "versions")
+	waitInFlight(t, p, 3)
+	out, stderr, code := run_(t, env, "cancel", id)
+	if code != 0 || !strings.Contains(out, "3 in-flight jobs stopped") {
+		t.Fatalf("cancel: %d %s %s", code, out, stderr)
+	}
+	eventually(t, 10*time.Second, "cancelled searches to leave the proxy", func() bool { return p.Stats().InFlight == 0 })
+	r := s.waitRun(t, id, 30*time.Second, "the cancelled run to finalize", finalized)
+	if r.CloseReason != "cancelled" || r.Upload != "skipped" {
+		t.Errorf("run: reason %q upload %q", r.CloseReason, r.Upload)
+	}
+	for task, rec := range s.results(t, id) {
+		if rec.Status != store.TaskCancelled {
+			t.Errorf("%s = %+v", task, rec)
+		}
+	}
+	// The engine's side: no search labelled with this run.
+	b, err := testenv.ES(t).Do(context.Background(), es.Request{Method: "GET", Endpoint: "_tasks", ClusterWide: true,
+		Params: url.Values{"actions": {"*search*"}, "detailed": {"true"}}, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), id) {
+		t.Errorf("engine still runs a search of %s: %s", id, b)
+	}
+	// Late attempts of the cancelled jobs are dropped, not recorded.
+	time.Sleep(3 * time.Second)
+	for task, rec := range s.results(t, id) {
+		if rec.Status != store.TaskCancelled {
+			t.Errorf("after retries: %s = %+v", task, rec)
+		}
+	}
+}
+
+// Bad input in the queues is archived with a clear error, never retried,
+// and the next run is unaffected.
+func TestFaultBadInput(t *testing.T) {
+	loadFixture(t)
+	s := newStack(t)
+	env := s.env(t, testenv.ESURL(t))
+	start(t, "worker-1", env, "worker")
+	bad := []struct {
+		typ, queue string
+		payload    []byte
+		want       string
+	}{
+		{jobs.TypeCollect, jobs.QueueCollect, []byte("\x00\x01 garbage"), "bad payload"},
+		{jobs.TypeCollect, jobs.QueueCollect, []byte(`{"run_id":"r1","task":"cloud","extra":true}`), "unknown field"},
+		{jobs.TypeCollect, jobs.QueueCollect, []byte(`{"run_id":"` + strings.Repeat("x", 5000) + `"}`), "exceeds the limit"},
+		{jobs.TypeFinalize, jobs.QueueControl, []byte(`[1,2,3]`), "bad payload"},
+		{jobs.TypeUpload, jobs.QueueControl, []byte(`{"run_id":"nosuch-run"}`), "not found"},
+		{"telemetry:nosuch", jobs.QueueCollect, []byte(`{}`), "unknown job type"},
+	}
+	for _, b := range bad {
+		if _, err := s.cl.Enqueue(asynq.NewTask(b.typ, b.payload), asynq.Queue(b.queue), asynq.MaxRetry(10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 30*time.Second, "bad jobs to be archived", func() bool {
+		n := 0
+		for _, q := range []string{jobs.QueueCollect, jobs.QueueControl} {
+			a, _ := s.insp.ListArchivedTasks(q)
+			n += len(a)
+		}
+		return n == len(bad)
+	})
+	var errs []string
+	for _, q := range []string{jobs.QueueCollect, jobs.QueueControl} {
+		a, _ := s.insp.ListArchivedTasks(q)
+		for _, ti := range a {
+			if ti.Retried != 0 {
+				t.Errorf("%s was retried %d times", ti.Type, ti.Retried)
+			}
+			errs = append(errs, ti.LastErr)
+		}
+	}
+	all := strings.Join(errs, "\n")
+	for _, b := range bad {
+		if !strings.Contains(all, b.want) {
+			t.Errorf("no archived error mentions %q:\n%s", b.want, all)
+		}
+	}
+	id := startRun(t, env, "--task", "cloud")
+	s.waitRun(t, id, 30*time.Second, "a normal run after the bad jobs", finalized)
+	if c := s.results(t, id)["cloud"]; c.Status != store.TaskOK {
+		t.Errorf("cloud = %+v", c)
+	}
+	// Corrupt snapshot JSON: a clear error, exit 1.
+	s.rdb.Set(context.Background(), "apmtel:run:"+id+":snapshot", "{corrupt", 0)
+	_, stderr, code := run_(t, env, "snapshot", "--run", id)
+	if code != 1 || !strings.Contains(stderr, "is corrupt") {
+		t.Errorf("corrupt snapshot: exit %d, %q", code, stderr)
+	}
+	// Invalid configuration: one line naming the variable, exit 2.
+	for _, kv := range []string{"APMTEL_INTERVAL=soon", "APMTEL_INDICES_SPAN=bad pattern", "APMTEL_SOURCE_URL=ftp://x"} {
+		_, stderr, code := run_(t, append(env, kv), "worker")
+		name := strings.SplitN(kv, "=", 2)[0]
+		if code != 2 || !strings.Contains(stderr, name) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d, stderr %q", kv, code, stderr)
+		}
+	}
+}
+
+// 4 workers at concurrency 10 never send more than APMTEL_SEARCH_CONCURRENCY
+// requests to the source at once.
+func TestFaultSearchConcurrencyLimit(t *testing.T) {
+	loadFixture(t)
+	p, purl := startProxy(t)
+	s := newStack(t)
+	env := s.env(t, purl, "APMTEL_CONCURRENCY=10", "APMTEL_SEARCH_CONCURRENCY=4")
+	for i := 1; i <= 4; i++ {
+		start(t, fmt.Sprint("worker-", i), env, "worker")
+	}
+	setFault(p, faultproxy.Fault{Mode: "delay", DelayMS: 150})
+	id := startRun(t, env)
+	s.waitRun(t, id, 3*time.Minute, "the run", finalized)
+	st := p.Stats()
+	if st.MaxInFlight > 4 || st.MaxInFlight < 3 {
+		t.Errorf("max requests in flight at the source = %d, want 3-4 (cap 4)", st.MaxInFlight)
+	}
+	for task, rec := range s.results(t, id) {
+		if rec.Status != store.TaskOK {
+			t.Errorf("%s = %+v", task, rec)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "MEASURE limiter: %d requests, max in flight %d\n", st.Requests, st.MaxInFlight)
+}
+
+// No configured secret appears in logs, run records, snapshots, job payloads or payload files.
+func TestNoSecretsLeak(t *testing.T) {
+	loadFixture(t)
+	s := newStack(t)
+	data := t.TempDir()
+	secrets := []string{"Sup3r-S3cret-Passw0rd", "QVBJLWtleS1zZWNyZXQ6dmFsdWU="}
+	env := s.env(t, testenv.ESURL(t), "APMTEL_SOURCE_USERNAME=elastic", "APMTEL_SOURCE_PASSWORD="+secrets[0],
+		"APMTEL_LOG_LEVEL=debug", "APMTEL_DATA_DIR="+data)
+	env = append(env, "APMTEL_TELEMETRY_URL="+testenv.ESURL(t), "APMTEL_TELEMETRY_API_KEY="+secrets[1], "APMTEL_TELEMETRY_INDEX=apmtel-e2e-secrets")
+	w := start(t, "worker-1", env, "worker")
+	sch := start(t, "scheduler", env, "scheduler")
+	id := startRun(t, env)
+	s.waitRun(t, id, 2*time.Minute, "the run", func(r store.Run) bool { return finalized(r) && r.Upload != "pending" })
+	_, runsOut, _ := run_(t, env, "runs", "--json")
+	_, badCfg, _ := run_(t, append(env, "APMTEL_REDIS_DB=-1"), "worker")
+	var everything strings.Builder
+	everything.WriteString(w.out.String() + sch.out.String() + runsOut + badCfg)
+	keys, _ := s.rdb.Keys(context.Background(), "*").Result()
+	for _, k := range keys {
+		switch s.rdb.Type(context.Background(), k).Val() {
+		case "string":
+			everything.WriteString(s.rdb.Get(context.Background(), k).Val())
+		case "hash":
+			everything.WriteString(jsonString(s.rdb.HGetAll(context.Background(), k).Val()))
+		}
+	}
+	_ = filepath.Walk(data, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(path)
+			everything.Write(b)
+		}
+		return nil
+	})
+	for _, sec := range secrets {
+		if strings.Contains(everything.String(), sec) {
+			t.Errorf("secret %q leaked", sec)
+		}
+	}
+	if everything.Len() < 10000 {
+		t.Errorf("only %d bytes searched; the check would prove nothing", everything.Len())
+	}
+}

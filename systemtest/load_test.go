@@ -1,0 +1,92 @@
+package systemtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/internal/testenv"
+	"github.com/apmtel/apmtel/scheduler"
+)
+
+// TestLoadHundredRuns starts 100 runs of every task back to back on 4
+// workers: every run's payload holds every task exactly once, and Redis
+// keeps only the history limit of runs.
+func TestLoadHundredRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test")
+	}
+	loadFixture(t)
+	s := newStack(t)
+	data := t.TempDir()
+	env := s.env(t, testenv.ESURL(t), "APMTEL_HISTORY_LIMIT=50", "APMTEL_SEARCH_CONCURRENCY=8", "APMTEL_CONCURRENCY=4", "APMTEL_DATA_DIR="+data)
+	for i := 1; i <= 4; i++ {
+		start(t, fmt.Sprint("worker-", i), env, "worker")
+	}
+	cfg := config.Default()
+	cfg.HistoryLimit = 50
+	sch := &scheduler.Scheduler{Config: cfg, Store: s.st, Registry: telemetry.Default(), Enqueuer: s.cl, Logger: zerolog.Nop()}
+	const runs = 100
+	began := time.Now()
+	for i := 0; i < runs; i++ {
+		if _, err := sch.StartRun(context.Background(), fmt.Sprintf("load-%03d", i), "manual", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	payloads := filepath.Join(data, "payloads")
+	eventually(t, 8*time.Minute, "100 payloads", func() bool {
+		files, _ := filepath.Glob(filepath.Join(payloads, "*.json"))
+		return len(files) == runs
+	})
+	took := time.Since(began)
+	names := telemetry.Default().Names()
+	files, _ := filepath.Glob(filepath.Join(payloads, "*.json"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		var doc struct {
+			StackStats struct {
+				Kibana struct {
+					Plugins struct {
+						APM struct {
+							Tasks map[string]json.RawMessage `json:"tasks"`
+						} `json:"apm"`
+					} `json:"plugins"`
+				} `json:"kibana"`
+			} `json:"stack_stats"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if got := len(doc.StackStats.Kibana.Plugins.APM.Tasks); got != len(names) {
+			t.Errorf("%s has %d tasks, want %d", filepath.Base(f), got, len(names))
+		}
+	}
+	ctx := context.Background()
+	kept, _ := s.rdb.ZCard(ctx, "apmtel:runs").Result()
+	if kept != 50 {
+		t.Errorf("history holds %d runs, want 50", kept)
+	}
+	stale, _ := s.rdb.Keys(ctx, "apmtel:run:load-000*").Result()
+	if len(stale) != 0 {
+		t.Errorf("keys of a trimmed run remain: %v", stale)
+	}
+	info, _ := s.rdb.Info(ctx, "memory").Result()
+	var used string
+	for _, line := range strings.Split(info, "\n") {
+		if strings.HasPrefix(line, "used_memory_human:") {
+			used = strings.TrimSpace(strings.TrimPrefix(line, "used_memory_human:"))
+		}
+	}
+	apmtelKeys, _ := s.rdb.Keys(ctx, "apmtel:*").Result()
+	fmt.Fprintf(os.Stderr, "MEASURE load: %d runs × %d tasks in %s; Redis used_memory %s (DB shared with asynq's retained jobs), %d apmtel keys\n",
+		runs, len(names), took.Round(time.Second), used, len(apmtelKeys))
+}
