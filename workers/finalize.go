@@ -257,5 +257,11 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 		status = "written"
 	}
 	l.Info().Str("doc_id", id).Str("to", where).Msg("payload " + status)
-	return h.d.Store.SetFields(ctx, run.ID, "upload", status, "upload_detail", where)
+	if err := h.d.Store.SetFields(ctx, run.ID, "upload", status, "upload_detail", where); err != nil {
+		return err
+	}
+	if err := h.d.Store.Trim(ctx); err != nil {
+		l.Warn().Err(err).Msg("history trim failed; retried later")
+	}
+	return nil
 }

@@ -356,8 +356,9 @@ func (s *Store) ListRuns(ctx context.Context, n int) ([]Run, error) {
 
 // Trim drops finalized runs beyond the history limit, and history entries
 // whose run expired (their keys carry the TTL; only the oldest entries are
-// checked, since runs expire in creation order). A run still in progress is
-// never dropped, however many runs were started after it.
+// checked, since runs expire in creation order). A run still in progress,
+// or whose upload has not ended, is never dropped, however many runs were
+// started after it.
 func (s *Store) Trim(ctx context.Context) error { return s.trim(ctx) }
 
 func (s *Store) trim(ctx context.Context) error {
@@ -367,11 +368,13 @@ func (s *Store) trim(ctx context.Context) error {
 	}
 	var drop []string
 	for _, id := range over {
-		st, err := s.rdb.HGet(ctx, s.keys.Run(id), "status").Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		vals, err := s.rdb.HMGet(ctx, s.keys.Run(id), "status", "upload").Result()
+		if err != nil {
 			return fmt.Errorf("trim history: %w", err)
 		}
-		if st == StatusFinalized || errors.Is(err, redis.Nil) {
+		status, _ := vals[0].(string)
+		upload, _ := vals[1].(string)
+		if vals[0] == nil || status == StatusFinalized && upload != "pending" && upload != "retrying" {
 			drop = append(drop, id)
 		}
 	}

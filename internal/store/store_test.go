@@ -173,7 +173,7 @@ func TestHistoryIsBounded(t *testing.T) {
 		}
 		_ = s.PutSnapshot(ctx, r, []byte(`{}`))
 		if i > 0 {
-			_ = s.SetFields(ctx, r.ID, "status", store.StatusFinalized)
+			_ = s.SetFields(ctx, r.ID, "status", store.StatusFinalized, "upload", "uploaded")
 		}
 	}
 	runs, err := s.ListRuns(ctx, 100)
@@ -190,8 +190,16 @@ func TestHistoryIsBounded(t *testing.T) {
 	if _, err := s.GetRun(ctx, "r1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("trimmed run still there: %v", err)
 	}
-	// Once r0 is finalized, the next trim drops it too.
+	// Finalized with its upload still pending: kept.
 	_ = s.SetFields(ctx, "r0", "status", store.StatusFinalized)
+	if err := s.Trim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRun(ctx, "r0"); err != nil {
+		t.Errorf("r0 with a pending upload was trimmed: %v", err)
+	}
+	// Uploaded: the next trim drops it.
+	_ = s.SetFields(ctx, "r0", "upload", "uploaded")
 	if err := s.Trim(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,70 @@
+package systemtest
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apmtel/apmtel/internal/testenv"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestStandalone runs scheduler, workers and Asynqmon in one process on an
+// embedded Redis, and a second process joins it to trigger a run.
+func TestStandalone(t *testing.T) {
+	loadFixture(t)
+	redisAddr, monAddr := freeAddr(t), freeAddr(t)
+	env := baseEnv("APMTEL_SOURCE_URL="+testenv.ESURL(t), "APMTEL_MONITOR_ADDR="+monAddr,
+		"APMTEL_POLL_INTERVAL=100ms", "APMTEL_DATA_DIR="+t.TempDir())
+	p := start(t, "standalone", env, "standalone", "--workers", "2", "--embedded-redis-addr", redisAddr)
+	eventually(t, 20*time.Second, "the monitor", func() bool {
+		res, err := http.Get("http://" + monAddr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil && res.StatusCode == 200
+	})
+	if !strings.Contains(p.out.String(), "NOT DURABLE") {
+		t.Errorf("standalone does not warn about its embedded Redis:\n%s", p.out.String())
+	}
+	out, stderr, code := run_(t, append(env, "APMTEL_REDIS_ADDR="+redisAddr), "run", "--task", "cloud", "--task", "host", "--wait")
+	if code != 0 || !strings.Contains(out, "2/2 tasks ok") {
+		t.Fatalf("run --wait: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// Asynqmon's API answers through the monitor.
+	res, err := http.Get("http://" + monAddr + "/monitoring/api/queues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var queues struct {
+		Queues []struct {
+			Queue     string `json:"queue"`
+			Processed int    `json:"processed"`
+		} `json:"queues"`
+	}
+	if err := json.Unmarshal(b, &queues); err != nil || len(queues.Queues) == 0 {
+		t.Fatalf("asynqmon queues: %v %s", err, b)
+	}
+	names := map[string]bool{}
+	for _, q := range queues.Queues {
+		names[q.Queue] = true
+	}
+	if !names["telemetry"] || !names["telemetry-control"] {
+		t.Errorf("queues %s", b)
+	}
+}
