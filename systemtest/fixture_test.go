@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/sample"
+	"github.com/apmtel/apmtel/internal/testenv"
 )
 
 // fixtureService is one service of the fixture.
@@ -152,23 +152,11 @@ func (f *fixture) oldest() map[string]time.Time {
 // topTerms returns the values of field over all documents, most frequent
 // first and then by key, as a terms aggregation orders them.
 func (f *fixture) topTerms(field func(fixtureDoc) string) []string {
-	counts := map[string]int{}
-	for _, d := range f.docs {
-		if v := field(d); v != "" {
-			counts[v]++
-		}
+	values := make([]string, len(f.docs))
+	for i, d := range f.docs {
+		values[i] = field(d)
 	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if counts[keys[i]] != counts[keys[j]] {
-			return counts[keys[i]] > counts[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	return keys
+	return testenv.TopTerms(values)
 }
 
 // newestObserver is the observer.version of the newest document.

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/store"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/jobs"
@@ -239,12 +240,7 @@ func runPreview(e *env, args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	results := Preview(ctx, selected, telemetry.Env{ES: source, Indices: cfg.Indices, SearchTimeout: cfg.SearchTimeout, Now: time.Now}, cfg.TaskTimeout, max(parallel, 1))
-	names := make([]string, len(selected))
-	for i, t := range selected {
-		names[i] = t.Name
-	}
-	snap, rep, err := workers.Assemble(names, results, nil)
+	snap, rep, results, err := collectOnce(ctx, cfg, source, selected, max(parallel, 1))
 	if err != nil {
 		return err
 	}
@@ -255,18 +251,31 @@ func runPreview(e *env, args []string) error {
 	if err := writeIndented(e.stdout, b); err != nil {
 		return err
 	}
-	for _, name := range names {
-		for _, w := range results[name].Warnings {
-			fmt.Fprintf(e.stderr, "task %s: warning: %s\n", name, w)
+	for _, t := range selected {
+		for _, w := range results[t.Name].Warnings {
+			fmt.Fprintf(e.stderr, "task %s: warning: %s\n", t.Name, w)
 		}
 	}
 	for _, name := range rep.Failed {
 		fmt.Fprintf(e.stderr, "task %s %s: %s\n", name, results[name].Status, results[name].Error)
 	}
 	if len(rep.Failed) > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d of %d tasks failed", len(rep.Failed), len(names))}
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d tasks failed", len(rep.Failed), len(selected))}
 	}
 	return nil
+}
+
+// collectOnce runs tasks in-process and assembles their telemetry object as
+// finalize would (without last good values).
+func collectOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks []telemetry.Task, parallel int) (map[string]any, workers.Report, map[string]store.TaskRecord, error) {
+	env := telemetry.Env{ES: source, Indices: cfg.Indices, SearchTimeout: cfg.SearchTimeout, Now: time.Now}
+	results := Preview(ctx, tasks, env, cfg.TaskTimeout, parallel)
+	names := make([]string, len(tasks))
+	for i, t := range tasks {
+		names[i] = t.Name
+	}
+	snap, rep, err := workers.Assemble(names, results, nil)
+	return snap, rep, results, err
 }
 
 // Preview runs tasks in-process, parallel at a time, and returns their records.
@@ -309,8 +318,6 @@ func Preview(ctx context.Context, tasks []telemetry.Task, env telemetry.Env, tim
 	wg.Wait()
 	return out
 }
-
-var _ = config.Default
 
 func runCancel(e *env, args []string) error {
 	cfg, fs, err := load(e, "cancel", "RUN_ID", args, nil)

@@ -14,7 +14,6 @@ import (
 	"github.com/apmtel/apmtel/internal/sample"
 	"github.com/apmtel/apmtel/internal/store"
 	"github.com/apmtel/apmtel/internal/telemetry"
-	"github.com/apmtel/apmtel/workers"
 )
 
 func runSample(e *env, args []string) error {
@@ -125,10 +124,7 @@ func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) 
 		return nil, err
 	}
 	fmt.Fprintln(e.stderr, "sample telemetry: collecting once from the source cluster")
-	tasks := telemetry.Default().All()
-	results := Preview(ctx, tasks, telemetry.Env{ES: source, Indices: cfg.Indices, SearchTimeout: cfg.SearchTimeout, Now: time.Now}, cfg.TaskTimeout, 4)
-	names := telemetry.Default().Names()
-	snap, _, err := workers.Assemble(names, results, nil)
+	snap, _, _, err := collectOnce(ctx, cfg, source, telemetry.Default().All(), 4)
 	if err != nil {
 		return nil, err
 	}

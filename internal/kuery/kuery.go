@@ -146,14 +146,15 @@ func (p *parser) keyword(kw string, needSpaceBefore bool) bool {
 	return true
 }
 
-func (p *parser) orQuery() (*Node, error) {
-	first, err := p.andQuery()
+// chain parses operand (kw operand)* into one kind node, or the operand alone.
+func (p *parser) chain(kind Kind, kw string, operand func() (*Node, error)) (*Node, error) {
+	first, err := operand()
 	if err != nil {
 		return nil, err
 	}
 	children := []*Node{first}
-	for p.keyword("or", true) {
-		n, err := p.andQuery()
+	for p.keyword(kw, true) {
+		n, err := operand()
 		if err != nil {
 			return nil, err
 		}
@@ -162,27 +163,11 @@ func (p *parser) orQuery() (*Node, error) {
 	if len(children) == 1 {
 		return first, nil
 	}
-	return &Node{Kind: Or, Children: children}, nil
+	return &Node{Kind: kind, Children: children}, nil
 }
 
-func (p *parser) andQuery() (*Node, error) {
-	first, err := p.notQuery()
-	if err != nil {
-		return nil, err
-	}
-	children := []*Node{first}
-	for p.keyword("and", true) {
-		n, err := p.notQuery()
-		if err != nil {
-			return nil, err
-		}
-		children = append(children, n)
-	}
-	if len(children) == 1 {
-		return first, nil
-	}
-	return &Node{Kind: And, Children: children}, nil
-}
+func (p *parser) orQuery() (*Node, error)  { return p.chain(Or, "or", p.andQuery) }
+func (p *parser) andQuery() (*Node, error) { return p.chain(And, "and", p.notQuery) }
 
 func (p *parser) notQuery() (*Node, error) {
 	if p.keyword("not", false) {
@@ -293,41 +278,11 @@ func (p *parser) listOfValues(field *Literal) (*Node, error) {
 }
 
 func (p *parser) orValues(field *Literal) (*Node, error) {
-	first, err := p.andValues(field)
-	if err != nil {
-		return nil, err
-	}
-	children := []*Node{first}
-	for p.keyword("or", true) {
-		n, err := p.andValues(field)
-		if err != nil {
-			return nil, err
-		}
-		children = append(children, n)
-	}
-	if len(children) == 1 {
-		return first, nil
-	}
-	return &Node{Kind: Or, Children: children}, nil
+	return p.chain(Or, "or", func() (*Node, error) { return p.andValues(field) })
 }
 
 func (p *parser) andValues(field *Literal) (*Node, error) {
-	first, err := p.notValue(field)
-	if err != nil {
-		return nil, err
-	}
-	children := []*Node{first}
-	for p.keyword("and", true) {
-		n, err := p.notValue(field)
-		if err != nil {
-			return nil, err
-		}
-		children = append(children, n)
-	}
-	if len(children) == 1 {
-		return first, nil
-	}
-	return &Node{Kind: And, Children: children}, nil
+	return p.chain(And, "and", func() (*Node, error) { return p.notValue(field) })
 }
 
 func (p *parser) notValue(field *Literal) (*Node, error) {

@@ -499,23 +499,11 @@ func TestTasksAgainstSearchEngine(t *testing.T) {
 }
 
 func topTerms(docs []doc, f func(doc) string) []string {
-	counts := map[string]int{}
-	for _, x := range docs {
-		if v := f(x); v != "" {
-			counts[v]++
-		}
+	values := make([]string, len(docs))
+	for i, x := range docs {
+		values[i] = f(x)
 	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if counts[keys[i]] != counts[keys[j]] {
-			return counts[keys[i]] > counts[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	return keys
+	return testenv.TopTerms(values)
 }
 
 var _ = config.Default

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"sort"
 	"testing"
 	"time"
 
@@ -102,4 +103,27 @@ func Indices(p string) config.Indices {
 		Kibana:                  p + ".kibana*",
 		MetricsDataStreamPrefix: p,
 	}
+}
+
+// TopTerms orders the distinct non-empty values as a terms aggregation
+// does: most frequent first, ties by key. Tests use it to compute expected
+// answers from the documents they wrote.
+func TopTerms(values []string) []string {
+	counts := map[string]int{}
+	for _, v := range values {
+		if v != "" {
+			counts[v]++
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
 }
