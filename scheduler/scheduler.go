@@ -173,9 +173,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// tickLogged ticks, retrying for a while when Redis is unreachable.
+// tickLogged ticks, retrying with backoff while Redis is unreachable, until
+// the slot is over (the next slot's tick takes over) or ctx ends.
 func (s *Scheduler) tickLogged(ctx context.Context) {
 	l := s.log()
+	slot := SlotStart(s.now(), s.Config.Interval)
 	backoff := time.Second
 	for attempt := 1; ; attempt++ {
 		id, created, err := s.Tick(ctx)
@@ -185,15 +187,15 @@ func (s *Scheduler) tickLogged(ctx context.Context) {
 			}
 			return
 		}
-		l.Warn().Err(err).Int("attempt", attempt).Msg("cannot start the scheduled run; retrying")
-		if attempt >= 10 || ctx.Err() != nil {
-			l.Error().Err(err).Msg("giving up on this slot")
-			return
-		}
+		l.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).Msg("cannot start the scheduled run; retrying")
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
+		}
+		if !SlotStart(s.now(), s.Config.Interval).Equal(slot) {
+			l.Error().Err(err).Time("slot", slot).Msg("slot ended before its run could be started")
+			return
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}

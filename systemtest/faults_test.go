@@ -197,6 +197,7 @@ func TestFaultRedisRestart(t *testing.T) {
 	s := stackOn(t, rdb, addr, 0)
 	env := s.env(t, purl)
 	start(t, "worker-1", env, "worker")
+	start(t, "scheduler", append(env, "APMTEL_INTERVAL=1m"), "scheduler")
 	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
 	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "versions")
 	eventually(t, 30*time.Second, "host and versions to be recorded", func() bool {
@@ -221,6 +222,21 @@ func TestFaultRedisRestart(t *testing.T) {
 	if after["cloud"].Status != store.TaskOK {
 		t.Errorf("cloud = %+v", after["cloud"])
 	}
+	// The scheduler reconnected too: it starts the run of a minute slot that
+	// began after the restart.
+	restarted := time.Now()
+	eventually(t, 90*time.Second, "a scheduled run after the restart", func() bool {
+		runs, err := s.st.ListRuns(context.Background(), 10)
+		if err != nil {
+			return false
+		}
+		for _, r := range runs {
+			if r.Trigger == "scheduled" && r.CreatedAt.After(restarted) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // `apmtel cancel` stops a run's in-flight searches: nothing stays in flight
