@@ -198,3 +198,40 @@ func TestMerge(t *testing.T) {
 		t.Errorf("took = %s", got)
 	}
 }
+
+// Every task copes with the degenerate answers of a real cluster: indices
+// that do not exist (ignore_unavailable gives an empty answer with no
+// shards), partial results of timed-out shards, and answers without
+// aggregations. Each search also carries the shard-level timeout.
+func TestDegenerateAnswers(t *testing.T) {
+	answers := map[string]string{
+		"missing indices": `{"took":0,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":0,"failed":0},"hits":{"total":{"value":0,"relation":"eq"},"max_score":0,"hits":[]}}`,
+		"partial results": `{"took":5,"timed_out":true,"_shards":{"total":2,"successful":1,"skipped":0,"failed":0},"hits":{"total":{"value":3,"relation":"gte"},"hits":[]}}`,
+		"no aggregations": `{"hits":{"hits":[]}}`,
+	}
+	for _, task := range Default().All() {
+		for name, body := range answers {
+			t.Run(task.Name+"/"+name, func(t *testing.T) {
+				rec := &recorder{answer: always(body)}
+				f, err := task.Collect(context.Background(), testEnv(rec))
+				if err != nil {
+					t.Fatalf("%v", err)
+				}
+				if f == nil {
+					t.Fatal("nil fragment")
+				}
+				for _, r := range rec.reqs {
+					if b, ok := r.Body.(map[string]any); ok && r.Endpoint == "_search" && b["timeout"] != "5m" {
+						t.Errorf("search %s without the shard timeout", r.Path())
+					}
+				}
+			})
+		}
+	}
+	// per_service reports a partial answer in every element.
+	partial := strings.Replace(esDocPerServiceResponse, `"timed_out":false`, `"timed_out":true`, 1)
+	f, err := PerService().Collect(context.Background(), testEnv(&recorder{answer: always(partial)}))
+	if err != nil || f["per_service"].([]any)[0].(map[string]any)["timed_out"] != true {
+		t.Errorf("timed_out not propagated: %v %v", f, err)
+	}
+}
