@@ -180,21 +180,29 @@ func (p *parser) notQuery() (*Node, error) {
 	return p.subQuery()
 }
 
+// enclosed parses open inner close when the input starts with open; ok is
+// false (and nothing consumed) otherwise.
+func (p *parser) enclosed(open, close rune, inner func() (*Node, error)) (n *Node, ok bool, err error) {
+	if !p.peek(open) {
+		return nil, false, nil
+	}
+	p.i++
+	p.space()
+	if n, err = inner(); err != nil {
+		return nil, true, err
+	}
+	p.space()
+	if !p.peek(close) {
+		return nil, true, p.errorf("expected '%c'", close)
+	}
+	p.i++
+	return n, true, nil
+}
+
 func (p *parser) subQuery() (*Node, error) {
 	p.space()
-	if p.peek('(') {
-		p.i++
-		p.space()
-		n, err := p.orQuery()
-		if err != nil {
-			return nil, err
-		}
-		p.space()
-		if !p.peek(')') {
-			return nil, p.errorf("expected ')'")
-		}
-		p.i++
-		return n, nil
+	if n, ok, err := p.enclosed('(', ')', p.orQuery); ok {
+		return n, err
 	}
 	return p.expression()
 }
@@ -207,7 +215,6 @@ func (p *parser) expression() (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	afterLit := p.i
 	p.space()
 	for _, op := range rangeOps {
 		if strings.HasPrefix(string(p.s[p.i:]), op) {
@@ -223,18 +230,10 @@ func (p *parser) expression() (*Node, error) {
 	if p.peek(':') {
 		p.i++
 		p.space()
-		if p.peek('{') {
-			p.i++
-			p.space()
-			inner, err := p.orQuery()
+		if inner, ok, err := p.enclosed('{', '}', p.orQuery); ok {
 			if err != nil {
 				return nil, err
 			}
-			p.space()
-			if !p.peek('}') {
-				return nil, p.errorf("expected '}'")
-			}
-			p.i++
 			return &Node{Kind: Nested, Field: lit, Children: []*Node{inner}}, nil
 		}
 		return p.listOfValues(lit)
@@ -242,7 +241,6 @@ func (p *parser) expression() (*Node, error) {
 	// Free text: a value without a field. Re-read it as a value (it may be a
 	// run of several words, which KQL treats as one value).
 	p.i = start
-	_ = afterLit
 	v, err := p.value()
 	if err != nil {
 		return nil, err
@@ -253,19 +251,8 @@ func (p *parser) expression() (*Node, error) {
 // listOfValues parses the right side of field: — a value, or a parenthesised
 // or/and/not list of values, each applied to field.
 func (p *parser) listOfValues(field *Literal) (*Node, error) {
-	if p.peek('(') {
-		p.i++
-		p.space()
-		n, err := p.orValues(field)
-		if err != nil {
-			return nil, err
-		}
-		p.space()
-		if !p.peek(')') {
-			return nil, p.errorf("expected ')'")
-		}
-		p.i++
-		return n, nil
+	if n, ok, err := p.enclosed('(', ')', func() (*Node, error) { return p.orValues(field) }); ok {
+		return n, err
 	}
 	v, err := p.value()
 	if err != nil {
