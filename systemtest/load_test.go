@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -79,14 +78,20 @@ func TestLoadHundredRuns(t *testing.T) {
 	if len(stale) != 0 {
 		t.Errorf("keys of a trimmed run remain: %v", stale)
 	}
-	info, _ := s.rdb.Info(ctx, "memory").Result()
-	var used string
-	for _, line := range strings.Split(info, "\n") {
-		if strings.HasPrefix(line, "used_memory_human:") {
-			used = strings.TrimSpace(strings.TrimPrefix(line, "used_memory_human:"))
+	// Memory of this test's database, by owner (the server is shared with other tests).
+	memory := func(pattern string) (keys int, bytes int64) {
+		all, _ := s.rdb.Keys(ctx, pattern).Result()
+		for _, k := range all {
+			n, _ := s.rdb.MemoryUsage(ctx, k).Result()
+			bytes += n
 		}
+		return len(all), bytes
 	}
-	apmtelKeys, _ := s.rdb.Keys(ctx, "apmtel:*").Result()
-	fmt.Fprintf(os.Stderr, "MEASURE load: %d runs × %d tasks in %s; Redis used_memory %s (DB shared with asynq's retained jobs), %d apmtel keys\n",
-		runs, len(names), took.Round(time.Second), used, len(apmtelKeys))
+	apmtelKeys, apmtelBytes := memory("apmtel:*")
+	asynqKeys, asynqBytes := memory("asynq:*")
+	if apmtelKeys > 3*50+3 {
+		t.Errorf("%d apmtel keys, want at most %d (3 per kept run + 3)", apmtelKeys, 3*50+3)
+	}
+	fmt.Fprintf(os.Stderr, "MEASURE load: %d runs × %d tasks in %s; apmtel: %d keys, %d KiB; asynq (completed jobs kept 24h for dedup): %d keys, %d KiB\n",
+		runs, len(names), took.Round(time.Second), apmtelKeys, apmtelBytes/1024, asynqKeys, asynqBytes/1024)
 }
