@@ -117,6 +117,12 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 	if _, err := h.d.Store.Close(ctx, run.ID, reason, h.d.Now()); err != nil {
 		return fmt.Errorf("finalize: %w", err)
 	}
+	// Another finalize may have closed the run first (the deadline racing the
+	// last result, or a cancel): its reason is the run's.
+	if run, err = h.d.Store.GetRun(ctx, run.ID); err != nil {
+		return fmt.Errorf("finalize: %w", err)
+	}
+	reason = run.CloseReason
 	results, err := h.d.Store.Results(ctx, run.ID)
 	if err != nil {
 		return fmt.Errorf("finalize: %w", err)
@@ -168,8 +174,12 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("finalize: %w", err)
 	}
 	rb, _ := json.Marshal(rep)
-	if err := h.d.Store.SetFields(ctx, run.ID, "status", store.StatusFinalized,
-		"finalized_at", h.d.Now().UTC().Format(time.RFC3339Nano), "report", string(rb)); err != nil {
+	// finalized_at is written once: it is the payload's timestamp, so every
+	// upload of the run writes the same document.
+	if err := h.d.Store.SetFieldIfAbsent(ctx, run.ID, "finalized_at", h.d.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		return fmt.Errorf("finalize: %w", err)
+	}
+	if err := h.d.Store.SetFields(ctx, run.ID, "status", store.StatusFinalized, "report", string(rb)); err != nil {
 		return fmt.Errorf("finalize: %w", err)
 	}
 	if err := h.d.Store.Trim(ctx); err != nil {

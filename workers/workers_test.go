@@ -237,6 +237,17 @@ func TestDeadlineMarksUnfinishedTasks(t *testing.T) {
 	if res["host"].Status != store.TaskTimeout {
 		t.Errorf("late result replaced the timeout: %+v", res["host"])
 	}
+	// A "complete" finalize arriving afterwards changes neither the reason,
+	// the records nor the payload's timestamp.
+	before, _ := b.st.GetRun(ctx, "r1")
+	time.Sleep(5 * time.Millisecond)
+	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "complete")); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := b.st.GetRun(ctx, "r1")
+	if after.CloseReason != "deadline" || !after.FinalizedAt.Equal(before.FinalizedAt) {
+		t.Errorf("second finalize changed the run: reason %q, finalized_at %s → %s", after.CloseReason, before.FinalizedAt, after.FinalizedAt)
+	}
 }
 
 func TestBadJobsAreNotRetried(t *testing.T) {

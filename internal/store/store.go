@@ -263,6 +263,11 @@ func (s *Store) SetFields(ctx context.Context, id string, kv ...string) error {
 	return s.rdb.HSet(ctx, s.keys.Run(id), vals...).Err()
 }
 
+// SetFieldIfAbsent sets a metadata field of a run unless it is already set.
+func (s *Store) SetFieldIfAbsent(ctx context.Context, id, field, value string) error {
+	return s.rdb.HSetNX(ctx, s.keys.Run(id), field, value).Err()
+}
+
 // PutSnapshot stores the run's telemetry object and marks it as the latest
 // when no newer run has one. It is idempotent.
 func (s *Store) PutSnapshot(ctx context.Context, r Run, snapshot []byte) error {
