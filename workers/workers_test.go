@@ -357,3 +357,32 @@ func FuzzAssemble(f *testing.F) {
 		}
 	})
 }
+
+// The deadline closed the run but its finalize has not finished when the
+// "complete" finalize runs: the run keeps the deadline as its reason.
+func TestFinalizeAfterAnotherClose(t *testing.T) {
+	b := setup(t, fakeSource{}, nil)
+	ctx := context.Background()
+	b.createRun(t, "r1", "cloud", "host")
+	_ = b.h.Collect(ctx, collectTask("r1", "cloud"))
+	if _, err := b.st.Close(ctx, "r1", "deadline", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "complete")); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := b.st.GetRun(ctx, "r1")
+	host := b.results(t, "r1")["host"]
+	if r.Status != store.StatusFinalized || r.CloseReason != "deadline" || !strings.Contains(host.Error, "deadline") {
+		t.Errorf("run %q/%q, host %+v", r.Status, r.CloseReason, host)
+	}
+}
+
+func (b *bundle) results(t *testing.T, id string) map[string]store.TaskRecord {
+	t.Helper()
+	res, err := b.st.Results(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
