@@ -8,4 +8,7 @@ RUN CGO_ENABLED=0 go build -trimpath -o /apmtel ./cmd/apmtel
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /apmtel /apmtel
+# A writable working directory for APMTEL_DATA_DIR (payload files when no
+# telemetry cluster is configured).
+WORKDIR /home/nonroot
 ENTRYPOINT ["/apmtel"]
