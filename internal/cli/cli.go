@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -137,8 +138,12 @@ func load(e *env, name, usageLine string, args []string, own func(fs *flag.FlagS
 		if errors.As(err, &ue) && errors.Is(ue.Err, flag.ErrHelp) {
 			return cfg, fs, flag.ErrHelp
 		}
+		return cfg, fs, err
 	}
-	return cfg, fs, err
+	if _, err := redisTLS(cfg); err != nil {
+		return cfg, fs, err
+	}
+	return cfg, fs, nil
 }
 
 func newLogger(e *env, cfg config.Config) zerolog.Logger {
@@ -149,20 +154,36 @@ func newLogger(e *env, cfg config.Config) zerolog.Logger {
 	return l
 }
 
-func redisOpt(cfg config.Config) asynq.RedisClientOpt {
-	o := asynq.RedisClientOpt{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB}
-	if cfg.RedisTLS {
-		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+// redisTLS returns the TLS configuration for Redis, or nil without TLS.
+func redisTLS(cfg config.Config) (*tls.Config, error) {
+	if !cfg.RedisTLS && cfg.RedisCACert == "" {
+		return nil, nil
 	}
-	return o
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.RedisCACert != "" {
+		pem, err := os.ReadFile(cfg.RedisCACert)
+		if err != nil {
+			return nil, &config.UsageError{Err: fmt.Errorf("APMTEL_REDIS_CA_CERT: %w", err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &config.UsageError{Err: fmt.Errorf("APMTEL_REDIS_CA_CERT: %s holds no PEM certificate", cfg.RedisCACert)}
+		}
+		t.RootCAs = pool
+	}
+	return t, nil
+}
+
+// redisOpt is asynq's connection option; load has already checked the TLS
+// settings, so redisTLS cannot fail here.
+func redisOpt(cfg config.Config) asynq.RedisClientOpt {
+	t, _ := redisTLS(cfg)
+	return asynq.RedisClientOpt{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, TLSConfig: t}
 }
 
 func newRedis(cfg config.Config) *redis.Client {
-	o := &redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB}
-	if cfg.RedisTLS {
-		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	return redis.NewClient(o)
+	t, _ := redisTLS(cfg)
+	return redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, TLSConfig: t})
 }
 
 func newStore(rdb redis.UniversalClient, cfg config.Config) *store.Store {

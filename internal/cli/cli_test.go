@@ -40,6 +40,10 @@ func TestConfigErrorsExitTwoOnOneLine(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "unknown telemetry task nosuch") {
 		t.Errorf("run --task nosuch: %d %q", code, errOut)
 	}
+	_, errOut, code = runMain(map[string]string{"APMTEL_REDIS_CA_CERT": "/nonexistent/ca.pem"}, "runs")
+	if code != 2 || !strings.Contains(errOut, "APMTEL_REDIS_CA_CERT") {
+		t.Errorf("missing Redis CA: %d %q", code, errOut)
+	}
 	_, errOut, code = runMain(map[string]string{"APMTEL_MONITOR_ADDR": "0.0.0.0:0"}, "monitor")
 	if code != 2 || !strings.Contains(errOut, "APMTEL_MONITOR_TOKEN: required") {
 		t.Errorf("monitor off loopback without token: %d %q", code, errOut)

@@ -95,6 +95,9 @@ type Config struct {
 	RedisDB       int
 	// RedisTLS connects to Redis over TLS.
 	RedisTLS bool
+	// RedisCACert is a PEM file of the CA that signed Redis's certificate
+	// (implies RedisTLS); empty uses the system roots.
+	RedisCACert string
 	// KeyPrefix namespaces apmtel's Redis keys.
 	KeyPrefix string
 

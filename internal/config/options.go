@@ -98,6 +98,8 @@ func Options() []Option {
 			set: integer(func(c *Config) *int { return &c.RedisDB })},
 		{Env: "APMTEL_REDIS_TLS", Flag: "redis-tls", Help: "connect to Redis over TLS",
 			set: boolean(func(c *Config) *bool { return &c.RedisTLS })},
+		{Env: "APMTEL_REDIS_CA_CERT", Flag: "redis-ca-cert", Help: "PEM CA file for Redis TLS (implies APMTEL_REDIS_TLS)",
+			set: str(func(c *Config) *string { return &c.RedisCACert })},
 		{Env: "APMTEL_KEY_PREFIX", Flag: "key-prefix", Help: "prefix of apmtel's Redis keys (default apmtel)",
 			set: str(func(c *Config) *string { return &c.KeyPrefix })},
 	}
