@@ -67,4 +67,21 @@ func TestStandalone(t *testing.T) {
 	if !names["telemetry"] || !names["telemetry-control"] {
 		t.Errorf("queues %s", b)
 	}
+	// Prometheus metrics of the same monitor.
+	mres, err := http.Get("http://" + monAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mres.Body.Close()
+	mb, _ := io.ReadAll(mres.Body)
+	for _, want := range []string{
+		`apmtel_queue_jobs{queue="telemetry",state="completed"}`,
+		"apmtel_latest_run_failed_tasks 0",
+		"apmtel_latest_run_uploaded 1",
+		"# TYPE apmtel_latest_snapshot_age_seconds gauge",
+	} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("metrics lack %q:\n%s", want, mb)
+		}
+	}
 }

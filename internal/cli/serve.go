@@ -144,6 +144,11 @@ func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, read
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", mon)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	insp := asynq.NewInspector(redisOpt(cfg))
+	defer insp.Close()
+	rdb := newRedis(cfg)
+	defer rdb.Close()
+	mux.Handle("/metrics", metricsHandler(insp, newStore(rdb, cfg)))
 	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))
 	var h http.Handler = mux
 	if cfg.MonitorToken != "" {
