@@ -244,7 +244,7 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
-	info, err := es.Info(ctx, h.d.Source, h.d.Config.SearchTimeout)
+	info, err := uploader.Describe(ctx, h.d.Source, h.d.Config.SearchTimeout)
 	if err != nil {
 		return fmt.Errorf("upload: source %w", err)
 	}

@@ -7,13 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/apmtel/apmtel/internal/es"
 )
 
 func TestBuildAndFileSink(t *testing.T) {
-	var info es.ClusterInfo
-	info.ClusterUUID, info.ClusterName, info.Version.Number = "u1", "c1", "8.15.0"
+	info := Source{ClusterUUID: "u1", ClusterName: "c1", Version: "8.15.0"}
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	env, err := Build(info, at, json.RawMessage(`{"cloud":{"provider":["aws"]}}`))
 	if err != nil {
@@ -53,5 +50,8 @@ func TestBuildAndFileSink(t *testing.T) {
 	}
 	if _, err := Build(info, at, json.RawMessage(`{broken`)); err == nil {
 		t.Error("invalid JSON accepted")
+	}
+	if _, err := Build(Source{}, at, json.RawMessage(`{}`)); err == nil {
+		t.Error("envelope without cluster_uuid accepted")
 	}
 }
