@@ -103,6 +103,9 @@ type Config struct {
 
 	// Source is the cluster holding the APM data.
 	Source Cluster
+	// SourceName names the source cluster in Redis keys and job ids
+	// ("{<name>}" hash tag), so that one Redis can serve many source clusters.
+	SourceName string
 	// Telemetry is the cluster receiving the payload; unset means "write a file".
 	Telemetry Cluster
 	// TelemetryIndex is the index the payload is written to.
@@ -131,6 +134,13 @@ type Config struct {
 	SearchConcurrency int
 	// PollInterval is how often an idle worker checks the queues (asynq TaskCheckInterval).
 	PollInterval time.Duration
+	// UploadRetryWindow is how long after sealing a failing upload is
+	// retried; then the run's upload is marked failed (`apmtel upload RUN`
+	// re-sends it).
+	UploadRetryWindow time.Duration
+	// CatchupGrace: at start, the scheduler runs the current slot when the
+	// newest snapshot is stale, unless the next slot starts within this.
+	CatchupGrace time.Duration
 	// HistoryLimit is how many runs are kept in Redis.
 	HistoryLimit int
 	// HistoryTTL is how long a run's record and snapshot are kept in Redis.
@@ -154,6 +164,9 @@ func Default() Config {
 	return Config{
 		RedisAddr:         "127.0.0.1:6379",
 		KeyPrefix:         keys.DefaultPrefix,
+		SourceName:        keys.DefaultSource,
+		UploadRetryWindow: 72 * time.Hour,
+		CatchupGrace:      10 * time.Minute,
 		TelemetryIndex:    "xpack-phone-home",
 		Indices:           DefaultIndices(),
 		Interval:          12 * time.Hour,
@@ -194,7 +207,7 @@ func (c Config) Validate() error {
 		for _, u := range cl.c.URLs {
 			pu, err := url.Parse(u)
 			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-				add("%s_URL: %q is not an http(s) URL", cl.env, u)
+				add("%s_URL: %q is not an http(s) URL", cl.env, RedactURL(u))
 			}
 		}
 		if cl.c.Username != "" && cl.c.Password == "" {
@@ -203,6 +216,9 @@ func (c Config) Validate() error {
 	}
 	if c.TelemetryIndex == "" || strings.ContainsAny(c.TelemetryIndex, " ,*\"\\/|<>?#") || strings.ToLower(c.TelemetryIndex) != c.TelemetryIndex {
 		add("APMTEL_TELEMETRY_INDEX: %q is not a valid index name", c.TelemetryIndex)
+	}
+	if err := keys.ValidSource(c.SourceName); err != nil {
+		add("APMTEL_SOURCE_NAME: %v", err)
 	}
 	if err := c.Indices.Validate(); err != nil {
 		errs = append(errs, err)
@@ -214,6 +230,7 @@ func (c Config) Validate() error {
 		{"APMTEL_INTERVAL", c.Interval}, {"APMTEL_TASK_TIMEOUT", c.TaskTimeout},
 		{"APMTEL_SEARCH_TIMEOUT", c.SearchTimeout}, {"APMTEL_RUN_DEADLINE", c.RunDeadline},
 		{"APMTEL_POLL_INTERVAL", c.PollInterval}, {"APMTEL_HISTORY_TTL", c.HistoryTTL},
+		{"APMTEL_UPLOAD_RETRY_WINDOW", c.UploadRetryWindow},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -225,6 +242,15 @@ func (c Config) Validate() error {
 	}
 	if c.TaskTimeout > 0 && c.RunDeadline > 0 && c.RunDeadline < c.TaskTimeout {
 		add("APMTEL_RUN_DEADLINE: %s is shorter than APMTEL_TASK_TIMEOUT %s", c.RunDeadline, c.TaskTimeout)
+	}
+	if c.CatchupGrace < 0 {
+		add("APMTEL_CATCHUP_GRACE: must not be negative, got %s", c.CatchupGrace)
+	}
+	// A run's keys carry the history TTL: it must outlive the run's deadline
+	// and the upload's retry window, or runs expire mid-flight.
+	if c.HistoryTTL > 0 && c.RunDeadline > 0 && c.UploadRetryWindow > 0 && c.HistoryTTL <= c.RunDeadline+c.UploadRetryWindow {
+		add("APMTEL_HISTORY_TTL: %s must be longer than APMTEL_RUN_DEADLINE (%s) plus APMTEL_UPLOAD_RETRY_WINDOW (%s)",
+			c.HistoryTTL, c.RunDeadline, c.UploadRetryWindow)
 	}
 	if c.MaxRetry < 0 || c.MaxRetry > 25 {
 		add("APMTEL_MAX_RETRY: %d is out of range 0-25", c.MaxRetry)
@@ -249,4 +275,27 @@ func (c Config) Validate() error {
 		add("APMTEL_LOG_LEVEL: %q is not one of trace, debug, info, warn, error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// RedactURL replaces the password of a URL's userinfo, so that no error
+// message echoes it. Text that does not parse is cut at its last "@".
+func RedactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		if u.User == nil && !strings.Contains(raw, "@") {
+			return raw
+		}
+		if u.User == nil {
+			return "[redacted]@" + raw[strings.LastIndex(raw, "@")+1:]
+		}
+		u.User = nil
+		s := u.String()
+		if i := strings.Index(s, "://"); i >= 0 {
+			return s[:i+3] + "[redacted]@" + s[i+3:]
+		}
+		return "[redacted]@" + s
+	}
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
+		return "[redacted]@" + raw[i+1:]
+	}
+	return raw
 }

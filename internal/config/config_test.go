@@ -104,3 +104,91 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretsNeverFlagsAndFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	pw := dir + "/pw"
+	if err := os.WriteFile(pw, []byte("s3cret-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c, err := Load(fs, nil, lookupFrom(map[string]string{"APMTEL_SOURCE_PASSWORD_FILE": pw, "APMTEL_SOURCE_USERNAME": "u"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source.Password != "s3cret-from-file" {
+		t.Errorf("password from file = %q", c.Source.Password)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"flag", []string{"--source-password", "hunter2"}, nil, "secrets are not accepted as flags"},
+		{"flag names the variable", []string{"--redis-password=hunter2"}, nil, "APMTEL_REDIS_PASSWORD_FILE"},
+		{"both", nil, map[string]string{"APMTEL_MONITOR_TOKEN": "hunter2", "APMTEL_MONITOR_TOKEN_FILE": pw}, "both set"},
+		{"missing file", nil, map[string]string{"APMTEL_TELEMETRY_API_KEY_FILE": dir + "/nope"}, "APMTEL_TELEMETRY_API_KEY_FILE: cannot read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			_, err := Load(fs, tc.args, lookupFrom(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error echoes the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestURLErrorsRedactUserinfo(t *testing.T) {
+	for _, u := range []string{"ftp://elastic:hunter2@es:9200", "http://elastic:hun ter2@es:9200", "http//elastic:hunter2@es"} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		_, err := Load(fs, nil, lookupFrom(map[string]string{"APMTEL_SOURCE_URL": u}))
+		if err == nil || !strings.Contains(err.Error(), "APMTEL_SOURCE_URL") {
+			t.Fatalf("%s: error %v", u, err)
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "hun ter2") {
+			t.Errorf("%s: error echoes the password: %v", u, err)
+		}
+	}
+}
+
+func TestHistoryTTLMustOutliveRunAndUploadWindow(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	_, err := Load(fs, nil, lookupFrom(map[string]string{"APMTEL_HISTORY_TTL": "8s", "APMTEL_RUN_DEADLINE": "1m", "APMTEL_TASK_TIMEOUT": "30s"}))
+	if err == nil || !strings.Contains(err.Error(), "APMTEL_HISTORY_TTL") || !strings.Contains(err.Error(), "APMTEL_RUN_DEADLINE") ||
+		!strings.Contains(err.Error(), "APMTEL_UPLOAD_RETRY_WINDOW") {
+		t.Fatalf("error %v", err)
+	}
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := Load(fs, nil, lookupFrom(map[string]string{"APMTEL_HISTORY_TTL": "2h", "APMTEL_RUN_DEADLINE": "1m",
+		"APMTEL_TASK_TIMEOUT": "30s", "APMTEL_UPLOAD_RETRY_WINDOW": "1h"})); err != nil {
+		t.Errorf("valid combination refused: %v", err)
+	}
+}
+
+func TestIntersperse(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Bool("wait", false, "")
+	fs.String("task", "", "")
+	tests := []struct{ in, want string }{
+		{"cloud --wait", "--wait -- cloud"},
+		{"--task cloud host --wait", "--task cloud --wait -- host"},
+		{"RUN --report=true", "--report=true -- RUN"},
+		{"a -- --wait", "-- a --wait"},
+		{"--wait", "--wait"},
+	}
+	for _, tc := range tests {
+		if got := strings.Join(Intersperse(fs, strings.Fields(tc.in)), " "); got != tc.want {
+			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,6 +108,8 @@ func Options() []Option {
 	opts = append(opts, clusterOptions("APMTEL_SOURCE", "source", "source cluster (APM data)", func(c *Config) *Cluster { return &c.Source })...)
 	opts = append(opts, clusterOptions("APMTEL_TELEMETRY", "telemetry", "telemetry cluster (upload target)", func(c *Config) *Cluster { return &c.Telemetry })...)
 	opts = append(opts,
+		Option{Env: "APMTEL_SOURCE_NAME", Flag: "source-name", Help: "short name of the source cluster; scopes run keys and job ids (default default)",
+			set: str(func(c *Config) *string { return &c.SourceName })},
 		Option{Env: "APMTEL_TELEMETRY_INDEX", Flag: "telemetry-index", Help: "index receiving the payload (default xpack-phone-home)",
 			set: str(func(c *Config) *string { return &c.TelemetryIndex })},
 		Option{Env: "APMTEL_INDICES_TRANSACTION", Flag: "indices-transaction", Help: "transaction index patterns",
@@ -140,6 +144,10 @@ func Options() []Option {
 			set: integer(func(c *Config) *int { return &c.SearchConcurrency })},
 		Option{Env: "APMTEL_POLL_INTERVAL", Flag: "poll-interval", Help: "how often an idle worker polls the queues (default 200ms)",
 			set: duration(func(c *Config) *time.Duration { return &c.PollInterval })},
+		Option{Env: "APMTEL_UPLOAD_RETRY_WINDOW", Flag: "upload-retry-window", Help: "how long a failing upload is retried before it is marked failed (default 72h)",
+			set: duration(func(c *Config) *time.Duration { return &c.UploadRetryWindow })},
+		Option{Env: "APMTEL_CATCHUP_GRACE", Flag: "catchup-grace", Help: "no catch-up run at scheduler start when the next slot starts within this (default 10m)",
+			set: duration(func(c *Config) *time.Duration { return &c.CatchupGrace })},
 		Option{Env: "APMTEL_HISTORY_LIMIT", Flag: "history-limit", Help: "runs kept in Redis (default 50)",
 			set: integer(func(c *Config) *int { return &c.HistoryLimit })},
 		Option{Env: "APMTEL_HISTORY_TTL", Flag: "history-ttl", Help: "how long a run is kept in Redis (default 168h)",
@@ -166,11 +174,32 @@ type UsageError struct{ Err error }
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
-// FromEnv applies every APMTEL_* variable found by lookup onto c.
+// ReadFile reads a *_FILE secret; a variable so tests can stand in for the
+// file system.
+var ReadFile = os.ReadFile
+
+// FromEnv applies every APMTEL_* variable found by lookup onto c. A secret
+// may instead be given as a file named by <VAR>_FILE (Docker and Kubernetes
+// secrets), whose content, less a trailing newline, is the value.
 func FromEnv(c *Config, lookup func(string) (string, bool)) error {
 	var errs []error
 	for _, o := range Options() {
-		if v, ok := lookup(o.Env); ok {
+		v, ok := lookup(o.Env)
+		if o.Secret {
+			if path, fok := lookup(o.Env + "_FILE"); fok && path != "" {
+				if ok && v != "" {
+					errs = append(errs, fmt.Errorf("%s and %s_FILE are both set: set one", o.Env, o.Env))
+					continue
+				}
+				b, err := ReadFile(path)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s_FILE: cannot read %s: %w", o.Env, path, unwrapPathError(err)))
+					continue
+				}
+				v, ok = strings.TrimRight(string(b), "\r\n"), true
+			}
+		}
+		if ok {
 			if err := o.set(c, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", o.Env, err))
 			}
@@ -182,11 +211,21 @@ func FromEnv(c *Config, lookup func(string) (string, bool)) error {
 	return nil
 }
 
+// ErrSecretFlag is why a secret given as a flag is refused.
+var ErrSecretFlag = errors.New("secrets are not accepted as flags (any user can read a process's command line)")
+
 // RegisterFlags adds one flag per option to fs, writing into c when parsed.
-// Flags are applied after the environment, so they win.
+// Flags are applied after the environment, so they win. A secret's flag
+// exists only to refuse it with a message saying where the secret goes.
 func RegisterFlags(fs *flag.FlagSet, c *Config) {
 	for _, o := range Options() {
 		o := o
+		if o.Secret {
+			fs.Func(o.Flag, "not accepted: set "+o.Env+" or "+o.Env+"_FILE", func(string) error {
+				return fmt.Errorf("%w: set %s or %s_FILE instead", ErrSecretFlag, o.Env, o.Env)
+			})
+			continue
+		}
 		fs.Func(o.Flag, o.Help+" ["+o.Env+"]", func(v string) error {
 			if err := o.set(c, v); err != nil {
 				return fmt.Errorf("%s: %w", o.Env, err)
@@ -204,7 +243,10 @@ func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (
 		return c, err
 	}
 	RegisterFlags(fs, &c)
-	if err := fs.Parse(args); err != nil {
+	if err := rejectSecretFlags(args); err != nil {
+		return c, &UsageError{err}
+	}
+	if err := fs.Parse(Intersperse(fs, args)); err != nil {
 		return c, &UsageError{err}
 	}
 	if err := c.Validate(); err != nil {
@@ -223,4 +265,69 @@ func (c Config) Secrets() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// unwrapPathError drops the path an *fs.PathError repeats.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// rejectSecretFlags refuses a secret given as a flag before the flag package
+// parses it, because the flag package's own error would echo the value.
+func rejectSecretFlags(args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			return nil
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		for _, o := range Options() {
+			if o.Secret && o.Flag == name {
+				return fmt.Errorf("--%s: %w: set %s or %s_FILE instead", name, ErrSecretFlag, o.Env, o.Env)
+			}
+		}
+	}
+	return nil
+}
+
+// Intersperse moves positional arguments behind the flags, so that flags may
+// follow them (`apmtel snapshot RUN --report`); the flag package alone stops
+// at the first positional argument. A flag that takes a value keeps the
+// argument after it; "--" ends the flags as usual.
+func Intersperse(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := fs.Lookup(name)
+		if hasValue || f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	if len(pos) == 0 {
+		return flags
+	}
+	return append(append(flags, "--"), pos...)
 }
