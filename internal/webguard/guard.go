@@ -1,0 +1,128 @@
+// Package webguard protects apmtel's HTTP endpoints (the monitor with
+// Asynqmon, health and metrics) from the browser on the operator's own
+// machine: a web page can make that browser send requests to a loopback
+// address (cross-site request forgery), and a hostile DNS name can be made
+// to resolve to 127.0.0.1 (DNS rebinding). So:
+//
+//   - every request must name, in its Host header, the address the server is
+//     bound to, a loopback name on its port, or a configured host name;
+//   - a state-changing request (anything but GET, HEAD, OPTIONS) must come
+//     from the same origin (Origin, else Referer), and is refused outright in
+//     read-only mode;
+//   - a token, when configured, is required (bearer or basic-auth password),
+//     compared as fixed-length SHA-256 digests so that neither its content
+//     nor its length leaks through timing;
+//   - paths listed as public (health) answer without a token and say nothing
+//     but "ok".
+package webguard
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Options configure a Guard.
+type Options struct {
+	// Addr is the address the server listens on (host:port, port resolved).
+	Addr string
+	// Hosts are further names the server may be reached by (a load
+	// balancer's name); each may carry a port.
+	Hosts []string
+	// Token, when not empty, is required on every non-public path.
+	Token string
+	// ReadOnly refuses every state-changing request.
+	ReadOnly bool
+	// Public paths answer without a token (health checks).
+	Public []string
+}
+
+// Guard wraps h with the checks above.
+func Guard(o Options, h http.Handler) http.Handler {
+	var digest [32]byte
+	if o.Token != "" {
+		digest = sha256.Sum256([]byte(o.Token))
+	}
+	_, port, _ := net.SplitHostPort(o.Addr)
+	allowed := map[string]bool{strings.ToLower(o.Addr): true}
+	for _, n := range []string{"localhost", "127.0.0.1", "[::1]"} {
+		allowed[n+":"+port] = true
+	}
+	for _, hst := range o.Hosts {
+		hst = strings.ToLower(strings.TrimSpace(hst))
+		if hst == "" {
+			continue
+		}
+		allowed[hst] = true
+		if !strings.Contains(hst, ":") {
+			allowed[hst+":"+port] = true
+		}
+	}
+	public := map[string]bool{}
+	for _, p := range o.Public {
+		public[p] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowed[strings.ToLower(r.Host)] {
+			http.Error(w, "unknown host (set APMTEL_MONITOR_HOSTS to allow it)", http.StatusMisdirectedRequest)
+			return
+		}
+		if public[r.URL.Path] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if o.Token != "" && !tokenOK(r, digest) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="apmtel"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if o.ReadOnly {
+				http.Error(w, "read-only (APMTEL_MONITOR_READ_ONLY): changes are refused", http.StatusForbidden)
+				return
+			}
+			if !sameOrigin(r) {
+				http.Error(w, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func tokenOK(r *http.Request, want [32]byte) bool {
+	got := ""
+	if v := r.Header.Get("Authorization"); strings.HasPrefix(v, "Bearer ") {
+		got = strings.TrimPrefix(v, "Bearer ")
+	}
+	if _, pw, ok := r.BasicAuth(); ok {
+		got = pw
+	}
+	if got == "" {
+		return false
+	}
+	d := sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(d[:], want[:]) == 1
+}
+
+// sameOrigin reports whether a state-changing request comes from a page of
+// this server: its Origin (or, without one, its Referer) has this Host.
+func sameOrigin(r *http.Request) bool {
+	src := r.Header.Get("Origin")
+	if src == "" || src == "null" {
+		src = r.Header.Get("Referer")
+	}
+	if src == "" {
+		return false
+	}
+	u, err := url.Parse(src)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
