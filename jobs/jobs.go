@@ -2,13 +2,16 @@ package jobs
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/keys"
 )
 
@@ -45,57 +48,75 @@ var ErrBadPayload = errors.New("bad payload")
 
 // CollectPayload names a run and one of its tasks.
 type CollectPayload struct {
-	RunID string `json:"run_id"`
-	Task  string `json:"task"`
+	// Source names the source cluster (keys.Space.Source); empty means the
+	// default one, so jobs written before it existed still decode.
+	Source string `json:"source,omitempty"`
+	RunID  string `json:"run_id"`
+	Task   string `json:"task"`
 }
 
 // RunPayload names a run (finalize, upload).
 type RunPayload struct {
-	RunID string `json:"run_id"`
-	// Reason tells why finalize was enqueued: "complete", "deadline" or "cancelled".
+	Source string `json:"source,omitempty"`
+	RunID  string `json:"run_id"`
+	// Reason tells why finalize was enqueued: "complete" or "deadline".
 	Reason string `json:"reason,omitempty"`
 }
 
-// Options are the per-deployment knobs of job construction.
-type Options struct {
-	MaxRetry int
-	Timeout  time.Duration
-}
+// Finalize reasons.
+const (
+	ReasonComplete = "complete"
+	ReasonDeadline = "deadline"
+)
 
 // NewCollect returns the collect job of (run, task).
-func NewCollect(p CollectPayload, o Options) (*asynq.Task, error) {
+func NewCollect(p CollectPayload, t config.Timing) (*asynq.Task, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
 	b, _ := json.Marshal(p)
 	return asynq.NewTask(TypeCollect, b,
 		asynq.Queue(QueueCollect),
-		asynq.TaskID(CollectID(p.RunID, p.Task)),
-		asynq.MaxRetry(o.MaxRetry),
-		asynq.Timeout(o.Timeout),
+		asynq.TaskID(CollectID(p.Source, p.RunID, p.Task)),
+		asynq.MaxRetry(t.CollectMaxRetry),
+		asynq.Timeout(t.CollectJobTimeout),
 		asynq.Retention(Retention),
 	), nil
 }
 
-// CollectID is the asynq task id of (run, task).
-func CollectID(runID, task string) string { return "collect:" + runID + ":" + task }
+func src(s string) string {
+	if s == "" {
+		return keys.DefaultSource
+	}
+	return s
+}
+
+// CollectID is the asynq task id of (source, run, task).
+func CollectID(source, runID, task string) string {
+	return "collect:" + src(source) + ":" + runID + ":" + task
+}
+
+// FinalizeID is the asynq task id of a run's finalize for reason.
+func FinalizeID(source, runID, reason string) string {
+	return "finalize:" + src(source) + ":" + runID + ":" + reason
+}
 
 // NewFinalize returns a finalize job; at is when it may run (zero: now).
 // The "complete" and "deadline" jobs of a run have distinct ids, and
 // finalizing is idempotent, so both may run.
-func NewFinalize(p RunPayload, at time.Time) (*asynq.Task, error) {
-	if err := keys.ValidRunID(p.RunID); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadPayload, err)
+func NewFinalize(p RunPayload, at time.Time, t config.Timing) (*asynq.Task, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
 	}
-	if p.Reason != "complete" && p.Reason != "deadline" && p.Reason != "cancelled" {
+	if p.Reason != ReasonComplete && p.Reason != ReasonDeadline {
 		return nil, fmt.Errorf("%w: finalize reason %q", ErrBadPayload, p.Reason)
 	}
 	b, _ := json.Marshal(p)
 	opts := []asynq.Option{
 		asynq.Queue(QueueControl),
-		asynq.TaskID("finalize:" + p.RunID + ":" + p.Reason),
-		asynq.MaxRetry(10),
-		asynq.Timeout(2 * time.Minute),
+		asynq.TaskID(FinalizeID(p.Source, p.RunID, p.Reason)),
+		asynq.MaxRetry(t.FinalizeMaxRetry),
+		asynq.Timeout(t.FinalizeJobTimeout),
 		asynq.Retention(Retention),
 	}
 	if !at.IsZero() {
@@ -104,32 +125,79 @@ func NewFinalize(p RunPayload, at time.Time) (*asynq.Task, error) {
 	return asynq.NewTask(TypeFinalize, b, opts...), nil
 }
 
-// NewUpload returns the upload job of a run. Uploads retry for long: the
-// telemetry cluster may be down for hours and the document id makes a
-// repeated upload harmless.
-func NewUpload(p RunPayload) (*asynq.Task, error) {
-	if err := keys.ValidRunID(p.RunID); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadPayload, err)
+// NewUpload returns the upload job of a run. resend names a re-send
+// (`apmtel upload RUN`): 0 is the run's own upload, any other value gives
+// the job an id of its own, since the first one is retained. Uploads retry
+// for the whole APMTEL_UPLOAD_RETRY_WINDOW; the document id makes a repeated
+// upload harmless.
+func NewUpload(p RunPayload, resend int64, t config.Timing) (*asynq.Task, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
 	}
-	b, _ := json.Marshal(RunPayload{RunID: p.RunID})
+	b, _ := json.Marshal(RunPayload{Source: p.Source, RunID: p.RunID})
+	id := UploadID(p.Source, p.RunID)
+	if resend != 0 {
+		id += ":resend-" + strconv.FormatInt(resend, 10)
+	}
 	return asynq.NewTask(TypeUpload, b,
 		asynq.Queue(QueueControl),
-		asynq.TaskID(UploadID(p.RunID)),
-		asynq.MaxRetry(20),
-		asynq.Timeout(2*time.Minute),
+		asynq.TaskID(id),
+		asynq.MaxRetry(t.UploadMaxRetry),
+		asynq.Timeout(t.UploadJobTimeout),
 		asynq.Retention(Retention),
 	), nil
 }
 
 // UploadID is the asynq task id of a run's upload.
-func UploadID(runID string) string { return "upload:" + runID }
+func UploadID(source, runID string) string { return "upload:" + src(source) + ":" + runID }
+
+// Enqueuer is the part of asynq.Client that enqueues.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Enqueue enqueues the job built by a constructor (t, err); a job with its
+// id already there is success, since every job's id says what it does.
+func Enqueue(ctx context.Context, e Enqueuer, t *asynq.Task, err error) error {
+	if err != nil {
+		return err
+	}
+	_, err = e.EnqueueContext(ctx, t)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return err
+}
+
+func validSource(s string) error {
+	if s == "" {
+		return nil
+	}
+	if err := keys.ValidSource(s); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadPayload, err)
+	}
+	return nil
+}
 
 func (p CollectPayload) validate() error {
+	if err := validSource(p.Source); err != nil {
+		return err
+	}
 	if err := keys.ValidRunID(p.RunID); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadPayload, err)
 	}
 	if p.Task == "" {
 		return fmt.Errorf("%w: task is empty", ErrBadPayload)
+	}
+	return nil
+}
+
+func (p RunPayload) validate() error {
+	if err := validSource(p.Source); err != nil {
+		return err
+	}
+	if err := keys.ValidRunID(p.RunID); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadPayload, err)
 	}
 	return nil
 }
@@ -164,8 +232,5 @@ func DecodeRun(b []byte) (RunPayload, error) {
 	if err := decodeStrict(b, &p); err != nil {
 		return p, err
 	}
-	if err := keys.ValidRunID(p.RunID); err != nil {
-		return p, fmt.Errorf("%w: %w", ErrBadPayload, err)
-	}
-	return p, nil
+	return p, p.validate()
 }

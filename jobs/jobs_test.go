@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"errors"
+
+	"github.com/apmtel/apmtel/internal/config"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,9 @@ func TestDecodeCollect(t *testing.T) {
 		want    CollectPayload
 		wantErr string
 	}{
-		{"ok", `{"run_id":"sched-20261126T120000Z","task":"cloud"}`, CollectPayload{"sched-20261126T120000Z", "cloud"}, ""},
+		{"ok", `{"run_id":"sched-20261126T120000Z","task":"cloud"}`, CollectPayload{RunID: "sched-20261126T120000Z", Task: "cloud"}, ""},
+		{"with source", `{"source":"prod-eu","run_id":"r1","task":"cloud"}`, CollectPayload{Source: "prod-eu", RunID: "r1", Task: "cloud"}, ""},
+		{"bad source", `{"source":"Prod{x}","run_id":"r1","task":"cloud"}`, CollectPayload{}, "invalid source name"},
 		{"garbage", `\x00\x01garbage`, CollectPayload{}, "invalid character"},
 		{"unknown field", `{"run_id":"r1","task":"cloud","x":1}`, CollectPayload{}, `unknown field "x"`},
 		{"missing task", `{"run_id":"r1"}`, CollectPayload{}, "task is empty"},
@@ -39,7 +43,8 @@ func TestDecodeCollect(t *testing.T) {
 }
 
 func TestConstructors(t *testing.T) {
-	c, err := NewCollect(CollectPayload{RunID: "r1", Task: "cloud"}, Options{MaxRetry: 2, Timeout: time.Minute})
+	tm := config.Default().Timing()
+	c, err := NewCollect(CollectPayload{RunID: "r1", Task: "cloud"}, tm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +54,24 @@ func TestConstructors(t *testing.T) {
 	if got, err := DecodeCollect(c.Payload()); err != nil || got.Task != "cloud" {
 		t.Errorf("round trip: %+v %v", got, err)
 	}
-	if _, err := NewFinalize(RunPayload{RunID: "r1", Reason: "later"}, time.Time{}); !errors.Is(err, ErrBadPayload) {
+	if _, err := NewFinalize(RunPayload{RunID: "r1", Reason: "later"}, time.Time{}, tm); !errors.Is(err, ErrBadPayload) {
 		t.Errorf("bad reason accepted: %v", err)
 	}
-	if _, err := NewUpload(RunPayload{RunID: ""}); !errors.Is(err, ErrBadPayload) {
+	if _, err := NewUpload(RunPayload{RunID: ""}, 0, tm); !errors.Is(err, ErrBadPayload) {
 		t.Errorf("empty run id accepted: %v", err)
 	}
-	if got := CollectID("r1", "cloud"); got != "collect:r1:cloud" {
-		t.Errorf("collect id %s", got)
+	for _, tc := range []struct{ got, want string }{
+		{CollectID("", "r1", "cloud"), "collect:default:r1:cloud"},
+		{CollectID("prod", "r1", "cloud"), "collect:prod:r1:cloud"},
+		{FinalizeID("", "r1", ReasonDeadline), "finalize:default:r1:deadline"},
+		{UploadID("", "r1"), "upload:default:r1"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("id %s, want %s", tc.got, tc.want)
+		}
+	}
+	if _, err := NewUpload(RunPayload{RunID: "r1"}, 42, tm); err != nil {
+		t.Errorf("re-send upload: %v", err)
 	}
 }
 

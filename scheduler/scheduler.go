@@ -8,27 +8,21 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/logs"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/jobs"
 )
 
-// Enqueuer is the part of asynq.Client the scheduler uses.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
-
 // Scheduler creates runs and enqueues their jobs.
 type Scheduler struct {
 	Config   config.Config
-	Store    *store.Store
+	Runs     *run.Store
 	Registry *telemetry.Registry
-	Enqueuer Enqueuer
+	Enqueuer jobs.Enqueuer
 	Logger   zerolog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -59,11 +53,11 @@ func ManualRunID(t time.Time) string {
 	return "manual-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// StartRun creates run id over the given tasks (all when empty) and enqueues
-// its jobs. It is idempotent: for an existing running run it re-enqueues the
-// jobs (duplicates are rejected by task id), and for a closed one it does
-// nothing. It reports whether the run was new.
-func (s *Scheduler) StartRun(ctx context.Context, id, trigger string, taskNames []string) (bool, error) {
+// StartRun creates run id of kind over the given tasks (all when empty) and
+// enqueues its jobs. It is idempotent: for an existing open run it
+// re-enqueues the jobs (duplicates are refused by job id), and for a closed
+// one it does nothing. It reports whether the run was new.
+func (s *Scheduler) StartRun(ctx context.Context, id, trigger string, kind run.Kind, taskNames []string) (bool, error) {
 	tasks, err := s.Registry.Select(taskNames)
 	if err != nil {
 		return false, err
@@ -73,68 +67,55 @@ func (s *Scheduler) StartRun(ctx context.Context, id, trigger string, taskNames 
 		names[i] = t.Name
 	}
 	now := s.now()
-	run := store.Run{ID: id, Trigger: trigger, CreatedAt: now, Deadline: now.Add(s.Config.RunDeadline), Tasks: names, Indices: s.Config.Indices}
-	created, err := s.Store.CreateRun(ctx, run)
+	r := run.Run{ID: id, Trigger: trigger, Kind: kind, CreatedAt: now, Deadline: now.Add(s.Config.RunDeadline), Tasks: names, Indices: s.Config.Indices}
+	created, err := s.Runs.Create(ctx, r)
 	if err != nil {
 		return false, err
 	}
 	if !created {
-		existing, err := s.Store.GetRun(ctx, id)
+		existing, err := s.Runs.Get(ctx, id)
 		if err != nil {
 			return false, err
 		}
-		if existing.Status != store.StatusRunning {
+		if existing.Status != run.StatusOpen {
 			return false, nil
 		}
-		run = existing
+		r = existing
 	}
+	source := s.Runs.Keys().Source
+	timing := s.Config.Timing()
 	// The deadline finalize goes first: if enqueueing stops half-way, the run
 	// still finalizes with what it has.
-	fin, err := jobs.NewFinalize(jobs.RunPayload{RunID: id, Reason: "deadline"}, run.Deadline)
-	if err != nil {
-		return created, err
-	}
-	if err := s.enqueue(ctx, fin); err != nil {
+	fin, err := jobs.NewFinalize(jobs.RunPayload{Source: source, RunID: id, Reason: jobs.ReasonDeadline}, r.Deadline, timing)
+	if err := jobs.Enqueue(ctx, s.Enqueuer, fin, err); err != nil {
 		return created, fmt.Errorf("run %s: enqueue deadline finalize: %w", id, err)
 	}
-	for _, name := range run.Tasks {
-		t, err := jobs.NewCollect(jobs.CollectPayload{RunID: id, Task: name},
-			jobs.Options{MaxRetry: s.Config.MaxRetry, Timeout: s.Config.TaskTimeout + 30*time.Second})
-		if err != nil {
-			return created, err
-		}
-		if err := s.enqueue(ctx, t); err != nil {
+	for _, name := range r.Tasks {
+		t, err := jobs.NewCollect(jobs.CollectPayload{Source: source, RunID: id, Task: name}, timing)
+		if err := jobs.Enqueue(ctx, s.Enqueuer, t, err); err != nil {
 			return created, fmt.Errorf("run %s: enqueue %s: %w", id, name, err)
 		}
 	}
 	if created {
 		l := s.log()
-		l.Info().Str("run_id", id).Str("trigger", trigger).Int("tasks", len(run.Tasks)).
-			Time("deadline", run.Deadline).Msg("run started")
+		l.Info().Str("run_id", id).Str("trigger", trigger).Str("kind", string(kind)).Int("tasks", len(r.Tasks)).
+			Time("deadline", r.Deadline).Msg("run started")
 	}
 	return created, nil
-}
-
-func (s *Scheduler) enqueue(ctx context.Context, t *asynq.Task) error {
-	_, err := s.Enqueuer.EnqueueContext(ctx, t)
-	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
-		return nil
-	}
-	return err
 }
 
 // Tick starts the run of the current slot. It is safe to call from any
 // number of replicas at any time.
 func (s *Scheduler) Tick(ctx context.Context) (string, bool, error) {
 	id := ScheduledRunID(SlotStart(s.now(), s.Config.Interval))
-	created, err := s.StartRun(ctx, id, "scheduled", nil)
+	created, err := s.StartRun(ctx, id, "scheduled", run.KindFull, nil)
 	return id, created, err
 }
 
 // Stale reports whether the newest snapshot is missing or older than the interval.
 func (s *Scheduler) Stale(ctx context.Context) (bool, error) {
-	_, at, err := s.Store.Latest(ctx)
-	if errors.Is(err, store.ErrNotFound) {
+	_, at, err := s.Runs.Latest(ctx)
+	if errors.Is(err, run.ErrNotFound) {
 		return true, nil
 	}
 	if err != nil {
@@ -154,7 +135,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		l.Warn().Err(err).Msg("cannot read the latest snapshot; assuming stale")
 		stale = true
 	}
-	if stale {
+	next := SlotStart(s.now(), s.Config.Interval).Add(s.Config.Interval)
+	switch {
+	case stale && next.Sub(s.now()) <= s.Config.CatchupGrace:
+		l.Info().Time("next_slot", next).Dur("grace", s.Config.CatchupGrace).
+			Msg("newest snapshot is stale, but the next slot starts within APMTEL_CATCHUP_GRACE; no catch-up run")
+	case stale:
 		s.tickLogged(ctx)
 	}
 	for {

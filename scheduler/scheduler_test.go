@@ -12,7 +12,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/keys"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/jobs"
@@ -43,7 +43,7 @@ func TestSlotStartAndRunID(t *testing.T) {
 }
 
 type bundle struct {
-	st   *store.Store
+	st   *run.Store
 	insp *asynq.Inspector
 	opt  asynq.RedisClientOpt
 	cfg  config.Config
@@ -55,13 +55,13 @@ func setup(t *testing.T) *bundle {
 	insp := asynq.NewInspector(opt)
 	t.Cleanup(func() { insp.Close() })
 	cfg := config.Default()
-	return &bundle{st: store.New(rdb, keys.New(""), time.Hour, 50), insp: insp, opt: opt, cfg: cfg}
+	return &bundle{st: run.NewStore(rdb, keys.New(""), time.Hour, 50), insp: insp, opt: opt, cfg: cfg}
 }
 
 func (b *bundle) scheduler(t *testing.T, now time.Time) *scheduler.Scheduler {
 	cl := asynq.NewClient(b.opt)
 	t.Cleanup(func() { cl.Close() })
-	return &scheduler.Scheduler{Config: b.cfg, Store: b.st, Registry: telemetry.Default(), Enqueuer: cl,
+	return &scheduler.Scheduler{Config: b.cfg, Runs: b.st, Registry: telemetry.Default(), Enqueuer: cl,
 		Logger: zerolog.Nop(), Now: func() time.Time { return now }}
 }
 
@@ -93,7 +93,7 @@ func TestReplicasProduceOneRun(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d schedulers created the run, want 1", n)
 	}
-	runs, _ := b.st.ListRuns(context.Background(), 10)
+	runs, _ := b.st.List(context.Background(), 10)
 	if len(runs) != 1 || runs[0].ID != "sched-20261126T120000Z" {
 		t.Fatalf("runs = %+v", runs)
 	}
@@ -105,7 +105,7 @@ func TestReplicasProduceOneRun(t *testing.T) {
 		t.Errorf("%d collect jobs, want %d", len(pending), want)
 	}
 	// The deadline (12:30) is in the past here, so asynq made the job pending.
-	info, err := b.insp.GetTaskInfo(jobs.QueueControl, "finalize:sched-20261126T120000Z:deadline")
+	info, err := b.insp.GetTaskInfo(jobs.QueueControl, jobs.FinalizeID("", "sched-20261126T120000Z", jobs.ReasonDeadline))
 	if err != nil || info.State != asynq.TaskStatePending {
 		t.Errorf("deadline finalize: %+v %v", info, err)
 	}
@@ -118,11 +118,11 @@ func TestReplicasProduceOneRun(t *testing.T) {
 func TestStartRunRejectsUnknownTaskAndEnqueuesNothing(t *testing.T) {
 	b := setup(t)
 	s := b.scheduler(t, time.Now())
-	_, err := s.StartRun(context.Background(), "manual-x", "manual", []string{"cloud", "nosuch"})
+	_, err := s.StartRun(context.Background(), "manual-x", "manual", run.KindPartial, []string{"cloud", "nosuch"})
 	if err == nil {
 		t.Fatal("unknown task accepted")
 	}
-	if _, err := b.st.GetRun(context.Background(), "manual-x"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.st.Get(context.Background(), "manual-x"); !errors.Is(err, run.ErrNotFound) {
 		t.Errorf("run created: %v", err)
 	}
 	if q, err := b.insp.GetQueueInfo(jobs.QueueCollect); err == nil && q.Size != 0 {
@@ -137,14 +137,90 @@ func TestStale(t *testing.T) {
 	if stale, err := s.Stale(context.Background()); err != nil || !stale {
 		t.Errorf("no snapshot: stale=%v err=%v", stale, err)
 	}
-	r := store.Run{ID: "r1", CreatedAt: now.Add(-time.Hour), Tasks: []string{"cloud"}, Indices: config.DefaultIndices()}
-	_, _ = b.st.CreateRun(context.Background(), r)
-	_ = b.st.PutSnapshot(context.Background(), r, []byte(`{}`))
+	sealed(t, b.st, "r1", now.Add(-time.Hour))
 	if stale, _ := s.Stale(context.Background()); stale {
 		t.Error("1h-old snapshot with a 12h interval is stale")
 	}
 	s13 := b.scheduler(t, now.Add(12*time.Hour))
 	if stale, _ := s13.Stale(context.Background()); !stale {
 		t.Error("13h-old snapshot is not stale")
+	}
+}
+
+// sealed creates a full run at created and seals it with its one task ok.
+func sealed(t *testing.T, st *run.Store, id string, created time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	r := run.Run{ID: id, Kind: run.KindFull, CreatedAt: created, Deadline: created.Add(time.Minute), Tasks: []string{"cloud"}, Indices: config.DefaultIndices()}
+	if _, err := st.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Record(ctx, id, run.TaskRecord{Task: "cloud", Status: run.TaskOK, Attempt: 1, Result: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Close(ctx, id, run.ReasonComplete, created); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.Seal(ctx, r, run.Seal{At: created, Snapshot: []byte(`{}`)}); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+}
+
+// A scheduler starting just before a slot boundary does not catch up: the
+// next slot's run follows within APMTEL_CATCHUP_GRACE.
+func TestNoCatchUpRightBeforeTheNextSlot(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		now   time.Time
+		catch bool
+	}{
+		{"next slot in 5m", time.Date(2026, 11, 26, 11, 55, 0, 0, time.UTC), false},
+		{"next slot in 2h", time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := setup(t)
+			s := b.scheduler(t, tc.now)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			time.Sleep(300 * time.Millisecond)
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			runs, _ := b.st.List(context.Background(), 10)
+			if got := len(runs) == 1; got != tc.catch {
+				t.Errorf("catch-up run started: %v, want %v (runs %+v)", got, tc.catch, runs)
+			}
+		})
+	}
+}
+
+func TestCancelRemovesEveryJobOfTheRun(t *testing.T) {
+	b := setup(t)
+	s := b.scheduler(t, time.Now())
+	ctx := context.Background()
+	if _, err := s.StartRun(ctx, "manual-c", "manual", run.KindFull, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := scheduler.Cancel(ctx, b.st, b.insp, "manual-c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(telemetry.Default().Names()) + 1; c.Removed != want || c.Stopped != 0 {
+		t.Errorf("cancel %+v, want %d removed (collects and the deadline finalize)", c, want)
+	}
+	for _, q := range []string{jobs.QueueCollect, jobs.QueueControl} {
+		if info, err := b.insp.GetQueueInfo(q); err == nil && info.Size != 0 {
+			t.Errorf("queue %s still holds %d jobs", q, info.Size)
+		}
+	}
+	r, _ := b.st.Get(ctx, "manual-c")
+	if r.Status != run.StatusCancelled || r.Upload.String() != "skipped (cancelled)" {
+		t.Errorf("run %+v", r)
+	}
+	var se *run.StateError
+	if _, err := scheduler.Cancel(ctx, b.st, b.insp, "manual-c"); !errors.As(err, &se) {
+		t.Errorf("second cancel: %v", err)
 	}
 }

@@ -24,5 +24,5 @@ go test -count=1 -race -timeout 12m ./... "$@"
 
 echo "== fuzz (bounded)"
 go test -run '^$' -fuzz '^FuzzDecodeCollect$' -fuzztime 10s ./jobs
-go test -run '^$' -fuzz '^FuzzAssemble$' -fuzztime 10s ./workers
+go test -run '^$' -fuzz '^FuzzAssemble$' -fuzztime 10s ./internal/collect
 go test -run '^$' -fuzz '^FuzzFields$' -fuzztime 10s ./internal/kuery

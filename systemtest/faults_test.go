@@ -22,7 +22,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/faultproxy"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/jobs"
 )
@@ -43,19 +43,22 @@ func TestFaultSourceErrors(t *testing.T) {
 	start(t, "worker-2", env, "worker")
 	setFault(p, faultproxy.Fault{Mode: "status", Status: 503, Match: "_search"})
 	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "global_labels")
-	r := s.waitRun(t, id, 90*time.Second, "the run to finalize", func(r store.Run) bool { return finalized(r) && r.Upload == "written" })
+	r := s.waitRun(t, id, 90*time.Second, "the run to finalize", func(r run.Run) bool { return finalized(r) && r.Upload.State.Ended() })
+	if r.Upload.String() != "skipped (partial)" {
+		t.Errorf("a partial run's upload: %s", r.Upload)
+	}
 	res := s.results(t, id)
 	for _, task := range []string{"cloud", "host"} {
 		rec := res[task]
-		if rec.Status != store.TaskFailed || rec.Attempt != 2 || !strings.Contains(rec.Error, "injected_fault") {
+		if rec.Status != run.TaskFailed || rec.Attempt != 2 || !strings.Contains(rec.Error, "injected_fault") {
 			t.Errorf("%s: %+v, want failed after 2 attempts with the reason", task, rec)
 		}
 	}
-	if res["global_labels"].Status != store.TaskOK {
+	if res["global_labels"].Status != run.TaskOK {
 		t.Errorf("global_labels (no search) = %+v", res["global_labels"])
 	}
-	if !strings.Contains(string(r.Report), `"failed":["cloud","host"]`) {
-		t.Errorf("report %s", r.Report)
+	if r.Report == nil || strings.Join(r.Report.Failed, ",") != "cloud,host" {
+		t.Errorf("report %+v", r.Report)
 	}
 	// 2 attempts × (1 try + 3 client retries) per failing task: bounded.
 	if st := p.Stats(); st.Faulted != 16 || st.InFlight != 0 {
@@ -75,16 +78,19 @@ func TestFaultSourceHangsRunFinalizesAtDeadline(t *testing.T) {
 	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
 	started := time.Now()
 	id := startRun(t, env, "--task", "cloud", "--task", "host")
-	r := s.waitRun(t, id, 60*time.Second, "the deadline finalize", func(r store.Run) bool { return finalized(r) && r.Upload == "written" })
+	r := s.waitRun(t, id, 60*time.Second, "the deadline finalize", func(r run.Run) bool { return finalized(r) && r.Upload.State.Ended() })
 	took := time.Since(started)
 	if r.CloseReason != "deadline" || took < 8*time.Second || took > 30*time.Second {
 		t.Errorf("closed by %q after %s, want the 8s deadline", r.CloseReason, took)
 	}
 	res := s.results(t, id)
-	if res["host"].Status != store.TaskOK {
+	if res["host"].Status != run.TaskOK {
 		t.Errorf("host = %+v", res["host"])
 	}
-	if c := res["cloud"]; c.Status != store.TaskTimeout || !strings.Contains(c.Error, "deadline") || !strings.Contains(c.Error, "timed out") {
+	// The run's deadline ended the task; the last attempt's error names the
+	// deadline that ended that attempt (search or task timeout, both 2s).
+	if c := res["cloud"]; c.Status != run.TaskTimeout || c.Deadline != run.DeadlineRun || !strings.Contains(c.Error, "APMTEL_RUN_DEADLINE") ||
+		!strings.Contains(c.Error, "timeout after 2s") {
 		t.Errorf("cloud = %+v, want timeout naming the deadline and the last error", c)
 	}
 	eventually(t, 10*time.Second, "abandoned requests to be released", func() bool { return p.Stats().InFlight == 0 })
@@ -103,9 +109,13 @@ func TestFaultTelemetryClusterDown(t *testing.T) {
 	_, _ = c.Do(context.Background(), es.Request{Method: "DELETE", Index: []string{index}, Params: url.Values{"ignore_unavailable": {"true"}}, Timeout: 30 * time.Second})
 	setFault(p, faultproxy.Fault{Mode: "status", Status: 503, Match: "/_doc/", Count: 8})
 	start(t, "worker-1", env, "worker")
-	id := startRun(t, env, "--task", "cloud")
-	s.waitRun(t, id, 90*time.Second, "the upload", func(r store.Run) bool { return r.Upload == "uploaded" })
-	info, err := s.insp.GetTaskInfo(jobs.QueueControl, jobs.UploadID(id))
+	id := startRun(t, env)
+	r := s.waitRun(t, id, 90*time.Second, "the upload", func(r run.Run) bool { return r.Upload.State == run.UploadUploaded })
+	// The client retries a 503 itself, so 8 refusals take 2-3 job attempts.
+	if r.Upload.Attempt < 2 {
+		t.Errorf("upload delivered on attempt %d, want a retried upload", r.Upload.Attempt)
+	}
+	info, err := s.insp.GetTaskInfo(jobs.QueueControl, jobs.UploadID("", id))
 	if err != nil || info.Retried < 1 {
 		t.Errorf("upload job retried %d times (%v), want at least 1", info.Retried, err)
 	}
@@ -149,7 +159,7 @@ func TestFaultWorkerKilled(t *testing.T) {
 	s.waitRun(t, id, 4*time.Minute, "recovery of the killed worker's task", finalized)
 	recovery := time.Since(killed)
 	res := s.results(t, id)
-	if c := res["cloud"]; c.Status != store.TaskOK || c.Attempt != 2 {
+	if c := res["cloud"]; c.Status != run.TaskOK || c.Attempt != 2 {
 		t.Errorf("cloud = %+v, want ok on the second attempt", c)
 	}
 	t.Logf("task recovered %s after SIGKILL", recovery.Round(time.Second))
@@ -179,7 +189,7 @@ func TestFaultGracefulShutdown(t *testing.T) {
 	setFault(p, faultproxy.Fault{Mode: "none"})
 	start(t, "worker-b", env, "worker")
 	s.waitRun(t, id, time.Minute, "the task to finish on the other worker", finalized)
-	if c := s.results(t, id)["cloud"]; c.Status != store.TaskOK || c.Attempt != 1 {
+	if c := s.results(t, id)["cloud"]; c.Status != run.TaskOK || c.Attempt != 1 {
 		t.Errorf("cloud = %+v, want ok on attempt 1 (shutdown uses no retry)", c)
 	}
 	fmt.Fprintf(os.Stderr, "MEASURE graceful stop: %s\n", stopped.Round(100*time.Millisecond))
@@ -202,7 +212,7 @@ func TestFaultRedisRestart(t *testing.T) {
 	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "versions")
 	eventually(t, 30*time.Second, "host and versions to be recorded", func() bool {
 		res, err := s.st.Results(context.Background(), id)
-		return err == nil && res["host"].Status == store.TaskOK && res["versions"].Status == store.TaskOK
+		return err == nil && res["host"].Status == run.TaskOK && res["versions"].Status == run.TaskOK
 	})
 	before := s.results(t, id)
 	stop()
@@ -219,14 +229,14 @@ func TestFaultRedisRestart(t *testing.T) {
 			t.Errorf("%s changed across the restart:\nbefore %s\nafter  %s", task, jsonString(before[task]), jsonString(after[task]))
 		}
 	}
-	if after["cloud"].Status != store.TaskOK {
+	if after["cloud"].Status != run.TaskOK {
 		t.Errorf("cloud = %+v", after["cloud"])
 	}
 	// The scheduler reconnected too: it starts the run of a minute slot that
 	// began after the restart.
 	restarted := time.Now()
 	eventually(t, 90*time.Second, "a scheduled run after the restart", func() bool {
-		runs, err := s.st.ListRuns(context.Background(), 10)
+		runs, err := s.st.List(context.Background(), 10)
 		if err != nil {
 			return false
 		}
@@ -255,12 +265,12 @@ func TestFaultCancel(t *testing.T) {
 		t.Fatalf("cancel: %d %s %s", code, out, stderr)
 	}
 	eventually(t, 10*time.Second, "cancelled searches to leave the proxy", func() bool { return p.Stats().InFlight == 0 })
-	r := s.waitRun(t, id, 30*time.Second, "the cancelled run to finalize", finalized)
-	if r.CloseReason != "cancelled" || r.Upload != "skipped" {
+	r := s.waitRun(t, id, 30*time.Second, "the cancelled run", func(r run.Run) bool { return r.Status == run.StatusCancelled })
+	if r.CloseReason != run.ReasonCancelled || r.Upload.String() != "skipped (cancelled)" {
 		t.Errorf("run: reason %q upload %q", r.CloseReason, r.Upload)
 	}
 	for task, rec := range s.results(t, id) {
-		if rec.Status != store.TaskCancelled {
+		if rec.Status != run.TaskCancelled {
 			t.Errorf("%s = %+v", task, rec)
 		}
 	}
@@ -273,12 +283,27 @@ func TestFaultCancel(t *testing.T) {
 	if strings.Contains(string(b), id) {
 		t.Errorf("engine still runs a search of %s: %s", id, b)
 	}
-	// Late attempts of the cancelled jobs are dropped, not recorded.
+	// Late attempts of the cancelled jobs are dropped, not recorded, and the
+	// cancel leaves nothing in Asynqmon that looks like an outage.
 	time.Sleep(3 * time.Second)
 	for task, rec := range s.results(t, id) {
-		if rec.Status != store.TaskCancelled {
+		if rec.Status != run.TaskCancelled {
 			t.Errorf("after retries: %s = %+v", task, rec)
 		}
+	}
+	for _, q := range []string{jobs.QueueCollect, jobs.QueueControl} {
+		info, err := s.insp.GetQueueInfo(q)
+		if err != nil {
+			continue
+		}
+		if info.Failed != 0 || info.Retry != 0 || info.Archived != 0 || info.Pending != 0 || info.Scheduled != 0 {
+			t.Errorf("queue %s after cancel: failed %d, retry %d, archived %d, pending %d, scheduled %d",
+				q, info.Failed, info.Retry, info.Archived, info.Pending, info.Scheduled)
+		}
+	}
+	// A second cancel is refused: exit 1, and it says why.
+	if _, stderr, code := run_(t, env, "cancel", id); code != 1 || !strings.Contains(stderr, "already cancelled") {
+		t.Errorf("second cancel: exit %d, %q", code, stderr)
 	}
 }
 
@@ -298,7 +323,6 @@ func TestFaultBadInput(t *testing.T) {
 		{jobs.TypeCollect, jobs.QueueCollect, []byte(`{"run_id":"r1","task":"cloud","extra":true}`), "unknown field"},
 		{jobs.TypeCollect, jobs.QueueCollect, []byte(`{"run_id":"` + strings.Repeat("x", 5000) + `"}`), "exceeds the limit"},
 		{jobs.TypeFinalize, jobs.QueueControl, []byte(`[1,2,3]`), "bad payload"},
-		{jobs.TypeUpload, jobs.QueueControl, []byte(`{"run_id":"nosuch-run"}`), "not found"},
 		{"telemetry:nosuch", jobs.QueueCollect, []byte(`{}`), "unknown job type"},
 	}
 	for _, b := range bad {
@@ -332,11 +356,11 @@ func TestFaultBadInput(t *testing.T) {
 	}
 	id := startRun(t, env, "--task", "cloud")
 	s.waitRun(t, id, 30*time.Second, "a normal run after the bad jobs", finalized)
-	if c := s.results(t, id)["cloud"]; c.Status != store.TaskOK {
+	if c := s.results(t, id)["cloud"]; c.Status != run.TaskOK {
 		t.Errorf("cloud = %+v", c)
 	}
 	// Corrupt snapshot JSON: a clear error, exit 1.
-	s.rdb.Set(context.Background(), "apmtel:run:"+id+":snapshot", "{corrupt", 0)
+	s.rdb.Set(context.Background(), s.st.Keys().Snapshot(id), "{corrupt", 0)
 	_, stderr, code := run_(t, env, "snapshot", "--run", id)
 	if code != 1 || !strings.Contains(stderr, "is corrupt") {
 		t.Errorf("corrupt snapshot: exit %d, %q", code, stderr)
@@ -369,7 +393,7 @@ func TestFaultSearchConcurrencyLimit(t *testing.T) {
 		t.Errorf("max requests in flight at the source = %d, want 3-4 (cap 4)", st.MaxInFlight)
 	}
 	for task, rec := range s.results(t, id) {
-		if rec.Status != store.TaskOK {
+		if rec.Status != run.TaskOK {
 			t.Errorf("%s = %+v", task, rec)
 		}
 	}
@@ -388,7 +412,7 @@ func TestNoSecretsLeak(t *testing.T) {
 	w := start(t, "worker-1", env, "worker")
 	sch := start(t, "scheduler", env, "scheduler")
 	id := startRun(t, env)
-	s.waitRun(t, id, 2*time.Minute, "the run", func(r store.Run) bool { return finalized(r) && r.Upload != "pending" })
+	s.waitRun(t, id, 2*time.Minute, "the run", func(r run.Run) bool { return finalized(r) && r.Upload.State.Ended() })
 	_, runsOut, _ := run_(t, env, "runs", "--json")
 	_, badCfg, _ := run_(t, append(env, "APMTEL_REDIS_DB=-1"), "worker")
 	var everything strings.Builder

@@ -19,7 +19,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/faultproxy"
 	"github.com/apmtel/apmtel/internal/keys"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/testenv"
 )
 
@@ -51,7 +51,7 @@ type stack struct {
 	rdb  *redis.Client
 	db   int
 	addr string
-	st   *store.Store
+	st   *run.Store
 	insp *asynq.Inspector
 	cl   *asynq.Client
 }
@@ -64,7 +64,7 @@ func newStack(t *testing.T) *stack {
 
 func stackOn(t *testing.T, rdb *redis.Client, addr string, db int) *stack {
 	opt := asynq.RedisClientOpt{Addr: addr, DB: db}
-	s := &stack{rdb: rdb, db: db, addr: addr, st: store.New(rdb, keys.New(""), time.Hour, 50),
+	s := &stack{rdb: rdb, db: db, addr: addr, st: run.NewStore(rdb, keys.New(""), time.Hour, 50),
 		insp: asynq.NewInspector(opt), cl: asynq.NewClient(opt)}
 	t.Cleanup(func() { s.insp.Close(); s.cl.Close() })
 	return s
@@ -90,20 +90,20 @@ func startRun(t *testing.T, env []string, args ...string) string {
 }
 
 // waitRun waits until the run satisfies cond.
-func (s *stack) waitRun(t *testing.T, id string, timeout time.Duration, what string, cond func(store.Run) bool) store.Run {
+func (s *stack) waitRun(t *testing.T, id string, timeout time.Duration, what string, cond func(run.Run) bool) run.Run {
 	t.Helper()
-	var r store.Run
+	var r run.Run
 	eventually(t, timeout, what, func() bool {
 		var err error
-		r, err = s.st.GetRun(context.Background(), id)
+		r, err = s.st.Get(context.Background(), id)
 		return err == nil && cond(r)
 	})
 	return r
 }
 
-func finalized(r store.Run) bool { return r.Status == store.StatusFinalized }
+func finalized(r run.Run) bool { return r.Status == run.StatusSealed }
 
-func (s *stack) results(t *testing.T, id string) map[string]store.TaskRecord {
+func (s *stack) results(t *testing.T, id string) map[string]run.TaskRecord {
 	t.Helper()
 	res, err := s.st.Results(context.Background(), id)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/scheduler"
@@ -33,11 +34,11 @@ func TestLoadHundredRuns(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.HistoryLimit = 50
-	sch := &scheduler.Scheduler{Config: cfg, Store: s.st, Registry: telemetry.Default(), Enqueuer: s.cl, Logger: zerolog.Nop()}
+	sch := &scheduler.Scheduler{Config: cfg, Runs: s.st, Registry: telemetry.Default(), Enqueuer: s.cl, Logger: zerolog.Nop()}
 	const runs = 100
 	began := time.Now()
 	for i := 0; i < runs; i++ {
-		if _, err := sch.StartRun(context.Background(), fmt.Sprintf("load-%03d", i), "manual", nil); err != nil {
+		if _, err := sch.StartRun(context.Background(), fmt.Sprintf("load-%03d", i), "manual", run.KindFull, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -70,11 +71,11 @@ func TestLoadHundredRuns(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	kept, _ := s.rdb.ZCard(ctx, "apmtel:runs").Result()
+	kept, _ := s.rdb.ZCard(ctx, s.st.Keys().Runs()).Result()
 	if kept != 50 {
 		t.Errorf("history holds %d runs, want 50", kept)
 	}
-	stale, _ := s.rdb.Keys(ctx, "apmtel:run:load-000*").Result()
+	stale, _ := s.rdb.Keys(ctx, s.st.Keys().Run("load-000")+"*").Result()
 	if len(stale) != 0 {
 		t.Errorf("keys of a trimmed run remain: %v", stale)
 	}
@@ -89,8 +90,8 @@ func TestLoadHundredRuns(t *testing.T) {
 	}
 	apmtelKeys, apmtelBytes := memory("apmtel:*")
 	asynqKeys, asynqBytes := memory("asynq:*")
-	if apmtelKeys > 3*50+3 {
-		t.Errorf("%d apmtel keys, want at most %d (3 per kept run + 3)", apmtelKeys, 3*50+3)
+	if apmtelKeys > 4*50+3 {
+		t.Errorf("%d apmtel keys, want at most %d (4 per kept run + 3)", apmtelKeys, 4*50+3)
 	}
 	fmt.Fprintf(os.Stderr, "MEASURE load: %d runs × %d tasks in %s; apmtel: %d keys, %d KiB; asynq (completed jobs kept 24h for dedup): %d keys, %d KiB\n",
 		runs, len(names), took.Round(time.Second), apmtelKeys, apmtelBytes/1024, asynqKeys, asynqBytes/1024)

@@ -102,8 +102,8 @@ func (p *proc) stop(timeout time.Duration) error {
 	}
 }
 
-// run runs `apmtel args...` to completion.
-func run(ctx context.Context, env []string, args ...string) (stdout, stderr string, code int) {
+// apmtelCmd runs `apmtel args...` to completion.
+func apmtelCmd(ctx context.Context, env []string, args ...string) (stdout, stderr string, code int) {
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = env
 	var o, e bytes.Buffer

@@ -14,7 +14,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/jobs"
@@ -54,40 +54,40 @@ func TestPipeline(t *testing.T) {
 	start(t, "scheduler-1", env, "scheduler")
 	start(t, "scheduler-2", env, "scheduler")
 
-	st := store.New(rdb, keys.New(""), time.Hour, 50)
+	st := run.NewStore(rdb, keys.New(""), time.Hour, 50)
 	ctx := context.Background()
-	var run store.Run
+	var rr run.Run
 	eventually(t, 90*time.Second, "the scheduled run to be finalized and uploaded", func() bool {
-		runs, err := st.ListRuns(ctx, 10)
+		runs, err := st.List(ctx, 10)
 		if err != nil || len(runs) == 0 {
 			return false
 		}
-		run = runs[0]
-		return run.Status == store.StatusFinalized && run.Upload == "uploaded"
+		rr = runs[0]
+		return rr.Status == run.StatusSealed && rr.Upload.State == run.UploadUploaded
 	})
 	finalizedAt := time.Now()
 
-	runs, _ := st.ListRuns(ctx, 10)
+	runs, _ := st.List(ctx, 10)
 	if len(runs) != 1 || !strings.HasPrefix(runs[0].ID, "sched-") {
 		t.Fatalf("want exactly one scheduled run, got %+v", runs)
 	}
-	results, err := st.Results(ctx, run.ID)
+	results, err := st.Results(ctx, rr.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(run.Tasks) != len(telemetry.Default().Names()) {
-		t.Errorf("run has %d tasks, want %d", len(run.Tasks), len(telemetry.Default().Names()))
+	if len(rr.Tasks) != len(telemetry.Default().Names()) {
+		t.Errorf("run has %d tasks, want %d", len(rr.Tasks), len(telemetry.Default().Names()))
 	}
-	for _, name := range run.Tasks {
-		if r := results[name]; r.Status != store.TaskOK || r.Attempt != 1 {
+	for _, name := range rr.Tasks {
+		if r := results[name]; r.Status != run.TaskOK || r.Attempt != 1 {
 			t.Errorf("task %s: %+v", name, r)
 		}
 	}
-	if strings.Contains(string(run.Report), "schema_problems") {
-		t.Errorf("payload has unmapped fields: %s", run.Report)
+	if rr.Report == nil || len(rr.Report.SchemaProblems) != 0 || len(rr.Report.Problems) != 0 {
+		t.Errorf("report: %+v", rr.Report)
 	}
 
-	raw, err := st.Snapshot(ctx, run.ID)
+	raw, err := st.Snapshot(ctx, rr.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,32 +95,27 @@ func TestPipeline(t *testing.T) {
 	if err := json.Unmarshal(raw, &snap); err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, f, snap, run.CreatedAt, finalizedAt)
+	checkSnapshot(t, f, snap, rr.CreatedAt, finalizedAt)
 
 	// Exactly one telemetry document, with the deterministic id.
 	info, err := es.Info(ctx, esc, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	docID := info.ClusterUUID + ":" + run.ID
+	docID := info.ClusterUUID + ":" + rr.ID
 	checkTelemetryDocs(t, esc, docID, 1)
 
-	// Run the upload job again: still one document, same id, new version.
+	// Send it again (`apmtel upload RUN`): still one document, same id, new version.
 	opt := asynq.RedisClientOpt{Addr: testenv.RedisAddr(t), DB: db}
 	insp := asynq.NewInspector(opt)
 	defer insp.Close()
-	if err := insp.DeleteTask(jobs.QueueControl, jobs.UploadID(run.ID)); err != nil {
-		t.Fatalf("delete completed upload job: %v", err)
-	}
-	cl := asynq.NewClient(opt)
-	defer cl.Close()
-	up, _ := jobs.NewUpload(jobs.RunPayload{RunID: run.ID})
-	if _, err := cl.Enqueue(up); err != nil {
-		t.Fatal(err)
+	resent := time.Now()
+	if out, stderr, code := run_(t, env, "upload", rr.ID); code != 0 || !strings.Contains(out, "upload enqueued") {
+		t.Fatalf("apmtel upload: %d %s %s", code, out, stderr)
 	}
 	eventually(t, 30*time.Second, "the repeated upload", func() bool {
-		ti, err := insp.GetTaskInfo(jobs.QueueControl, jobs.UploadID(run.ID))
-		return err == nil && ti.State == asynq.TaskStateCompleted
+		r, err := st.Get(ctx, rr.ID)
+		return err == nil && r.Upload.State == run.UploadUploaded && r.Upload.At.After(resent)
 	})
 	checkTelemetryDocs(t, esc, docID, 2)
 
@@ -163,7 +158,7 @@ func TestPipeline(t *testing.T) {
 		t.Errorf("run --task nosuch: exit %d, stderr %q", code, stderr)
 	}
 	q2, _ := insp.GetQueueInfo(jobs.QueueCollect)
-	runs, _ = st.ListRuns(ctx, 10)
+	runs, _ = st.List(ctx, 10)
 	if len(runs) != 1 || q2.Size != q.Size || q2.Processed != q.Processed {
 		t.Errorf("run --task nosuch changed state: %d runs, queue %d→%d", len(runs), q.Size, q2.Size)
 	}
@@ -173,7 +168,7 @@ func run_(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return run(ctx, env, args...)
+	return apmtelCmd(ctx, env, args...)
 }
 
 // snapshot is the part of the telemetry object the first five tasks produce.

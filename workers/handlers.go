@@ -7,47 +7,47 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
-	"github.com/apmtel/apmtel/internal/limiter"
+	"github.com/apmtel/apmtel/internal/failpoint"
+	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/logs"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
 	"github.com/apmtel/apmtel/jobs"
 )
 
-// Enqueuer is the part of asynq.Client the handlers use.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
-
 // Deps are the handlers' collaborators.
 type Deps struct {
-	Config   config.Config
-	Store    *store.Store
+	Config config.Config
+	// Runs is the run store of the configured source cluster.
+	Runs     *run.Store
 	Registry *telemetry.Registry
-	// Source reaches the cluster holding the APM data.
-	Source es.Doer
-	// Limiter caps concurrent requests to the source across all workers; nil: no cap.
-	Limiter *limiter.Semaphore
+	// Executor runs telemetry tasks (source, limiter, timeouts).
+	Executor *collect.Executor
 	// Sink receives payloads (telemetry cluster or files).
 	Sink     uploader.Sink
-	Enqueuer Enqueuer
+	Enqueuer jobs.Enqueuer
 	Logger   zerolog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
-// Handlers implements the job handlers.
+// Handlers implements the job handlers: each decodes its payload, calls a
+// run transition (internal/run, through internal/collect) and enqueues what
+// follows.
 type Handlers struct {
 	d      Deps
 	worker string
+	fin    *collect.Finalizer
 }
 
 // NewHandlers returns handlers over d.
@@ -56,22 +56,18 @@ func NewHandlers(d Deps) *Handlers {
 		d.Now = time.Now
 	}
 	host, _ := os.Hostname()
-	return &Handlers{d: d, worker: fmt.Sprintf("%s/%d", host, os.Getpid())}
-}
-
-// Register routes every job type to its handler.
-func Register(mux *asynq.ServeMux, h *Handlers) {
-	mux.Use(h.logging)
-	mux.HandleFunc(jobs.TypeCollect, h.Collect)
-	mux.HandleFunc(jobs.TypeFinalize, h.Finalize)
-	mux.HandleFunc(jobs.TypeUpload, h.Upload)
+	return &Handlers{d: d, worker: fmt.Sprintf("%s/%d", host, os.Getpid()),
+		fin: &collect.Finalizer{Runs: d.Runs, OptIn: d.Config.OptIn, Logger: logs.Named(d.Logger, logs.Finalize), Now: d.Now}}
 }
 
 // NewMux returns the handler of a worker: every job type routed, and an
 // unknown type failed permanently (asynq's own mux would retry it).
 func NewMux(h *Handlers) asynq.Handler {
 	mux := asynq.NewServeMux()
-	Register(mux, h)
+	mux.Use(h.logging)
+	mux.HandleFunc(jobs.TypeCollect, h.Collect)
+	mux.HandleFunc(jobs.TypeFinalize, h.Finalize)
+	mux.HandleFunc(jobs.TypeUpload, h.Upload)
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		switch t.Type() {
 		case jobs.TypeCollect, jobs.TypeFinalize, jobs.TypeUpload:
@@ -127,11 +123,20 @@ func note(ctx context.Context, runID, task string) {
 	}
 }
 
-// OpaqueID labels a task's requests (X-Opaque-Id), so the cluster's tasks
-// API shows which run and task a search belongs to.
-func OpaqueID(runID, task string) string { return "apmtel run=" + runID + " task=" + task }
-
 func skip(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRetry) }
+
+// store returns the run store of a job's source. Today a deployment has one
+// source cluster; a job of another one is refused, never run against the
+// wrong cluster.
+func (h *Handlers) store(source string) (*run.Store, error) {
+	if source == "" {
+		source = keys.DefaultSource
+	}
+	if source != h.d.Runs.Keys().Source {
+		return nil, fmt.Errorf("job of source cluster %q, but this worker collects from %q (APMTEL_SOURCE_NAME)", source, h.d.Runs.Keys().Source)
+	}
+	return h.d.Runs, nil
+}
 
 // Collect runs one telemetry task of a run and records its outcome.
 func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
@@ -140,119 +145,307 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 		return skip(fmt.Errorf("collect: %w", err))
 	}
 	note(ctx, p.RunID, p.Task)
-	run, err := h.d.Store.GetRun(ctx, p.RunID)
-	if errors.Is(err, store.ErrNotFound) {
+	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", p.RunID).Str("task", p.Task).Logger()
+	st, err := h.store(p.Source)
+	if err != nil {
 		return skip(fmt.Errorf("task %s: %w", p.Task, err))
+	}
+	r, err := st.Get(ctx, p.RunID)
+	if collect.IsGone(err) {
+		l.Info().Msg("run no longer exists (trimmed or expired); job dropped")
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("task %s: %w", p.Task, err)
 	}
-	if run.Status != store.StatusRunning {
-		l := logs.Named(h.d.Logger, logs.Collect)
-		l.Info().Str("run_id", p.RunID).Str("task", p.Task).Str("status", run.Status).
-			Msg("run no longer accepts results; job dropped")
+	if r.Status != run.StatusOpen {
+		l.Info().Str("status", string(r.Status)).Msg("run no longer accepts results; job dropped")
 		return nil
 	}
-	attempt, _ := asynq.GetRetryCount(ctx)
+	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	rec := store.TaskRecord{Task: p.Task, Attempt: attempt + 1, Worker: h.worker}
-
-	task, ok := h.d.Registry.Lookup(p.Task)
-	if !ok || !slices.Contains(run.Tasks, p.Task) {
-		rec.Status, rec.Error, rec.FinishedAt = store.TaskFailed, "unknown telemetry task for this run", h.d.Now().UTC()
-		if _, err := h.record(ctx, run, rec); err != nil {
+	task, known := h.d.Registry.Lookup(p.Task)
+	if !known || !slices.Contains(r.Tasks, p.Task) {
+		rec := run.TaskRecord{Task: p.Task, Status: run.TaskFailed, Attempt: retry + 1, Worker: h.worker,
+			Error: "unknown telemetry task for this run", FinishedAt: h.d.Now().UTC()}
+		if _, err := h.record(ctx, st, r, rec); err != nil {
 			return err
 		}
 		return skip(fmt.Errorf("task %s: not a task of run %s", p.Task, p.RunID))
 	}
-
-	tctx, cancel := context.WithTimeout(ctx, h.d.Config.TaskTimeout)
-	defer cancel()
-	start := h.d.Now()
-	var warnings []string
-	source := es.WithOpaqueID(h.d.Source, OpaqueID(p.RunID, p.Task))
-	if h.d.Limiter != nil {
-		source = h.d.Limiter.Doer(source)
+	so, err := st.Start(ctx, r, p.Task, retry+1, maxRetry+1, h.worker, h.d.Now())
+	if err != nil {
+		return fmt.Errorf("task %s: %w", p.Task, err)
 	}
-	frag, runErr := task.Collect(tctx, telemetry.Env{
-		ES: source, Indices: run.Indices, SearchTimeout: h.d.Config.SearchTimeout, Now: h.d.Now,
-		Warn: func(msg string) { warnings = append(warnings, msg) },
-	})
-	rec.Warnings = warnings
-	rec.TookMS = h.d.Now().Sub(start).Milliseconds()
-	rec.FinishedAt = h.d.Now().UTC()
-	if runErr != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		// The worker is shutting down or the job was cancelled: record nothing,
-		// so the job goes back to the queue and runs again elsewhere.
-		return fmt.Errorf("task %s: interrupted: %w", p.Task, runErr)
-	}
-	permanent := false
 	switch {
-	case runErr == nil:
-		b, err := json.Marshal(frag)
-		if err != nil {
-			runErr, permanent = fmt.Errorf("encode result: %w", err), true
-			rec.Status, rec.Error = store.TaskFailed, runErr.Error()
-			break
+	case so.AlreadyFinal:
+		// A re-delivery of a task that has its result. If it was the last one,
+		// the worker that recorded it may have died before enqueueing finalize.
+		l.Info().Int("remaining", so.Remaining).Msg("task already has a final result; job dropped")
+		if so.Remaining == 0 {
+			return h.enqueueFinalize(ctx, r, jobs.ReasonComplete)
 		}
-		rec.Status, rec.Result = store.TaskOK, b
-	case errors.Is(runErr, context.DeadlineExceeded):
-		rec.Status, rec.Error = store.TaskTimeout, fmt.Sprintf("timed out after %s: %v", h.d.Config.TaskTimeout, runErr)
-	default:
-		permanent = es.IsPermanent(runErr)
-		rec.Status, rec.Error = store.TaskFailed, runErr.Error()
-	}
-	if runErr != nil && !permanent && attempt < maxRetry {
-		rec.Status = store.TaskRetrying
-	}
-	if _, err := h.record(ctx, run, rec); err != nil {
-		return err
-	}
-	if runErr == nil {
+		return nil
+	case so.NotOpen:
+		l.Info().Msg("run closed before the task started; job dropped")
 		return nil
 	}
-	err = fmt.Errorf("task %s: %w", p.Task, runErr)
-	if permanent {
+	// One job per run reads the source's identity (the first task's), so a
+	// run adds one set of requests, under the cap, not one per task.
+	if len(r.SourceInfo) == 0 && p.Task == r.Tasks[0] {
+		h.captureSource(ctx, st, r)
+	}
+	out := h.d.Executor.Run(ctx, collect.Job{RunID: r.ID, Task: task, Indices: r.Indices, RunDeadline: r.Deadline})
+	if out.Interrupted {
+		// Shutdown or cancel: record nothing, so the job goes back to the
+		// queue and runs again elsewhere (or finds its run cancelled).
+		return fmt.Errorf("task %s: %w", p.Task, out.Err)
+	}
+	rec := so.Record
+	rec.Status, rec.TookMS, rec.Warnings, rec.FinishedAt = out.Status, out.Took.Milliseconds(), out.Warnings, h.d.Now().UTC()
+	rec.Deadline, rec.Result = out.Deadline, out.Result
+	if out.Err != nil {
+		rec.Error = redact(out.Err.Error(), h.d.Config.Secrets())
+	}
+	if out.Err != nil && !out.Permanent && retry < maxRetry {
+		rec.Status = run.TaskRetrying
+	}
+	if _, err := h.record(ctx, st, r, rec); err != nil {
+		return err
+	}
+	if out.Err == nil {
+		return nil
+	}
+	err = fmt.Errorf("task %s: %w", p.Task, out.Err)
+	if out.Permanent {
 		return skip(err)
 	}
 	return err
 }
 
-// record stores rec and, for the call that completes the run, enqueues finalize.
-func (h *Handlers) record(ctx context.Context, run store.Run, rec store.TaskRecord) (store.RecordOutcome, error) {
-	o, err := h.d.Store.Record(ctx, run.ID, rec)
+// captureSource stores the source cluster's identity with the run, once, so
+// that its upload never needs the source. A failure is not the task's: the
+// upload tries again.
+func (h *Handlers) captureSource(ctx context.Context, st *run.Store, r run.Run) {
+	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Logger()
+	// Bounded on its own: the task must not wait long for a side errand.
+	ctx, cancel := context.WithTimeout(ctx, h.d.Config.SearchTimeout)
+	defer cancel()
+	src, err := uploader.Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
+	if err != nil {
+		l.Warn().Err(err).Msg("cannot read the source cluster's identity yet; the upload tries again")
+		return
+	}
+	b, _ := json.Marshal(src)
+	if err := st.SetSourceInfo(ctx, r.ID, b); err != nil {
+		l.Warn().Err(err).Msg("cannot store the source cluster's identity")
+	}
+}
+
+// record stores rec and, when no task of the run is left pending, enqueues
+// finalize: whoever sees the run complete enqueues it (the job id
+// deduplicates), so a worker that dies right after the completing record
+// delays nothing but the re-delivery.
+func (h *Handlers) record(ctx context.Context, st *run.Store, r run.Run, rec run.TaskRecord) (run.RecordOutcome, error) {
+	o, err := st.Record(ctx, r.ID, rec)
 	if err != nil {
 		return o, fmt.Errorf("task %s: %w", rec.Task, err)
 	}
-	l := logs.Named(h.d.Logger, logs.Collect)
+	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Str("task", rec.Task).Logger()
 	switch {
 	case o.Duplicate:
-		l.Info().Str("run_id", run.ID).Str("task", rec.Task).Msg("task already has a final result; this one is dropped")
-	case o.RunNotRunning:
-		l.Info().Str("run_id", run.ID).Str("task", rec.Task).Msg("run closed before the task finished; result dropped")
+		l.Info().Msg("task already has a final result; this one is dropped")
+	case o.NotOpen:
+		l.Info().Msg("run closed before the task finished; result dropped")
 	}
 	if o.Completed {
-		if err := h.enqueue(ctx, func() (*asynq.Task, error) {
-			return jobs.NewFinalize(jobs.RunPayload{RunID: run.ID, Reason: "complete"}, time.Time{})
-		}); err != nil {
-			// The deadline finalize still covers the run; retrying this job would
-			// find the task final and not enqueue again, so say it loudly.
-			l.Error().Err(err).Str("run_id", run.ID).Msg("enqueue finalize failed; the run finalizes at its deadline")
+		failpoint.Hit(failpoint.AfterCompletingRecord)
+	}
+	if o.Completed || (o.Duplicate && o.Remaining == 0) {
+		if err := h.enqueueFinalize(ctx, r, jobs.ReasonComplete); err != nil {
+			return o, err
 		}
 	}
 	return o, nil
 }
 
-// enqueue builds and enqueues a job; an id conflict means it is already
-// there, which is success for these idempotent jobs.
-func (h *Handlers) enqueue(ctx context.Context, build func() (*asynq.Task, error)) error {
-	t, err := build()
-	if err != nil {
-		return err
+// enqueueFinalize is the one place a worker asks for a finalize.
+func (h *Handlers) enqueueFinalize(ctx context.Context, r run.Run, reason string) error {
+	t, err := jobs.NewFinalize(jobs.RunPayload{Source: r.Source, RunID: r.ID, Reason: reason}, time.Time{}, h.d.Config.Timing())
+	if err := jobs.Enqueue(ctx, h.d.Enqueuer, t, err); err != nil {
+		return fmt.Errorf("run %s: enqueue finalize: %w", r.ID, err)
 	}
-	_, err = h.d.Enqueuer.EnqueueContext(ctx, t)
-	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+	return nil
+}
+
+// Finalize closes, assembles and seals a run, then enqueues its upload.
+func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
+	p, err := jobs.DecodeRun(t.Payload())
+	if err != nil {
+		return skip(fmt.Errorf("finalize: %w", err))
+	}
+	note(ctx, p.RunID, "")
+	l := logs.Named(h.d.Logger, logs.Finalize).With().Str("run_id", p.RunID).Logger()
+	if _, err := h.store(p.Source); err != nil {
+		return skip(fmt.Errorf("finalize: %w", err))
+	}
+	f, err := h.fin.Finalize(ctx, p.RunID, run.CloseReason(p.Reason))
+	if collect.IsGone(err) {
+		// The run left the history before its deadline job ran: nothing to do.
+		l.Debug().Msg("run no longer exists (trimmed or expired); finalize has nothing to do")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("finalize: %w", err)
+	}
+	if !f.Upload {
+		return nil
+	}
+	up, err := jobs.NewUpload(jobs.RunPayload{Source: f.Run.Source, RunID: f.Run.ID}, 0, h.d.Config.Timing())
+	if err := jobs.Enqueue(ctx, h.d.Enqueuer, up, err); err != nil {
+		return fmt.Errorf("finalize: enqueue upload: %w", err)
+	}
+	return nil
+}
+
+// Upload ships a sealed run's payload. A failed attempt is recorded with the
+// run (retrying n/m and the error); the last one — attempts or the
+// APMTEL_UPLOAD_RETRY_WINDOW spent, or a permanent error — marks the upload
+// failed, which is final until `apmtel upload RUN`.
+func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
+	p, err := jobs.DecodeRun(t.Payload())
+	if err != nil {
+		return skip(fmt.Errorf("upload: %w", err))
+	}
+	note(ctx, p.RunID, "")
+	l := logs.Named(h.d.Logger, logs.Upload).With().Str("run_id", p.RunID).Logger()
+	st, err := h.store(p.Source)
+	if err != nil {
+		return skip(fmt.Errorf("upload: %w", err))
+	}
+	r, err := st.Get(ctx, p.RunID)
+	if collect.IsGone(err) {
+		l.Info().Msg("run no longer exists; nothing to upload")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	switch {
+	case r.Status == run.StatusCancelled:
+		return nil
+	case r.Status != run.StatusSealed:
+		return fmt.Errorf("upload: run %s is %s, not sealed yet", r.ID, r.Status)
+	case r.Upload.State.Ended():
+		l.Info().Str("upload", r.Upload.String()).Msg("upload already ended; job dropped")
+		return nil
+	}
+	now := h.d.Now()
+	if !r.Uploadable() || !h.d.Config.OptIn {
+		why := run.SkipOptOut
+		switch r.Kind {
+		case run.KindPartial:
+			why = run.SkipPartial
+		case run.KindDryRun:
+			why = run.SkipDryRun
+		}
+		if why == run.SkipOptOut {
+			l.Warn().Msg("telemetry opt-in is off (APMTEL_OPT_IN=false): payload collected but not sent")
+		}
+		return ignoreState(st.UploadSkipped(ctx, r.ID, why, now))
+	}
+	retry, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	attempt, maxAttempts := retry+1, maxRetry+1
+	where, state, err := h.deliver(ctx, st, r)
+	if err == nil {
+		l.Info().Str("to", where).Int("attempt", attempt).Msg("payload " + string(state))
+		return ignoreState(st.UploadDelivered(ctx, r.ID, state, attempt, where, now))
+	}
+	msg := redact(err.Error(), h.d.Config.Secrets())
+	window := h.d.Config.UploadRetryWindow
+	since := r.Upload.Since
+	if since.IsZero() {
+		since = r.SealedAt
+	}
+	spent := now.Sub(since)+config.UploadRetryDelay(retry) >= window
+	permanent := errors.Is(err, errPermanent) || es.IsPermanent(err)
+	if permanent || spent || attempt >= maxAttempts {
+		why := "permanent error"
+		if !permanent {
+			why = fmt.Sprintf("retry window APMTEL_UPLOAD_RETRY_WINDOW=%s spent", window)
+			if attempt >= maxAttempts {
+				why = fmt.Sprintf("%d attempts made", attempt)
+			}
+		}
+		l.Error().Str("error", msg).Int("attempt", attempt).Str("why", why).
+			Msg("upload failed for good; `apmtel upload " + r.ID + "` sends it again")
+		if serr := st.UploadFailed(ctx, r.ID, attempt, maxAttempts, why+": "+msg, now); serr != nil && !isState(serr) {
+			return serr
+		}
+		return skip(fmt.Errorf("upload: %s", msg))
+	}
+	if serr := st.UploadRetrying(ctx, r.ID, attempt, maxAttempts, msg, now); serr != nil && !isState(serr) {
+		return serr
+	}
+	return fmt.Errorf("upload: %s", msg)
+}
+
+var errPermanent = errors.New("permanent")
+
+// deliver builds the envelope and puts it into the sink.
+func (h *Handlers) deliver(ctx context.Context, st *run.Store, r run.Run) (string, run.UploadState, error) {
+	snap, err := st.Snapshot(ctx, r.ID)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	var src uploader.Source
+	if len(r.SourceInfo) > 0 {
+		if err := json.Unmarshal(r.SourceInfo, &src); err != nil {
+			return "", "", fmt.Errorf("%w: stored source info: %w", errPermanent, err)
+		}
+	} else {
+		// No job of the run could read it; the source is needed now.
+		if src, err = uploader.Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout); err != nil {
+			return "", "", fmt.Errorf("source cluster identity: %w", err)
+		}
+		b, _ := json.Marshal(src)
+		_ = st.SetSourceInfo(ctx, r.ID, b)
+	}
+	env, err := uploader.Build(src, r.SealedAt, snap)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	where, err := h.d.Sink.Put(ctx, uploader.DocID(src.ClusterUUID, r.ID), env)
+	if err != nil {
+		return "", "", err
+	}
+	if _, ok := h.d.Sink.(uploader.FileSink); ok {
+		return where, run.UploadWritten, nil
+	}
+	return where, run.UploadUploaded, nil
+}
+
+func isState(err error) bool {
+	var se *run.StateError
+	return errors.As(err, &se)
+}
+
+// ignoreState drops a refused upload transition: another job (a re-send, or
+// a duplicate delivery) ended the upload first.
+func ignoreState(err error) error {
+	if isState(err) {
 		return nil
 	}
 	return err
+}
+
+// redact removes secret values from text stored in Redis or logged.
+func redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
 }

@@ -9,10 +9,11 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/internal/uploader"
@@ -41,22 +42,22 @@ func TestNoGoroutineLeak(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.MaxRetry, cfg.TaskTimeout, cfg.SearchTimeout, cfg.PollInterval = 0, time.Second, time.Second, 50*time.Millisecond
-	st := store.New(rdb, keys.New(""), time.Hour, 50)
+	st := run.NewStore(rdb, keys.New(""), time.Hour, 50)
 	cl := asynq.NewClient(opt)
-	h := workers.NewHandlers(workers.Deps{Config: cfg, Store: st, Registry: telemetry.Default(), Source: flakySource{},
+	h := workers.NewHandlers(workers.Deps{Config: cfg, Runs: st, Registry: telemetry.Default(), Executor: &collect.Executor{Source: flakySource{}, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout},
 		Sink: uploader.FileSink{Dir: t.TempDir()}, Enqueuer: cl, Logger: zerolog.Nop()})
 	srv := workers.NewServer(cfg, opt, zerolog.Nop())
 	if err := srv.Start(workers.NewMux(h)); err != nil {
 		t.Fatal(err)
 	}
-	sch := &scheduler.Scheduler{Config: cfg, Store: st, Registry: telemetry.Default(), Enqueuer: cl, Logger: zerolog.Nop()}
-	if _, err := sch.StartRun(context.Background(), "leak-1", "manual", nil); err != nil {
+	sch := &scheduler.Scheduler{Config: cfg, Runs: st, Registry: telemetry.Default(), Enqueuer: cl, Logger: zerolog.Nop()}
+	if _, err := sch.StartRun(context.Background(), "leak-1", "manual", run.KindFull, nil); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		r, err := st.GetRun(context.Background(), "leak-1")
-		if err == nil && r.Status == store.StatusFinalized {
+		r, err := st.Get(context.Background(), "leak-1")
+		if err == nil && r.Status == run.StatusSealed {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -67,7 +68,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	res, _ := st.Results(context.Background(), "leak-1")
 	failed := 0
 	for _, rec := range res {
-		if rec.Status != store.TaskOK {
+		if rec.Status != run.TaskOK {
 			failed++
 		}
 	}

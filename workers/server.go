@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"errors"
-	"math"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -14,11 +13,6 @@ import (
 	"github.com/apmtel/apmtel/jobs"
 )
 
-// ShutdownTimeout is how long in-flight jobs get after SIGTERM before their
-// context is cancelled and they return to the queue. It stays below Docker's
-// 10 s stop grace period.
-const ShutdownTimeout = 8 * time.Second
-
 // NewServer returns an asynq server configured from cfg.
 func NewServer(cfg config.Config, redis asynq.RedisConnOpt, logger zerolog.Logger) *asynq.Server {
 	l := logs.Named(logger, logs.Asynq)
@@ -26,10 +20,13 @@ func NewServer(cfg config.Config, redis asynq.RedisConnOpt, logger zerolog.Logge
 		Concurrency:       cfg.Concurrency,
 		Queues:            jobs.Queues(),
 		TaskCheckInterval: cfg.PollInterval,
-		ShutdownTimeout:   ShutdownTimeout,
+		ShutdownTimeout:   cfg.Timing().ShutdownTimeout,
 		RetryDelayFunc:    RetryDelay,
-		Logger:            logs.AsynqLogger{L: l},
-		LogLevel:          asynq.WarnLevel,
+		// A job whose context was cancelled (apmtel cancel) is not a failure:
+		// it must not show as an error rate in Asynqmon or the metrics.
+		IsFailure: func(err error) bool { return err != nil && !errors.Is(err, context.Canceled) },
+		Logger:    logs.AsynqLogger{L: l},
+		LogLevel:  asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			if errors.Is(err, asynq.SkipRetry) {
 				l.Error().Err(err).Str("job", t.Type()).Msg("job failed permanently; archived")
@@ -38,8 +35,11 @@ func NewServer(cfg config.Config, redis asynq.RedisConnOpt, logger zerolog.Logge
 	})
 }
 
-// RetryDelay is exponential backoff from 2 s, capped at 5 min.
-func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
-	d := 2 * time.Second * time.Duration(math.Pow(2, float64(min(n, 10))))
-	return min(d, 5*time.Minute)
+// RetryDelay is the wait before a job's retry n+1: uploads back off to a
+// 10 min cap (config.UploadRetryDelay), everything else to 5 min.
+func RetryDelay(n int, _ error, t *asynq.Task) time.Duration {
+	if t != nil && t.Type() == jobs.TypeUpload {
+		return config.UploadRetryDelay(n)
+	}
+	return config.TaskRetryDelay(n)
 }

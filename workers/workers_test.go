@@ -13,10 +13,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/internal/uploader"
@@ -43,7 +44,7 @@ func (f fakeSource) Do(ctx context.Context, r es.Request) ([]byte, error) {
 
 type bundle struct {
 	h     *workers.Handlers
-	st    *store.Store
+	st    *run.Store
 	insp  *asynq.Inspector
 	cfg   config.Config
 	dir   string
@@ -64,30 +65,30 @@ func setup(t *testing.T, src es.Doer, mutate func(*config.Config)) *bundle {
 	cl := asynq.NewClient(opt)
 	insp := asynq.NewInspector(opt)
 	t.Cleanup(func() { cl.Close(); insp.Close() })
-	st := store.New(rdb, keys.New(""), time.Hour, 50)
+	st := run.NewStore(rdb, keys.New(""), time.Hour, 50)
 	dir := t.TempDir()
-	h := workers.NewHandlers(workers.Deps{Config: cfg, Store: st, Registry: telemetry.Default(), Source: src,
+	h := workers.NewHandlers(workers.Deps{Config: cfg, Runs: st, Registry: telemetry.Default(), Executor: executor(cfg, src),
 		Sink: uploader.FileSink{Dir: dir}, Enqueuer: cl, Logger: zerolog.Nop()})
 	return &bundle{h: h, st: st, insp: insp, cfg: cfg, dir: dir, cl: cl, redis: opt}
 }
 
-func (b *bundle) createRun(t *testing.T, id string, tasks ...string) store.Run {
+func (b *bundle) createRun(t *testing.T, id string, tasks ...string) run.Run {
 	t.Helper()
 	now := time.Now()
-	r := store.Run{ID: id, Trigger: "manual", CreatedAt: now, Deadline: now.Add(time.Minute), Tasks: tasks, Indices: config.DefaultIndices()}
-	if _, err := b.st.CreateRun(context.Background(), r); err != nil {
+	r := run.Run{ID: id, Trigger: "manual", Kind: run.KindFull, CreatedAt: now, Deadline: now.Add(time.Minute), Tasks: tasks, Indices: config.DefaultIndices()}
+	if _, err := b.st.Create(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func collectTask(run, task string) *asynq.Task {
-	b, _ := json.Marshal(jobs.CollectPayload{RunID: run, Task: task})
+func collectTask(id, task string) *asynq.Task {
+	b, _ := json.Marshal(jobs.CollectPayload{RunID: id, Task: task})
 	return asynq.NewTask(jobs.TypeCollect, b)
 }
 
-func runTask(run, typ, reason string) *asynq.Task {
-	b, _ := json.Marshal(jobs.RunPayload{RunID: run, Reason: reason})
+func runTask(id, typ, reason string) *asynq.Task {
+	b, _ := json.Marshal(jobs.RunPayload{RunID: id, Reason: reason})
 	return asynq.NewTask(typ, b)
 }
 
@@ -121,7 +122,7 @@ func TestCollectFinalizeUpload(t *testing.T) {
 	if err := b.h.Collect(ctx, collectTask("r1", "agent_configuration")); err != nil {
 		t.Fatal(err)
 	}
-	if ids := b.pendingControl(t); len(ids) != 1 || ids[0] != "finalize:r1:complete" {
+	if ids := b.pendingControl(t); len(ids) != 1 || ids[0] != jobs.FinalizeID("", "r1", "complete") {
 		t.Fatalf("want one finalize job, got %v", ids)
 	}
 	// Finalize twice (complete and deadline): one snapshot, one upload job.
@@ -130,9 +131,9 @@ func TestCollectFinalizeUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run, _ := b.st.GetRun(ctx, "r1")
-	if run.Status != store.StatusFinalized || run.CloseReason != "complete" {
-		t.Errorf("run = %+v", run)
+	r, _ := b.st.Get(ctx, "r1")
+	if r.Status != run.StatusSealed || r.CloseReason != run.ReasonComplete || r.Upload.State != run.UploadPending {
+		t.Errorf("run = %+v", r)
 	}
 	snap, err := b.st.Snapshot(ctx, "r1")
 	if err != nil {
@@ -153,7 +154,7 @@ func TestCollectFinalizeUpload(t *testing.T) {
 	ids := b.pendingControl(t)
 	uploads := 0
 	for _, id := range ids {
-		if id == jobs.UploadID("r1") {
+		if id == jobs.UploadID("", "r1") {
 			uploads++
 		}
 	}
@@ -174,9 +175,9 @@ func TestCollectFinalizeUpload(t *testing.T) {
 	if !strings.Contains(string(doc), `"cluster_uuid": "uuid-1"`) || !strings.Contains(string(doc), `"provider": [`) {
 		t.Errorf("payload = %s", doc)
 	}
-	run, _ = b.st.GetRun(ctx, "r1")
-	if run.Upload != "written" {
-		t.Errorf("upload status = %s", run.Upload)
+	r, _ = b.st.Get(ctx, "r1")
+	if r.Upload.State != run.UploadWritten {
+		t.Errorf("upload status = %s", r.Upload)
 	}
 }
 
@@ -189,8 +190,8 @@ func TestFailedTaskKeepsLastGoodValue(t *testing.T) {
 
 	// The next run's cloud task fails permanently (a 400): no retry, and the
 	// snapshot keeps the previous value without tasks.cloud.
-	failing := workers.NewHandlers(workers.Deps{Config: b.cfg, Store: b.st, Registry: telemetry.Default(),
-		Source: fakeSource{failFor: "_search"}, Sink: uploader.FileSink{Dir: b.dir}, Enqueuer: b.cl, Logger: zerolog.Nop()})
+	failing := workers.NewHandlers(workers.Deps{Config: b.cfg, Runs: b.st, Registry: telemetry.Default(),
+		Executor: executor(b.cfg, fakeSource{failFor: "_search"}), Sink: uploader.FileSink{Dir: b.dir}, Enqueuer: b.cl, Logger: zerolog.Nop()})
 	time.Sleep(2 * time.Millisecond)
 	b.createRun(t, "r2", "cloud")
 	err := failing.Collect(ctx, collectTask("r2", "cloud"))
@@ -209,11 +210,10 @@ func TestFailedTaskKeepsLastGoodValue(t *testing.T) {
 	if asJSON(got["cloud"].(map[string]any)["provider"]) != `["aws"]` {
 		t.Errorf("last good value not kept: %s", snap)
 	}
-	run, _ := b.st.GetRun(ctx, "r2")
-	var rep workers.Report
-	_ = json.Unmarshal(run.Report, &rep)
-	if asJSON(rep.Failed) != `["cloud"]` || asJSON(rep.CarriedOver) != `["cloud"]` || rep.Tasks["cloud"].Status != store.TaskFailed {
-		t.Errorf("report = %s", run.Report)
+	r, _ := b.st.Get(ctx, "r2")
+	rep := *r.Report
+	if asJSON(rep.Failed) != `["cloud"]` || asJSON(rep.CarriedOver) != `["cloud"]` || rep.Tasks["cloud"].Status != run.TaskFailed {
+		t.Errorf("report = %+v", rep)
 	}
 }
 
@@ -226,7 +226,7 @@ func TestDeadlineMarksUnfinishedTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ := b.st.Results(ctx, "r1")
-	if res["host"].Status != store.TaskTimeout || !strings.Contains(res["host"].Error, "deadline") {
+	if res["host"].Status != run.TaskTimeout || !strings.Contains(res["host"].Error, "deadline") {
 		t.Errorf("host = %+v", res["host"])
 	}
 	// A result arriving after the deadline is dropped, not merged.
@@ -234,19 +234,19 @@ func TestDeadlineMarksUnfinishedTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ = b.st.Results(ctx, "r1")
-	if res["host"].Status != store.TaskTimeout {
+	if res["host"].Status != run.TaskTimeout {
 		t.Errorf("late result replaced the timeout: %+v", res["host"])
 	}
 	// A "complete" finalize arriving afterwards changes neither the reason,
 	// the records nor the payload's timestamp.
-	before, _ := b.st.GetRun(ctx, "r1")
+	before, _ := b.st.Get(ctx, "r1")
 	time.Sleep(5 * time.Millisecond)
 	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "complete")); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := b.st.GetRun(ctx, "r1")
-	if after.CloseReason != "deadline" || !after.FinalizedAt.Equal(before.FinalizedAt) {
-		t.Errorf("second finalize changed the run: reason %q, finalized_at %s → %s", after.CloseReason, before.FinalizedAt, after.FinalizedAt)
+	after, _ := b.st.Get(ctx, "r1")
+	if after.CloseReason != run.ReasonDeadline || !after.SealedAt.Equal(before.SealedAt) {
+		t.Errorf("second finalize changed the run: reason %q, finalized_at %s → %s", after.CloseReason, before.SealedAt, after.SealedAt)
 	}
 }
 
@@ -264,9 +264,10 @@ func TestBadJobsAreNotRetried(t *testing.T) {
 			return b.h.Collect(ctx, asynq.NewTask(jobs.TypeCollect, []byte(`{"run_id":"r1"}`)))
 		}, "task is empty"},
 		{"unknown task", func() error { return b.h.Collect(ctx, collectTask("r1", "nosuch")) }, "not a task of run"},
-		{"unknown run", func() error { return b.h.Collect(ctx, collectTask("nosuch", "cloud")) }, "not found"},
 		{"garbage finalize", func() error { return b.h.Finalize(ctx, asynq.NewTask(jobs.TypeFinalize, []byte(`[]`))) }, "bad payload"},
-		{"upload of unknown run", func() error { return b.h.Upload(ctx, runTask("nosuch", jobs.TypeUpload, "")) }, "not found"},
+		{"other source", func() error {
+			return b.h.Collect(ctx, asynq.NewTask(jobs.TypeCollect, []byte(`{"source":"prod","run_id":"r1","task":"cloud"}`)))
+		}, `source cluster "prod"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,12 +277,23 @@ func TestBadJobsAreNotRetried(t *testing.T) {
 			}
 		})
 	}
+	// Jobs of a run that left the history (trimmed, expired) complete
+	// quietly: they are no failure, and would only raise false alarms.
+	for name, call := range map[string]func() error{
+		"collect":  func() error { return b.h.Collect(ctx, collectTask("nosuch", "cloud")) },
+		"finalize": func() error { return b.h.Finalize(ctx, runTask("nosuch", jobs.TypeFinalize, "deadline")) },
+		"upload":   func() error { return b.h.Upload(ctx, runTask("nosuch", jobs.TypeUpload, "")) },
+	} {
+		if err := call(); err != nil {
+			t.Errorf("%s of a run that is gone: %v", name, err)
+		}
+	}
 	// The run itself is unaffected and still completes.
 	if err := b.h.Collect(ctx, collectTask("r1", "cloud")); err != nil {
 		t.Fatal(err)
 	}
 	res, _ := b.st.Results(ctx, "r1")
-	if res["cloud"].Status != store.TaskOK {
+	if res["cloud"].Status != run.TaskOK {
 		t.Errorf("cloud = %+v", res["cloud"])
 	}
 }
@@ -292,71 +304,23 @@ func TestOptOutCollectsButDoesNotSend(t *testing.T) {
 	b.createRun(t, "r1", "cloud")
 	_ = b.h.Collect(ctx, collectTask("r1", "cloud"))
 	_ = b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "complete"))
+	if ids := b.pendingControl(t); len(ids) != 1 || ids[0] != jobs.FinalizeID("", "r1", "complete") {
+		t.Errorf("an opted-out run must enqueue no upload: %v", ids)
+	}
 	if err := b.h.Upload(ctx, runTask("r1", jobs.TypeUpload, "")); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(b.dir, "*.json"))
-	run, _ := b.st.GetRun(ctx, "r1")
-	if len(files) != 0 || run.Upload != "skipped" {
-		t.Errorf("files=%v upload=%s", files, run.Upload)
+	r, _ := b.st.Get(ctx, "r1")
+	if len(files) != 0 || r.Upload.String() != "skipped (opt-out)" {
+		t.Errorf("files=%v upload=%s", files, r.Upload)
 	}
 	if _, err := b.st.Snapshot(ctx, "r1"); err != nil {
 		t.Errorf("snapshot should still be stored: %v", err)
 	}
 }
 
-func TestAssemble(t *testing.T) {
-	results := map[string]store.TaskRecord{
-		"a": {Status: store.TaskOK, TookMS: 5, Result: json.RawMessage(`{"counts":{"error":{"1d":12345678901234567}}}`)},
-		"b": {Status: store.TaskOK, TookMS: 6, Result: json.RawMessage(`{"counts":{"span":{"1d":2}}}`)},
-		"c": {Status: store.TaskTimeout, Error: "slow"},
-	}
-	snap, rep, err := workers.Assemble([]string{"a", "b", "c", "d"}, results, map[string]json.RawMessage{"c": json.RawMessage(`{"c":true}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(snap)
-	want := `{"c":true,"counts":{"error":{"1d":12345678901234567},"span":{"1d":2}},"tasks":{"a":{"took":{"ms":5}},"b":{"took":{"ms":6}}}}`
-	if string(b) != want {
-		t.Errorf("snapshot %s\nwant     %s", b, want)
-	}
-	if asJSON(rep.Failed) != `["c","d"]` || asJSON(rep.CarriedOver) != `["c"]` {
-		t.Errorf("report %+v", rep)
-	}
-	if _, _, err := workers.Assemble([]string{"a"}, map[string]store.TaskRecord{"a": {Status: store.TaskOK, Result: json.RawMessage(`{bad`)}}, nil); err == nil {
-		t.Error("corrupt result accepted")
-	}
-}
-
 func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
-
-// FuzzAssemble feeds arbitrary stored results to the merge: it must either
-// merge them or report the corrupt one, never panic, and never invent tasks.
-func FuzzAssemble(f *testing.F) {
-	f.Add([]byte(`{"counts":{"error":{"1d":1}}}`), []byte(`{"counts":{"span":{"1d":2}}}`))
-	f.Add([]byte(`{`), []byte(`null`))
-	f.Add([]byte(`{"a":[1,2]}`), []byte(`{"a":{"b":1}}`))
-	f.Fuzz(func(t *testing.T, a, b []byte) {
-		results := map[string]store.TaskRecord{
-			"a": {Status: store.TaskOK, Result: a},
-			"b": {Status: store.TaskOK, Result: b},
-		}
-		snap, rep, err := workers.Assemble([]string{"a", "b"}, results, nil)
-		if err != nil {
-			if !strings.Contains(err.Error(), "stored result") {
-				t.Fatalf("unexpected error %v", err)
-			}
-			return
-		}
-		if len(rep.Tasks) != 2 {
-			t.Fatalf("report has %d tasks", len(rep.Tasks))
-		}
-		tasks, _ := snap["tasks"].(map[string]any)
-		if len(tasks) > 2 {
-			t.Fatalf("tasks %v", tasks)
-		}
-	})
-}
 
 // The deadline closed the run but its finalize has not finished when the
 // "complete" finalize runs: the run keeps the deadline as its reason.
@@ -365,24 +329,28 @@ func TestFinalizeAfterAnotherClose(t *testing.T) {
 	ctx := context.Background()
 	b.createRun(t, "r1", "cloud", "host")
 	_ = b.h.Collect(ctx, collectTask("r1", "cloud"))
-	if _, err := b.st.Close(ctx, "r1", "deadline", time.Now()); err != nil {
+	if _, err := b.st.Close(ctx, "r1", run.ReasonDeadline, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "complete")); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := b.st.GetRun(ctx, "r1")
+	r, _ := b.st.Get(ctx, "r1")
 	host := b.results(t, "r1")["host"]
-	if r.Status != store.StatusFinalized || r.CloseReason != "deadline" || !strings.Contains(host.Error, "deadline") {
+	if r.Status != run.StatusSealed || r.CloseReason != run.ReasonDeadline || !strings.Contains(host.Error, "deadline") {
 		t.Errorf("run %q/%q, host %+v", r.Status, r.CloseReason, host)
 	}
 }
 
-func (b *bundle) results(t *testing.T, id string) map[string]store.TaskRecord {
+func (b *bundle) results(t *testing.T, id string) map[string]run.TaskRecord {
 	t.Helper()
 	res, err := b.st.Results(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
+}
+
+func executor(cfg config.Config, src es.Doer) *collect.Executor {
+	return &collect.Executor{Source: src, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout}
 }

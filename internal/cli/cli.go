@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -23,7 +24,7 @@ import (
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/logs"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
 )
@@ -56,8 +57,9 @@ func commands() []command {
 		{"worker", "process telemetry jobs (collect, finalize, upload)", "", runWorker},
 		{"run", "start a run now; --wait shows progress and a summary", "[--task NAME ...] [--wait]", runRun},
 		{"runs", "list recent runs and their status", "[--limit N]", runRuns},
-		{"cancel", "cancel a run: stop its in-flight searches, drop its queued jobs, finalize it without upload", "RUN_ID", runCancel},
-		{"snapshot", "print a stored telemetry object (latest by default)", "[--run ID] [--report]", runSnapshot},
+		{"cancel", "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", "RUN", runCancel},
+		{"upload", "send a sealed run's payload again (after its upload failed)", "RUN", runUpload},
+		{"snapshot", "print a stored telemetry object (latest by default)", "[RUN] [--report]", runSnapshot},
 		{"preview", "run tasks in-process against the source cluster and print the telemetry object", "[--task NAME ...]", runPreview},
 		{"monitor", "serve Asynqmon (queue inspection UI)", "", runMonitor},
 		{"standalone", "scheduler, workers and monitor in one process (embedded Redis when none is configured)", "[--workers N]", runStandalone},
@@ -186,8 +188,19 @@ func newRedis(cfg config.Config) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, TLSConfig: t})
 }
 
-func newStore(rdb redis.UniversalClient, cfg config.Config) *store.Store {
-	return store.New(rdb, keys.New(cfg.KeyPrefix), cfg.HistoryTTL, cfg.HistoryLimit)
+// newRuns is the run store of the configured source cluster.
+func newRuns(rdb redis.UniversalClient, cfg config.Config) *run.Store {
+	return run.NewStore(rdb, keys.NewFor(cfg.KeyPrefix, cfg.SourceName), cfg.HistoryTTL, cfg.HistoryLimit)
+}
+
+// pingRedis turns an unreachable Redis into one line naming the setting.
+func pingRedis(rdb redis.UniversalClient, cfg config.Config) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("cannot reach Redis at %s (APMTEL_REDIS_ADDR): %v", cfg.RedisAddr, err)
+	}
+	return nil
 }
 
 func newSource(cfg config.Config, l zerolog.Logger) (*es.Client, error) {

@@ -7,29 +7,51 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sync"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/limiter"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
-	"github.com/apmtel/apmtel/jobs"
 	"github.com/apmtel/apmtel/scheduler"
-	"github.com/apmtel/apmtel/workers"
 )
+
+// workerOnly are settings that only a worker reads; giving them to another
+// command is a mistake worth a clear error (e.g. `run --opt-in false`, meant
+// as a dry run, would not stop the workers from uploading).
+var workerOnly = map[string]string{"opt-in": "use `apmtel run --no-upload` for a dry run; APMTEL_OPT_IN is read by the workers"}
+
+func rejectWorkerFlags(args []string) error {
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if hint, ok := workerOnly[name]; ok && strings.HasPrefix(a, "-") {
+			return &config.UsageError{Err: fmt.Errorf("--%s is a worker setting: %s", name, hint)}
+		}
+	}
+	return nil
+}
 
 func runRun(e *env, args []string) error {
 	var tasks multiFlag
-	var wait bool
+	var wait, noUpload, asJSON bool
 	var waitTimeout time.Duration
-	cfg, fs, err := load(e, "run", "[--task NAME ...] [--wait]", args, func(fs *flag.FlagSet) {
-		fs.Var(&tasks, "task", "run only this task (repeatable; default: all)")
-		fs.BoolVar(&wait, "wait", false, "show progress until the run is finalized, then a summary; exit 1 if a task failed")
-		fs.DurationVar(&waitTimeout, "wait-timeout", 0, "give up waiting after this long (default: the run deadline plus 1m)")
+	if err := rejectWorkerFlags(args); err != nil {
+		return err
+	}
+	cfg, fs, err := load(e, "run", "[--task NAME ...] [--no-upload] [--wait [--timeout D] [--json]]", args, func(fs *flag.FlagSet) {
+		fs.Var(&tasks, "task", "run only this task (repeatable; a partial run: reported, never latest, never uploaded)")
+		fs.BoolVar(&noUpload, "no-upload", false, "dry run: collect every task, store and report, never upload")
+		fs.BoolVar(&wait, "wait", false, "show live progress until the upload ended; exit 1 if a task or the upload failed")
+		fs.DurationVar(&waitTimeout, "timeout", 0, "with --wait: give up after this long, exit 1 (default: the run deadline plus 1m)")
+		fs.DurationVar(&waitTimeout, "wait-timeout", 0, "same as --timeout")
+		fs.BoolVar(&asJSON, "json", false, "with --wait: print the run and its task records as JSON at the end")
 	})
 	if err != nil {
 		return err
@@ -39,17 +61,27 @@ func runRun(e *env, args []string) error {
 	if _, err := telemetry.Default().Select(tasks); err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	kind := run.KindFull
+	switch {
+	case len(tasks) > 0:
+		kind = run.KindPartial
+	case noUpload:
+		kind = run.KindDryRun
+	}
 	l := newLogger(e, cfg)
 	rdb := newRedis(cfg)
 	defer rdb.Close()
+	if err := pingRedis(rdb, cfg); err != nil {
+		return err
+	}
 	client := asynq.NewClient(redisOpt(cfg))
 	defer client.Close()
-	st := newStore(rdb, cfg)
-	s := &scheduler.Scheduler{Config: cfg, Store: st, Registry: telemetry.Default(), Enqueuer: client, Logger: l}
+	st := newRuns(rdb, cfg)
+	s := &scheduler.Scheduler{Config: cfg, Runs: st, Registry: telemetry.Default(), Enqueuer: client, Logger: l}
 	ctx, stop := signalContext()
 	defer stop()
 	id := scheduler.ManualRunID(time.Now())
-	if _, err := s.StartRun(ctx, id, "manual", tasks); err != nil {
+	if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, id)
@@ -59,106 +91,224 @@ func runRun(e *env, args []string) error {
 	if waitTimeout == 0 {
 		waitTimeout = cfg.RunDeadline + time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	insp := asynq.NewInspector(redisOpt(cfg))
+	defer insp.Close()
+	wctx, cancel := context.WithTimeout(ctx, waitTimeout)
 	defer cancel()
-	run, err := waitRun(ctx, st, id, e.stderr)
+	w := &waiter{runs: st, insp: insp, out: e.stderr, redisAddr: cfg.RedisAddr}
+	r, results, err := w.wait(wctx, id)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return &exitError{code: 1, err: fmt.Errorf("run %s: gave up waiting after %s (--timeout): %s", id, waitTimeout, w.status)}
+		}
 		return err
 	}
-	results, err := st.Results(ctx, id)
-	if err != nil {
-		return err
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"run": r, "tasks": results}); err != nil {
+			return err
+		}
+	} else {
+		printSummary(e.stdout, r, results)
 	}
-	failed := printSummary(e.stdout, run, results)
-	if failed > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d of %d tasks failed", failed, len(run.Tasks))}
+	failed := 0
+	for _, name := range r.Tasks {
+		if results[name].Status != run.TaskOK {
+			failed++
+		}
+	}
+	switch {
+	case r.Status == run.StatusCancelled:
+		return &exitError{code: 1, err: fmt.Errorf("run %s was cancelled", id)}
+	case failed > 0:
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d tasks failed", failed, len(r.Tasks))}
+	case r.Upload.State == run.UploadFailed:
+		return &exitError{code: 1, err: fmt.Errorf("upload failed: %s", r.Upload.Error)}
 	}
 	return nil
 }
 
-// waitRun polls the run until it is finalized, printing each task's outcome as it arrives.
-func waitRun(ctx context.Context, st *store.Store, id string, w io.Writer) (store.Run, error) {
-	seen := map[string]bool{}
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
+// waiter follows a run until its upload ended, printing each task's state
+// change and warning when no worker is connected.
+type waiter struct {
+	runs      *run.Store
+	insp      *asynq.Inspector
+	out       io.Writer
+	redisAddr string
+	// status is the last progress line, for the timeout message.
+	status string
+	// Poll and WorkerCheck pace the loop; zero values use 250 ms and 1 s.
+	poll time.Duration
+}
+
+func (w *waiter) wait(ctx context.Context, id string) (run.Run, map[string]run.TaskRecord, error) {
+	poll := w.poll
+	if poll == 0 {
+		poll = 250 * time.Millisecond
+	}
+	shown := map[string]string{}
+	lastWorkerCheck := time.Time{}
+	workers := -1
 	for {
-		run, err := st.GetRun(ctx, id)
+		r, err := w.runs.Get(ctx, id)
 		if err != nil {
-			return run, err
+			return r, nil, err
 		}
-		results, err := st.Results(ctx, id)
+		results, err := w.runs.Results(ctx, id)
 		if err != nil {
-			return run, err
+			return r, nil, err
 		}
 		done := 0
-		for _, name := range run.Tasks {
-			if r, ok := results[name]; ok && r.Final() {
+		for _, name := range r.Tasks {
+			rec, ok := results[name]
+			if ok && rec.Status.Final() {
 				done++
 			}
-		}
-		for _, name := range run.Tasks {
-			r, ok := results[name]
-			if !ok || !r.Final() || seen[name] {
-				continue
+			line := taskLine(rec, ok)
+			if shown[name] != line {
+				shown[name] = line
+				fmt.Fprintf(w.out, "[%d/%d] %-24s %s\n", done, len(r.Tasks), name, line)
 			}
-			seen[name] = true
-			fmt.Fprintf(w, "[%d/%d] %-24s %-9s %6dms %s\n", len(seen), len(run.Tasks), name, r.Status, r.TookMS, r.Error)
 		}
-		if run.Status == store.StatusFinalized {
-			return run, nil
+		if time.Since(lastWorkerCheck) >= time.Second && w.insp != nil {
+			lastWorkerCheck = time.Now()
+			n := -1
+			if servers, err := w.insp.Servers(); err == nil {
+				n = len(servers)
+			}
+			if n != workers && n >= 0 {
+				if n == 0 {
+					fmt.Fprintf(w.out, "WARNING: no worker connected to Redis %s: the run waits in the queue. Start one with `apmtel worker` (same APMTEL_REDIS_ADDR).\n", w.redisAddr)
+				} else {
+					fmt.Fprintf(w.out, "%d worker(s) connected\n", n)
+				}
+				workers = n
+			}
+		}
+		w.status = fmt.Sprintf("%d/%d tasks final, run %s, upload %s", done, len(r.Tasks), r.Status, r.Upload)
+		if r.Status.Terminal() {
+			if key := "upload " + r.Upload.String(); shown["\x00upload"] != key {
+				shown["\x00upload"] = key
+				fmt.Fprintf(w.out, "run %s %s; upload %s\n", r.ID, r.Status, uploadLine(r.Upload))
+			}
+			if r.Upload.State.Ended() {
+				return r, results, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return run, fmt.Errorf("run %s: stopped waiting (%d/%d tasks done, status %s): %w", id, done, len(run.Tasks), run.Status, ctx.Err())
-		case <-tick.C:
+			return r, results, ctx.Err()
+		case <-time.After(poll):
 		}
 	}
 }
 
-// printSummary prints a table of the run's tasks and returns how many did not succeed.
-func printSummary(w io.Writer, run store.Run, results map[string]store.TaskRecord) int {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "TASK\tSTATUS\tTOOK_MS\tATTEMPT\tERROR\n")
-	failed := 0
-	for _, name := range run.Tasks {
-		r := results[name]
-		if r.Status != store.TaskOK {
-			failed++
+// taskLine renders a task's live state: "queued", "running (attempt 2/4 on
+// host/42)", "retrying 2/4: last error", "ok 123ms".
+func taskLine(rec run.TaskRecord, ok bool) string {
+	if !ok {
+		return string(run.TaskQueued)
+	}
+	attempt := ""
+	if rec.Attempt > 0 {
+		attempt = fmt.Sprintf("%d", rec.Attempt)
+		if rec.MaxAttempts > 0 {
+			attempt += fmt.Sprintf("/%d", rec.MaxAttempts)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", name, r.Status, r.TookMS, r.Attempt, r.Error)
+	}
+	switch rec.Status {
+	case run.TaskRunning:
+		s := "running (attempt " + attempt + " on " + rec.Worker + ")"
+		if rec.LastError != "" {
+			s += "; last error: " + rec.LastError
+		}
+		return s
+	case run.TaskRetrying:
+		return "retrying " + attempt + ": " + rec.Error
+	case run.TaskOK:
+		return fmt.Sprintf("ok %dms", rec.TookMS)
+	}
+	return fmt.Sprintf("%s %dms: %s", rec.Status, rec.TookMS, rec.Error)
+}
+
+func uploadLine(u run.Upload) string {
+	s := u.String()
+	switch {
+	case u.State == run.UploadRetrying && u.Error != "":
+		s += ": " + u.Error
+	case u.State == run.UploadFailed:
+		s += ": " + u.Error
+	case u.State.Delivered() && u.Detail != "":
+		s += " to " + u.Detail
+	}
+	return s
+}
+
+// printSummary prints a table of the run's tasks.
+func printSummary(w io.Writer, r run.Run, results map[string]run.TaskRecord) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "TASK\tSTATUS\tTOOK_MS\tATTEMPT\tWORKER\tERROR\n")
+	ok := 0
+	for _, name := range r.Tasks {
+		rec := results[name]
+		if rec.Status == run.TaskOK {
+			ok++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", name, rec.Status, rec.TookMS, rec.Attempt, rec.Worker, rec.Error)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "run %s: %s, %d/%d tasks ok, upload %s %s\n", run.ID, run.Status, len(run.Tasks)-failed, len(run.Tasks), run.Upload, run.UploadDetail)
-	return failed
+	fmt.Fprintf(w, "run %s (%s): %s, %d/%d tasks ok, upload %s\n", r.ID, r.Kind, r.Status, ok, len(r.Tasks), uploadLine(r.Upload))
 }
 
 func runRuns(e *env, args []string) error {
 	var limit int
-	var asJSON bool
-	cfg, _, err := load(e, "runs", "[--limit N]", args, func(fs *flag.FlagSet) {
+	var asJSON, pendingUpload bool
+	cfg, _, err := load(e, "runs", "[--limit N] [--pending-upload] [--json]", args, func(fs *flag.FlagSet) {
 		fs.IntVar(&limit, "limit", 20, "how many runs")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		fs.BoolVar(&pendingUpload, "pending-upload", false, "only sealed full runs whose upload did not deliver (pending, retrying, failed)")
 	})
 	if err != nil {
 		return err
 	}
 	rdb := newRedis(cfg)
 	defer rdb.Close()
-	runs, err := newStore(rdb, cfg).ListRuns(context.Background(), limit)
+	if err := pingRedis(rdb, cfg); err != nil {
+		return err
+	}
+	st := newRuns(rdb, cfg)
+	var runs []run.Run
+	if pendingUpload {
+		runs, err = st.PendingUploads(context.Background(), limit)
+	} else {
+		runs, err = st.List(context.Background(), limit)
+	}
 	if err != nil {
 		return err
 	}
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
+		if runs == nil {
+			runs = []run.Run{}
+		}
 		return enc.Encode(runs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "RUN\tTRIGGER\tSTATUS\tCREATED\tTASKS\tFAILED\tUPLOAD\n")
+	fmt.Fprintf(tw, "RUN\tTRIGGER\tKIND\tSTATUS\tCREATED\tDURATION\tTASKS\tFAILED\tUPLOAD\n")
 	for _, r := range runs {
-		var rep workers.Report
-		_ = json.Unmarshal(r.Report, &rep)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.Trigger, r.Status, r.CreatedAt.Format(time.RFC3339), len(r.Tasks), len(rep.Failed), r.Upload)
+		failed, dur := "-", "-"
+		if r.Report != nil {
+			failed = fmt.Sprint(len(r.Report.Failed))
+		}
+		if !r.SealedAt.IsZero() {
+			dur = r.SealedAt.Sub(r.CreatedAt).Round(time.Millisecond).String()
+		} else if !r.ClosedAt.IsZero() {
+			dur = r.ClosedAt.Sub(r.CreatedAt).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Trigger, r.Kind, r.Status,
+			r.CreatedAt.Format(time.RFC3339), dur, len(r.Tasks), failed, uploadLine(r.Upload))
 	}
 	return tw.Flush()
 }
@@ -166,32 +316,55 @@ func runRuns(e *env, args []string) error {
 func runSnapshot(e *env, args []string) error {
 	var runID string
 	var report bool
-	cfg, _, err := load(e, "snapshot", "[--run ID] [--report]", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&runID, "run", "", "run id (default: the latest finalized run)")
-		fs.BoolVar(&report, "report", false, "print the run's record (status, tasks, upload) instead of the telemetry object")
+	cfg, fs, err := load(e, "snapshot", "[RUN] [--report]", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&runID, "run", "", "run id (default: the latest sealed full run); may also be given as an argument")
+		fs.BoolVar(&report, "report", false, "print the run's record (status, tasks, upload, report) as JSON instead of the telemetry object")
 	})
 	if err != nil {
 		return err
 	}
+	switch {
+	case fs.NArg() > 1:
+		return &config.UsageError{Err: errors.New("usage: apmtel snapshot [RUN] [--report]")}
+	case fs.NArg() == 1 && runID != "" && runID != fs.Arg(0):
+		return &config.UsageError{Err: fmt.Errorf("two run ids: %s and %s", runID, fs.Arg(0))}
+	case fs.NArg() == 1:
+		runID = fs.Arg(0)
+	}
 	rdb := newRedis(cfg)
 	defer rdb.Close()
-	st := newStore(rdb, cfg)
+	if err := pingRedis(rdb, cfg); err != nil {
+		return err
+	}
+	st := newRuns(rdb, cfg)
 	ctx := context.Background()
 	if runID == "" {
 		runID, _, err = st.Latest(ctx)
-		if errors.Is(err, store.ErrNotFound) {
-			return errors.New("no finalized run yet")
+		if errors.Is(err, run.ErrNotFound) {
+			return errors.New("no sealed full run yet")
 		}
 		if err != nil {
 			return err
 		}
 	}
 	if report {
-		run, err := st.GetRun(ctx, runID)
+		r, err := st.Get(ctx, runID)
 		if err != nil {
 			return err
 		}
-		b, _ := json.MarshalIndent(run, "", "  ")
+		results, err := st.Results(ctx, runID)
+		if err != nil {
+			return err
+		}
+		attempts, err := st.Attempts(ctx, runID)
+		if err != nil {
+			return err
+		}
+		for k, rec := range results {
+			rec.Result = nil
+			results[k] = rec
+		}
+		b, _ := json.MarshalIndent(map[string]any{"run": r, "tasks": results, "attempts": attempts}, "", "  ")
 		fmt.Fprintln(e.stdout, string(b))
 		return nil
 	}
@@ -221,9 +394,9 @@ func writeIndented(w io.Writer, b []byte) error {
 func runPreview(e *env, args []string) error {
 	var tasks multiFlag
 	var parallel int
-	cfg, fs, err := load(e, "preview", "[--task NAME ...]", args, func(fs *flag.FlagSet) {
+	cfg, fs, err := load(e, "preview", "[--task NAME ...] [--parallel N]", args, func(fs *flag.FlagSet) {
 		fs.Var(&tasks, "task", "run only this task (repeatable; default: all)")
-		fs.IntVar(&parallel, "parallel", 4, "tasks run at once")
+		fs.IntVar(&parallel, "parallel", 4, "tasks run at once (requests still obey APMTEL_SEARCH_CONCURRENCY)")
 	})
 	if err != nil {
 		return err
@@ -240,10 +413,15 @@ func runPreview(e *env, args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	snap, rep, results, err := collectOnce(ctx, cfg, source, selected, max(parallel, 1))
-	if err != nil {
-		return err
+	var rdb *redis.Client
+	if cfg.SearchConcurrency > 0 {
+		rdb = newRedis(cfg)
+		defer rdb.Close()
+		if err := pingRedis(rdb, cfg); err != nil {
+			return fmt.Errorf("%w (preview obeys the cluster-wide APMTEL_SEARCH_CONCURRENCY held in Redis; set it to 0 to preview without Redis)", err)
+		}
 	}
+	snap, rep, results := previewOnce(ctx, cfg, source, rdb, selected, parallel)
 	b, err := json.Marshal(snap)
 	if err != nil {
 		return err
@@ -257,7 +435,7 @@ func runPreview(e *env, args []string) error {
 		}
 	}
 	for _, name := range rep.Failed {
-		fmt.Fprintf(e.stderr, "task %s %s: %s\n", name, results[name].Status, results[name].Error)
+		fmt.Fprintf(e.stderr, "task %s %s: %s\n", name, results[name].Status, oneLine(errors.New(results[name].Error)))
 	}
 	if len(rep.Failed) > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d tasks failed", len(rep.Failed), len(selected))}
@@ -265,123 +443,84 @@ func runPreview(e *env, args []string) error {
 	return nil
 }
 
-// collectOnce runs tasks in-process and assembles their telemetry object as
-// finalize would (without last good values).
-func collectOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks []telemetry.Task, parallel int) (map[string]any, workers.Report, map[string]store.TaskRecord, error) {
-	env := telemetry.Env{ES: source, Indices: cfg.Indices, SearchTimeout: cfg.SearchTimeout, Now: time.Now}
-	results := Preview(ctx, tasks, env, cfg.TaskTimeout, parallel)
+// previewOnce runs tasks in-process through the workers' executor and
+// assembles their telemetry object as finalize would (without last good
+// values). rdb, when not nil, holds the cluster-wide search limiter.
+func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, rdb redis.UniversalClient, tasks []telemetry.Task, parallel int) (map[string]any, run.Report, map[string]run.TaskRecord) {
+	x := newExecutor(cfg, source, rdb)
+	results := collect.Preview(ctx, x, "preview-"+time.Now().UTC().Format("20060102T150405Z"), tasks, cfg.Indices, parallel)
 	names := make([]string, len(tasks))
 	for i, t := range tasks {
 		names[i] = t.Name
 	}
-	snap, rep, err := workers.Assemble(names, results, nil)
-	return snap, rep, results, err
+	snap, rep := collect.Assemble(names, results, nil)
+	return snap, rep, results
 }
 
-// Preview runs tasks in-process, parallel at a time, and returns their records.
-func Preview(ctx context.Context, tasks []telemetry.Task, env telemetry.Env, timeout time.Duration, parallel int) map[string]store.TaskRecord {
-	var mu sync.Mutex
-	out := map[string]store.TaskRecord{}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for _, t := range tasks {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			tctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			start := time.Now()
-			var warnings []string
-			tenv := env
-			tenv.Warn = func(msg string) { warnings = append(warnings, msg) }
-			frag, err := t.Collect(tctx, tenv)
-			rec := store.TaskRecord{Warnings: warnings, Task: t.Name, TookMS: time.Since(start).Milliseconds(), Attempt: 1, FinishedAt: time.Now().UTC()}
-			switch {
-			case err == nil:
-				rec.Status = store.TaskOK
-				rec.Result, err = json.Marshal(frag)
-				if err != nil {
-					rec.Status, rec.Error = store.TaskFailed, err.Error()
-				}
-			case errors.Is(err, context.DeadlineExceeded):
-				rec.Status, rec.Error = store.TaskTimeout, err.Error()
-			default:
-				rec.Status, rec.Error = store.TaskFailed, err.Error()
-			}
-			mu.Lock()
-			out[t.Name] = rec
-			mu.Unlock()
-		}()
+// newExecutor is the one executor configuration, shared by workers and preview.
+func newExecutor(cfg config.Config, source es.Doer, rdb redis.UniversalClient) *collect.Executor {
+	x := &collect.Executor{Source: source, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout}
+	if cfg.SearchConcurrency > 0 && rdb != nil {
+		x.Limiter = limiter.New(rdb, newRuns(nil, cfg).Keys().SearchSlots(), cfg.SearchConcurrency, cfg.SearchTimeout+30*time.Second)
 	}
-	wg.Wait()
-	return out
+	return x
 }
 
 func runCancel(e *env, args []string) error {
-	cfg, fs, err := load(e, "cancel", "RUN_ID", args, nil)
+	cfg, fs, err := load(e, "cancel", "RUN", args, nil)
 	if err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return &config.UsageError{Err: errors.New("usage: apmtel cancel RUN_ID")}
+		return &config.UsageError{Err: errors.New("usage: apmtel cancel RUN")}
 	}
 	id := fs.Arg(0)
 	rdb := newRedis(cfg)
 	defer rdb.Close()
+	if err := pingRedis(rdb, cfg); err != nil {
+		return err
+	}
 	insp := asynq.NewInspector(redisOpt(cfg))
 	defer insp.Close()
-	client := asynq.NewClient(redisOpt(cfg))
-	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := CancelRun(ctx, newStore(rdb, cfg), insp, client, id)
+	c, err := scheduler.Cancel(ctx, newRuns(rdb, cfg), insp, id)
+	var se *run.StateError
+	if errors.As(err, &se) {
+		return &exitError{code: 1, err: se}
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "run %s cancelled: %d in-flight jobs stopped, queued jobs removed\n", id, n)
+	fmt.Fprintf(e.stdout, "run %s cancelled: %d in-flight jobs stopped, %d queued jobs removed, no upload\n", id, c.Stopped, c.Removed)
 	return nil
 }
 
-// CancelRun closes a run (later results are dropped), cancels its active
-// collect jobs (their contexts end, so their searches stop), deletes its
-// queued ones and finalizes it without upload. It returns the number of
-// active jobs cancelled.
-func CancelRun(ctx context.Context, st *store.Store, insp *asynq.Inspector, client *asynq.Client, id string) (int, error) {
-	run, err := st.GetRun(ctx, id)
+func runUpload(e *env, args []string) error {
+	cfg, fs, err := load(e, "upload", "RUN", args, nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if _, err := st.Close(ctx, id, "cancelled", time.Now()); err != nil {
-		return 0, err
+	if fs.NArg() != 1 {
+		return &config.UsageError{Err: errors.New("usage: apmtel upload RUN")}
 	}
-	active, err := insp.ListActiveTasks(jobs.QueueCollect, asynq.PageSize(1000))
-	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return 0, err
+	id := fs.Arg(0)
+	rdb := newRedis(cfg)
+	defer rdb.Close()
+	if err := pingRedis(rdb, cfg); err != nil {
+		return err
 	}
-	n := 0
-	for _, t := range active {
-		if p, err := jobs.DecodeCollect(t.Payload); err == nil && p.RunID == id {
-			if err := insp.CancelProcessing(t.ID); err == nil {
-				n++
-			}
+	client := asynq.NewClient(redisOpt(cfg))
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := scheduler.Resend(ctx, newRuns(rdb, cfg), client, cfg.Timing(), id); err != nil {
+		var se *run.StateError
+		if errors.As(err, &se) || errors.Is(err, run.ErrNotFound) {
+			return &exitError{code: 1, err: err}
 		}
+		return err
 	}
-	for _, name := range run.Tasks {
-		// Pending, scheduled or retrying jobs of the run: gone. Completed ones
-		// stay as they are (their id still deduplicates).
-		tid := jobs.CollectID(id, name)
-		if info, err := insp.GetTaskInfo(jobs.QueueCollect, tid); err == nil && info.State != asynq.TaskStateActive && info.State != asynq.TaskStateCompleted {
-			_ = insp.DeleteTask(jobs.QueueCollect, tid)
-		}
-	}
-	fin, err := jobs.NewFinalize(jobs.RunPayload{RunID: id, Reason: "cancelled"}, time.Time{})
-	if err != nil {
-		return n, err
-	}
-	if _, err := client.EnqueueContext(ctx, fin); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return n, fmt.Errorf("enqueue finalize: %w", err)
-	}
-	return n, nil
+	fmt.Fprintf(e.stdout, "run %s: upload enqueued; `apmtel runs` shows its outcome\n", id)
+	return nil
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,15 +9,14 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/apmtel/apmtel/internal/store"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/jobs"
-	"github.com/apmtel/apmtel/workers"
 )
 
 // metricsHandler serves queue and run figures in the Prometheus text
 // format, read from Redis on each scrape (asynq's own collector lives in a
 // module built on go-redis v8, so this is a small one of our own).
-func metricsHandler(insp *asynq.Inspector, st *store.Store) http.Handler {
+func metricsHandler(insp *asynq.Inspector, st *run.Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
@@ -52,14 +50,16 @@ func metricsHandler(insp *asynq.Inspector, st *store.Store) http.Handler {
 		}
 		if id, at, err := st.Latest(ctx); err == nil {
 			emit(metric{"apmtel_latest_snapshot_age_seconds", "Age of the newest finalized run.", "gauge"}, "", time.Since(at).Seconds())
-			if run, err := st.GetRun(ctx, id); err == nil {
-				var rep workers.Report
-				_ = json.Unmarshal(run.Report, &rep)
-				emit(metric{"apmtel_latest_run_tasks", "Tasks of the newest finalized run.", "gauge"}, "", float64(len(run.Tasks)))
+			if r, err := st.Get(ctx, id); err == nil {
+				rep := run.Report{}
+				if r.Report != nil {
+					rep = *r.Report
+				}
+				emit(metric{"apmtel_latest_run_tasks", "Tasks of the newest finalized run.", "gauge"}, "", float64(len(r.Tasks)))
 				emit(metric{"apmtel_latest_run_failed_tasks", "Tasks without a result in the newest finalized run.", "gauge"}, "", float64(len(rep.Failed)))
 				emit(metric{"apmtel_latest_run_unmapped_fields", "Payload fields of the newest run outside the schema.", "gauge"}, "", float64(len(rep.SchemaProblems)))
 				uploaded := 0.0
-				if run.Upload == "uploaded" || run.Upload == "written" {
+				if r.Upload.State.Delivered() {
 					uploaded = 1
 				}
 				emit(metric{"apmtel_latest_run_uploaded", "Whether the newest finalized run's payload was delivered.", "gauge"}, "", uploaded)

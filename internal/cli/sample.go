@@ -11,8 +11,8 @@ import (
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/sample"
-	"github.com/apmtel/apmtel/internal/store"
 	"github.com/apmtel/apmtel/internal/telemetry"
 )
 
@@ -100,7 +100,7 @@ func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) 
 	if from == "snapshot" || from == "auto" {
 		rdb := newRedis(cfg)
 		defer rdb.Close()
-		st := newStore(rdb, cfg)
+		st := newRuns(rdb, cfg)
 		id, _, err := st.Latest(ctx)
 		if err == nil {
 			b, err := st.Snapshot(ctx, id)
@@ -110,7 +110,7 @@ func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) 
 			}
 		}
 		if from == "snapshot" {
-			if errors.Is(err, store.ErrNotFound) {
+			if errors.Is(err, run.ErrNotFound) {
 				return nil, errors.New("no snapshot in Redis yet: run `apmtel run --wait` or use --from collect")
 			}
 			return nil, err
@@ -124,10 +124,7 @@ func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) 
 		return nil, err
 	}
 	fmt.Fprintln(e.stderr, "sample telemetry: collecting once from the source cluster")
-	snap, _, _, err := collectOnce(ctx, cfg, source, telemetry.Default().All(), 4)
-	if err != nil {
-		return nil, err
-	}
+	snap, _, _ := previewOnce(ctx, cfg, source, nil, telemetry.Default().All(), 4)
 	b, _ := json.Marshal(snap)
 	return decodeObject(b)
 }

@@ -18,8 +18,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
-	"github.com/apmtel/apmtel/internal/keys"
-	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/scheduler"
@@ -41,7 +39,7 @@ func serveScheduler(ctx context.Context, cfg config.Config, l zerolog.Logger) er
 	defer rdb.Close()
 	client := asynq.NewClient(redisOpt(cfg))
 	defer client.Close()
-	s := &scheduler.Scheduler{Config: cfg, Store: newStore(rdb, cfg), Registry: telemetry.Default(), Enqueuer: client, Logger: l}
+	s := &scheduler.Scheduler{Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(), Enqueuer: client, Logger: l}
 	return s.Run(ctx)
 }
 
@@ -71,13 +69,9 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 	defer rdb.Close()
 	client := asynq.NewClient(redisOpt(cfg))
 	defer client.Close()
-	var lim *limiter.Semaphore
-	if cfg.SearchConcurrency > 0 {
-		lim = limiter.New(rdb, keys.New(cfg.KeyPrefix).SearchSlots(), cfg.SearchConcurrency, cfg.SearchTimeout+30*time.Second)
-	}
 	h := workers.NewHandlers(workers.Deps{
-		Config: cfg, Store: newStore(rdb, cfg), Registry: telemetry.Default(),
-		Source: source, Limiter: lim, Sink: sink, Enqueuer: client, Logger: l,
+		Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(),
+		Executor: newExecutor(cfg, source, rdb), Sink: sink, Enqueuer: client, Logger: l,
 	})
 	srv := workers.NewServer(cfg, redisOpt(cfg), l)
 	if err := srv.Start(workers.NewMux(h)); err != nil {
@@ -86,7 +80,7 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 	wl := logs.Named(l, logs.Worker)
 	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Msg("worker started")
 	<-ctx.Done()
-	wl.Info().Msg("worker stopping; in-flight jobs get up to 8s")
+	wl.Info().Dur("grace", cfg.Timing().ShutdownTimeout).Msg("worker stopping; in-flight jobs get the shutdown grace, then return to the queue")
 	srv.Shutdown()
 	wl.Info().Msg("worker stopped")
 	return nil
@@ -148,7 +142,7 @@ func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, read
 	defer insp.Close()
 	rdb := newRedis(cfg)
 	defer rdb.Close()
-	mux.Handle("/metrics", metricsHandler(insp, newStore(rdb, cfg)))
+	mux.Handle("/metrics", metricsHandler(insp, newRuns(rdb, cfg)))
 	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))
 	var h http.Handler = mux
 	if cfg.MonitorToken != "" {

@@ -97,7 +97,7 @@ func (c *Client) Do(ctx context.Context, r Request) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, r.Timeout, &RequestTimeoutError{Timeout: r.Timeout})
 	defer cancel()
 	var body io.Reader
 	contentType := "application/json"

@@ -1,6 +1,7 @@
 package es
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +92,24 @@ func FormatTimeout(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%dms", d/time.Millisecond)
 	}
+}
+
+// RequestTimeoutError is the cause of a request that ran out of its own
+// Timeout (as opposed to its caller's deadline), so callers can say which
+// deadline fired. It matches context.DeadlineExceeded.
+type RequestTimeoutError struct{ Timeout time.Duration }
+
+func (e *RequestTimeoutError) Error() string {
+	return fmt.Sprintf("request timed out after %s", e.Timeout)
+}
+
+// Is makes errors.Is(err, context.DeadlineExceeded) hold.
+func (e *RequestTimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// IsRequestTimeout reports whether err ended because a request's own timeout fired.
+func IsRequestTimeout(err error) bool {
+	var e *RequestTimeoutError
+	return errors.As(err, &e)
 }
 
 // Error is a non-2xx answer from Elasticsearch.

@@ -3,6 +3,7 @@ package es
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -107,5 +108,18 @@ func TestInfo(t *testing.T) {
 	info, err := Info(context.Background(), c, time.Second)
 	if err != nil || info.ClusterUUID != "u1" || info.ClusterName != "c1" || info.Version.Number != "8.15.0" {
 		t.Fatalf("info %+v err %v", info, err)
+	}
+}
+
+func TestRequestTimeoutCause(t *testing.T) {
+	err := fmt.Errorf("_search: %w", &RequestTimeoutError{Timeout: 2 * time.Second})
+	if !IsRequestTimeout(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%v: IsRequestTimeout %v, DeadlineExceeded %v", err, IsRequestTimeout(err), errors.Is(err, context.DeadlineExceeded))
+	}
+	if IsRequestTimeout(context.DeadlineExceeded) {
+		t.Error("a caller's deadline read as the request's own timeout")
+	}
+	if got := err.Error(); got != "_search: request timed out after 2s" {
+		t.Errorf("message %q", got)
 	}
 }

@@ -8,7 +8,14 @@ import (
 // DefaultPrefix is the namespace of every apmtel key.
 const DefaultPrefix = "apmtel"
 
-var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+// DefaultSource names the source cluster of a deployment that collects from
+// one cluster, which is every deployment today.
+const DefaultSource = "default"
+
+var (
+	runIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+	sourcePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+)
 
 // ValidRunID reports whether id may be used in a key and an asynq task id.
 func ValidRunID(id string) error {
@@ -18,43 +25,87 @@ func ValidRunID(id string) error {
 	return nil
 }
 
-// Space builds keys under one prefix.
-type Space struct{ Prefix string }
+// ValidSource reports whether name may name a source cluster.
+func ValidSource(name string) error {
+	if !sourcePattern.MatchString(name) {
+		return fmt.Errorf("invalid source name %q: want 1-63 characters of [a-z0-9._-], starting with a letter or digit", name)
+	}
+	return nil
+}
 
-// New returns a key space with the given prefix, or DefaultPrefix when empty.
-func New(prefix string) Space {
+// Space builds the keys of one source cluster under one prefix.
+//
+// Every key of a Space carries the hash tag "{<source>}", so all of them —
+// runs, history, latest pointer, last good values, search slots — live in one
+// Redis Cluster slot, and every Lua script of the run store touches one
+// slot only. A later deployment collecting from many source clusters gets one
+// Space per cluster: their keys spread over the cluster's slots while each
+// cluster's scripts stay single-slot.
+type Space struct {
+	Prefix string
+	Source string
+}
+
+// New returns the key space of the default source with the given prefix
+// (DefaultPrefix when empty).
+func New(prefix string) Space { return NewFor(prefix, "") }
+
+// NewFor returns the key space of source (DefaultSource when empty).
+func NewFor(prefix, source string) Space {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return Space{Prefix: prefix}
+	if source == "" {
+		source = DefaultSource
+	}
+	return Space{Prefix: prefix, Source: source}
 }
 
-// Run is the hash holding a run's metadata (status, created_at, deadline, tasks, indices…).
-func (s Space) Run(runID string) string { return s.Prefix + ":run:" + runID }
+func (s Space) base() string { return s.Prefix + ":{" + s.Source + "}:" }
 
-// Results is the hash of task name → JSON task record for one run.
-func (s Space) Results(runID string) string { return s.Prefix + ":run:" + runID + ":results" }
+// RunPrefix is what every per-run key starts with; the trim script builds a
+// run's keys from it, so it must match Run, Results, Pending, Attempts and Snapshot.
+func (s Space) RunPrefix() string { return s.base() + "run:" }
+
+// Run is the hash holding a run's metadata (status, kind, created_at, deadline,
+// tasks, indices, upload state…).
+func (s Space) Run(runID string) string { return s.RunPrefix() + runID }
+
+// Results is the hash of task name → JSON of the task's current record in one run.
+func (s Space) Results(runID string) string { return s.RunPrefix() + runID + ":results" }
 
 // Pending is the set of task names of a run that have no final outcome yet.
-func (s Space) Pending(runID string) string { return s.Prefix + ":run:" + runID + ":pending" }
+func (s Space) Pending(runID string) string { return s.RunPrefix() + runID + ":pending" }
+
+// Attempts is the hash of "<task>#<attempt>" → JSON of one attempt (queued,
+// started and finished times, worker, outcome): a run's timeline.
+func (s Space) Attempts(runID string) string { return s.RunPrefix() + runID + ":attempts" }
 
 // Snapshot is the string holding a run's assembled telemetry object.
-func (s Space) Snapshot(runID string) string { return s.Prefix + ":run:" + runID + ":snapshot" }
+func (s Space) Snapshot(runID string) string { return s.RunPrefix() + runID + ":snapshot" }
 
 // Runs is the sorted set of run ids scored by creation time (ms), the bounded run history.
-func (s Space) Runs() string { return s.Prefix + ":runs" }
+func (s Space) Runs() string { return s.base() + "runs" }
 
-// Latest is the string holding the id of the newest finalized run.
-func (s Space) Latest() string { return s.Prefix + ":latest" }
+// Latest is the string "<created_ms>|<run id>" of the newest sealed full run.
+func (s Space) Latest() string { return s.base() + "latest" }
 
-// LastGood is the hash of task name → JSON of the task's last successful fragment,
-// used to keep a failed task's previous value (Kibana erases it).
-func (s Space) LastGood() string { return s.Prefix + ":lastgood" }
+// LastGood is the hash of task name → "<created_ms>|<JSON>" of the task's last
+// successful fragment, used to keep a failed task's previous value (Kibana erases it).
+func (s Space) LastGood() string { return s.base() + "lastgood" }
 
-// SearchSlots is the sorted set of leases of the cluster-wide search limiter.
-func (s Space) SearchSlots() string { return s.Prefix + ":searchslots" }
+// SearchSlots is the sorted set of leases of the cluster-wide search limiter:
+// one per source cluster, since the cap protects that cluster.
+func (s Space) SearchSlots() string { return s.base() + "searchslots" }
 
-// RunKeys lists every key that belongs to one run, for deletion when it leaves the history.
+// RunSuffixes are the suffixes of a run's keys after Run(id), "" for the run hash.
+var RunSuffixes = []string{"", ":results", ":pending", ":attempts", ":snapshot"}
+
+// RunKeys lists every key that belongs to one run.
 func (s Space) RunKeys(runID string) []string {
-	return []string{s.Run(runID), s.Results(runID), s.Pending(runID), s.Snapshot(runID)}
+	out := make([]string, len(RunSuffixes))
+	for i, suf := range RunSuffixes {
+		out[i] = s.Run(runID) + suf
+	}
+	return out
 }

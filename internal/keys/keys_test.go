@@ -8,22 +8,46 @@ import (
 func TestKeys(t *testing.T) {
 	s := New("")
 	tests := []struct{ got, want string }{
-		{s.Run("r1"), "apmtel:run:r1"},
-		{s.Results("r1"), "apmtel:run:r1:results"},
-		{s.Pending("r1"), "apmtel:run:r1:pending"},
-		{s.Snapshot("r1"), "apmtel:run:r1:snapshot"},
-		{s.Runs(), "apmtel:runs"},
-		{s.Latest(), "apmtel:latest"},
-		{s.LastGood(), "apmtel:lastgood"},
-		{New("x").Run("r"), "x:run:r"},
+		{s.Run("r1"), "apmtel:{default}:run:r1"},
+		{s.Results("r1"), "apmtel:{default}:run:r1:results"},
+		{s.Pending("r1"), "apmtel:{default}:run:r1:pending"},
+		{s.Attempts("r1"), "apmtel:{default}:run:r1:attempts"},
+		{s.Snapshot("r1"), "apmtel:{default}:run:r1:snapshot"},
+		{s.Runs(), "apmtel:{default}:runs"},
+		{s.Latest(), "apmtel:{default}:latest"},
+		{s.LastGood(), "apmtel:{default}:lastgood"},
+		{s.SearchSlots(), "apmtel:{default}:searchslots"},
+		{New("x").Run("r"), "x:{default}:run:r"},
+		{NewFor("x", "prod-eu").Run("r"), "x:{prod-eu}:run:r"},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
 	}
-	if n := len(s.RunKeys("r")); n != 4 {
-		t.Errorf("RunKeys: got %d keys, want 4", n)
+	rk := s.RunKeys("r")
+	if len(rk) != 5 || rk[0] != s.Run("r") || rk[4] != s.Snapshot("r") {
+		t.Errorf("RunKeys: %v", rk)
+	}
+	for _, k := range rk {
+		if !strings.HasPrefix(k, s.RunPrefix()) {
+			t.Errorf("%s does not start with RunPrefix %s", k, s.RunPrefix())
+		}
+	}
+}
+
+// TestOneSlot checks that every key of a space hashes to one Redis Cluster
+// slot, which the run store's multi-key scripts require.
+func TestOneSlot(t *testing.T) {
+	s := NewFor("apmtel", "prod")
+	want := Slot(s.Runs())
+	for _, k := range append(s.RunKeys("sched-20261126T120000Z"), s.Latest(), s.LastGood(), s.SearchSlots()) {
+		if got := Slot(k); got != want {
+			t.Errorf("%s: slot %d, want %d", k, got, want)
+		}
+	}
+	if Slot(NewFor("apmtel", "other").Runs()) == want && Slot(NewFor("apmtel", "third").Runs()) == want {
+		t.Error("different sources should spread over slots")
 	}
 }
 
@@ -44,6 +68,25 @@ func TestValidRunID(t *testing.T) {
 		err := ValidRunID(tc.id)
 		if (err == nil) != tc.ok {
 			t.Errorf("ValidRunID(%q) = %v, want ok=%v", tc.id, err, tc.ok)
+		}
+	}
+	for _, name := range []string{"default", "prod-eu.1"} {
+		if err := ValidSource(name); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, name := range []string{"", "Prod", "a{b}", "a b", "-x"} {
+		if err := ValidSource(name); err == nil {
+			t.Errorf("ValidSource(%q) accepted", name)
+		}
+	}
+}
+
+func TestSlotKnownValues(t *testing.T) {
+	// Values from the CLUSTER KEYSLOT examples in Redis's documentation.
+	for key, want := range map[string]int{"somekey": 11058, "foo{hash_tag}": Slot("hash_tag"), "foo": 12182} {
+		if got := Slot(key); got != want {
+			t.Errorf("Slot(%q) = %d, want %d", key, got, want)
 		}
 	}
 }

@@ -1,0 +1,148 @@
+package collect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/limiter"
+	"github.com/apmtel/apmtel/internal/run"
+	"github.com/apmtel/apmtel/internal/telemetry"
+)
+
+// Executor runs one telemetry task against the source cluster.
+type Executor struct {
+	// Source reaches the cluster holding the APM data.
+	Source es.Doer
+	// Limiter caps requests to the source across every worker; nil: no cap.
+	Limiter *limiter.Semaphore
+	// SearchTimeout bounds one request; TaskTimeout one attempt of a task.
+	SearchTimeout time.Duration
+	TaskTimeout   time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Job is one task of one run.
+type Job struct {
+	RunID   string
+	Task    telemetry.Task
+	Indices config.Indices
+	// RunDeadline, when set, ends the task with the run.
+	RunDeadline time.Time
+}
+
+// Outcome is what running a task gave.
+type Outcome struct {
+	// Status is ok, failed or timeout.
+	Status run.TaskStatus
+	// Result is the task's fragment as JSON when Status is ok.
+	Result json.RawMessage
+	// Err is the task's error, with the deadline named when one fired.
+	Err error
+	// Deadline names the deadline that ended the task.
+	Deadline run.Deadline
+	// Permanent errors cannot be fixed by retrying (a 4xx answer, an
+	// unencodable result).
+	Permanent bool
+	// Interrupted: the caller's context ended (shutdown, cancel) before the
+	// task did; nothing should be recorded, the job runs again elsewhere.
+	Interrupted bool
+	Warnings    []string
+	Took        time.Duration
+}
+
+// OpaqueID labels a task's requests (X-Opaque-Id), so the cluster's tasks
+// API and slow logs show which run and task a search belongs to.
+func OpaqueID(runID, task string) string { return "apmtel run=" + runID + " task=" + task }
+
+// Doer is the source as every request of apmtel reaches it: labelled with
+// opaqueID and holding a slot of the cluster-wide limiter.
+func (x *Executor) Doer(opaqueID string) es.Doer {
+	d := es.WithOpaqueID(x.Source, opaqueID)
+	if x.Limiter != nil {
+		d = x.Limiter.Doer(d)
+	}
+	return d
+}
+
+// deadlineError is the cause a deadline of ours cancels a task with.
+type deadlineError struct {
+	which run.Deadline
+	after time.Duration
+	env   string
+}
+
+func (e *deadlineError) Error() string {
+	return fmt.Sprintf("%s after %s (%s)", e.which, e.after, e.env)
+}
+
+func (e *deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+func (x *Executor) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+// Run executes j. It never panics on a task's error; a panic in a task's
+// code is a failed, permanent outcome.
+func (x *Executor) Run(ctx context.Context, j Job) (out Outcome) {
+	start := x.now()
+	tctx, cancel := context.WithTimeoutCause(ctx, x.TaskTimeout,
+		&deadlineError{which: run.DeadlineTask, after: x.TaskTimeout, env: "APMTEL_TASK_TIMEOUT"})
+	defer cancel()
+	if !j.RunDeadline.IsZero() {
+		var cancelRun context.CancelFunc
+		tctx, cancelRun = context.WithDeadlineCause(tctx, j.RunDeadline,
+			&deadlineError{which: run.DeadlineRun, after: j.RunDeadline.Sub(start).Round(time.Millisecond), env: "APMTEL_RUN_DEADLINE"})
+		defer cancelRun()
+	}
+	source := x.Doer(OpaqueID(j.RunID, j.Task.Name))
+	var warnings []string
+	env := telemetry.Env{
+		ES: source, Indices: j.Indices, SearchTimeout: x.SearchTimeout, Now: x.now,
+		Warn: func(msg string) { warnings = append(warnings, msg) },
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			out = Outcome{Status: run.TaskFailed, Err: fmt.Errorf("task %s panicked: %v", j.Task.Name, p), Permanent: true}
+		}
+		out.Warnings = warnings
+		out.Took = x.now().Sub(start)
+	}()
+	frag, err := j.Task.Collect(tctx, env)
+	if err == nil {
+		b, merr := json.Marshal(frag)
+		if merr != nil {
+			return Outcome{Status: run.TaskFailed, Err: fmt.Errorf("encode result: %w", merr), Permanent: true}
+		}
+		return Outcome{Status: run.TaskOK, Result: b}
+	}
+	return classify(ctx, tctx, err, x.SearchTimeout)
+}
+
+// classify names what ended a task that returned err. ctx is the caller's
+// context, tctx the task's own.
+func classify(ctx, tctx context.Context, err error, searchTimeout time.Duration) Outcome {
+	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return Outcome{Status: run.TaskFailed, Err: fmt.Errorf("interrupted: %w", err), Interrupted: true, Deadline: run.DeadlineCancel}
+	}
+	var de *deadlineError
+	switch {
+	case errors.As(context.Cause(tctx), &de) && errors.Is(err, context.DeadlineExceeded):
+		return Outcome{Status: run.TaskTimeout, Deadline: de.which, Err: fmt.Errorf("%s: %w", de, err)}
+	case es.IsRequestTimeout(err):
+		return Outcome{Status: run.TaskTimeout, Deadline: run.DeadlineSearch,
+			Err: fmt.Errorf("search timeout after %s (APMTEL_SEARCH_TIMEOUT): %w", searchTimeout, err)}
+	case errors.Is(err, context.DeadlineExceeded):
+		// The job's own deadline (asynq's timeout) ended it.
+		return Outcome{Status: run.TaskTimeout, Deadline: run.DeadlineTask, Err: fmt.Errorf("job deadline: %w", err)}
+	}
+	return Outcome{Status: run.TaskFailed, Err: err, Permanent: es.IsPermanent(err)}
+}

@@ -1,0 +1,171 @@
+package collect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/apmtel/apmtel/internal/run"
+	"github.com/apmtel/apmtel/internal/schema"
+)
+
+// Finalizer closes, assembles and seals runs.
+type Finalizer struct {
+	Runs *run.Store
+	// OptIn false seals full runs with their upload skipped (opt-out).
+	OptIn  bool
+	Logger zerolog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Finalized is what Finalize left.
+type Finalized struct {
+	Run run.Run
+	// SealedNow is true for the call that sealed the run.
+	SealedNow bool
+	// Upload is true when the run's upload is outstanding: enqueue it (the
+	// upload job's id makes a repeat harmless).
+	Upload bool
+}
+
+// Finalize closes run id for reason (unless someone closed it first: their
+// reason is the run's), assembles its snapshot and seals it. Every step can
+// be repeated, so the "complete" and "deadline" jobs of a run, and their
+// retries, may all run. A run that no longer exists gives run.ErrNotFound.
+func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseReason) (Finalized, error) {
+	now := time.Now
+	if f.Now != nil {
+		now = f.Now
+	}
+	r, err := f.Runs.Get(ctx, id)
+	if err != nil {
+		return Finalized{}, err
+	}
+	if r.Status == run.StatusOpen {
+		if reason != run.ReasonDeadline {
+			reason = run.ReasonComplete
+		}
+		if _, err := f.Runs.Close(ctx, id, reason, now()); err != nil {
+			return Finalized{}, err
+		}
+		if r, err = f.Runs.Get(ctx, id); err != nil {
+			return Finalized{}, err
+		}
+	}
+	if r.Status != run.StatusClosed {
+		return f.done(r, false), nil
+	}
+	results, err := f.Runs.Results(ctx, id)
+	if err != nil {
+		return Finalized{}, err
+	}
+	var unfinished []run.TaskRecord
+	for _, name := range r.Tasks {
+		rec, ok := results[name]
+		if ok && rec.Status.Final() {
+			continue
+		}
+		rec.Task, rec.Status, rec.FinishedAt = name, run.TaskTimeout, now().UTC()
+		rec.Deadline = run.DeadlineClosed
+		if r.CloseReason == run.ReasonDeadline {
+			rec.Deadline = run.DeadlineRun
+		}
+		if rec.Error != "" {
+			rec.LastError = rec.Error
+		}
+		rec.Error = unfinishedMessage(r.CloseReason, rec.LastError)
+		unfinished = append(unfinished, rec)
+		results[name] = rec
+	}
+	lastGood, err := f.Runs.LastGood(ctx)
+	if err != nil {
+		return Finalized{}, fmt.Errorf("finalize %s: last good values: %w", id, err)
+	}
+	snap, rep := Assemble(r.Tasks, results, lastGood)
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return Finalized{}, fmt.Errorf("finalize %s: encode snapshot: %w", id, err)
+	}
+	l := f.Logger.With().Str("run_id", id).Logger()
+	var generic map[string]any
+	_ = json.Unmarshal(b, &generic)
+	if probs := schema.Validate(generic); len(probs) > 0 {
+		rep.SchemaProblems = schema.Summary(probs)
+		l.Warn().Strs("fields", rep.SchemaProblems).Msg("payload has fields the schema does not map; they are sent anyway")
+	}
+	if len(rep.Problems) > 0 {
+		l.Error().Strs("problems", rep.Problems).Msg("stored results could not be used; those tasks count as failed")
+	}
+	good := map[string]json.RawMessage{}
+	for name, rec := range results {
+		if rec.Status == run.TaskOK && !contains(rep.Failed, name) {
+			good[name] = rec.Result
+		}
+	}
+	sealed, err := f.Runs.Seal(ctx, r, run.Seal{At: now(), Unfinished: unfinished, Snapshot: b, Report: rep,
+		LastGood: good, Skip: f.skipReason(r)})
+	if err != nil && !sealed {
+		return Finalized{}, err
+	}
+	if err != nil {
+		l.Warn().Err(err).Msg("history trim failed; retried at the next run")
+	}
+	if r, err = f.Runs.Get(ctx, id); err != nil {
+		return Finalized{}, err
+	}
+	if sealed {
+		ev := l.Info()
+		if len(rep.Failed) > 0 {
+			ev = l.Warn().Strs("failed", rep.Failed).Strs("carried_over", rep.CarriedOver)
+		}
+		ev.Int("tasks", len(r.Tasks)).Str("reason", string(r.CloseReason)).Str("kind", string(r.Kind)).
+			Str("upload", r.Upload.String()).Msg("run sealed")
+	}
+	return f.done(r, sealed), nil
+}
+
+func (f *Finalizer) done(r run.Run, sealedNow bool) Finalized {
+	return Finalized{Run: r, SealedNow: sealedNow,
+		Upload: r.Status == run.StatusSealed && !r.Upload.State.Ended() && r.Uploadable()}
+}
+
+func (f *Finalizer) skipReason(r run.Run) run.SkipReason {
+	switch {
+	case r.Kind == run.KindPartial:
+		return run.SkipPartial
+	case r.Kind == run.KindDryRun:
+		return run.SkipDryRun
+	case !f.OptIn:
+		return run.SkipOptOut
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// unfinishedMessage explains why a task without a final record has none.
+func unfinishedMessage(reason run.CloseReason, lastErr string) string {
+	msg := "run closed before the task finished"
+	if reason == run.ReasonDeadline {
+		msg = "run reached its deadline (APMTEL_RUN_DEADLINE) before the task finished"
+	}
+	if lastErr != "" {
+		msg += "; last error: " + lastErr
+	}
+	return msg
+}
+
+// IsGone reports whether err says the run no longer exists (trimmed or expired).
+func IsGone(err error) bool { return errors.Is(err, run.ErrNotFound) }
