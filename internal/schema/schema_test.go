@@ -79,8 +79,8 @@ func TestShape(t *testing.T) {
 		path []string
 		want int
 	}{
-		{[]string{"services_per_agent"}, 45},
-		{[]string{"agents"}, 45},
+		{[]string{"services_per_agent"}, 46}, // Kibana's 45 + the OTel instrumentation name
+		{[]string{"agents"}, 46},
 		{[]string{"tasks"}, 19},
 		{[]string{"indices", "metric", "metricset"}, 16},
 		{[]string{"aggregated_transactions"}, 7},
