@@ -21,6 +21,7 @@ func collect(t *testing.T, task Task, answer func(int, es.Request) (string, erro
 	if err != nil {
 		t.Fatalf("%s: %v", task.Name, err)
 	}
+	checkSchema(t, f)
 	return f, rec, warnings
 }
 
