@@ -187,8 +187,10 @@ func kibanaCases() []kibanaCase {
 			},
 			want: `{"environments":{"services_with_multiple_environments":1,"services_without_environment":2,"top_environments":["production","testing"]}}`},
 		{source: "aggregated_transactions › without transactions › returns an empty result", task: AggregatedTransactions(),
-			answer: func(int, es.Request, map[string]any) string { return `{"hits":{"total":{"value":0,"relation":"eq"},"hits":[]}}` },
-			want:   `{}`},
+			answer: func(int, es.Request, map[string]any) string {
+				return `{"hits":{"total":{"value":0,"relation":"eq"},"hits":[]}}`
+			},
+			want: `{}`},
 		{source: "aggregated_transactions › returns aggregated transaction counts", task: AggregatedTransactions(),
 			note: "Kibana's first mock puts total beside hits (unread either way) and pages with an empty after_key {} and a sparse Array(1000); " +
 				"the fixture sends 1000 real buckets with an after_key, then 250 without one, as Elasticsearch would",
@@ -372,8 +374,10 @@ func kibanaCases() []kibanaCase {
 
 		// Tasks Kibana's test file does not cover.
 		{source: "apmtel: agent_configuration counts the configurations", task: AgentConfiguration(),
-			answer: func(int, es.Request, map[string]any) string { return `{"hits":{"total":{"value":3,"relation":"eq"},"hits":[]}}` },
-			want:   `{"counts":{"agent_configuration":{"all":3}}}`},
+			answer: func(int, es.Request, map[string]any) string {
+				return `{"hits":{"total":{"value":3,"relation":"eq"},"hits":[]}}`
+			},
+			want: `{"counts":{"agent_configuration":{"all":3}}}`},
 		{source: "apmtel: per_agent_config_settings splits setting names; has_error is !!error", task: PerAgentConfigSettings(),
 			answer: func(_ int, r es.Request, _ map[string]any) string {
 				if r.Method == "DELETE" {
