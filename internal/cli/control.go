@@ -221,9 +221,11 @@ func writeIndented(w io.Writer, b []byte) error {
 func runPreview(e *env, args []string) error {
 	var tasks multiFlag
 	var parallel int
-	cfg, fs, err := load(e, "preview", "[--task NAME ...]", args, func(fs *flag.FlagSet) {
+	var envelope bool
+	cfg, fs, err := load(e, "preview", "[--task NAME ...] [--envelope]", args, func(fs *flag.FlagSet) {
 		fs.Var(&tasks, "task", "run only this task (repeatable; default: all)")
 		fs.IntVar(&parallel, "parallel", 4, "tasks run at once")
+		fs.BoolVar(&envelope, "envelope", false, envelopeFlagHelp)
 	})
 	if err != nil {
 		return err
@@ -245,6 +247,9 @@ func runPreview(e *env, args []string) error {
 		return err
 	}
 	b, err := json.Marshal(snap)
+	if err == nil && envelope {
+		b, err = previewEnvelope(ctx, e, cfg, source, l, b)
+	}
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func (dr Describer) Describe(ctx context.Context, d es.Doer, timeout time.Durati
 			return Source{}, err
 		}
 		// Kibana: "In OSS we'll get a 400 response"; the document then has no license.
-		src.Missing = append(src.Missing, "license: "+err.Error())
+		src.Missing = append(src.Missing, err.Error())
 	}
 	if dr.KibanaIndex != "" {
 		k, err := kibanaFacts(ctx, d, timeout, dr.KibanaIndex)
