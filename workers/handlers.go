@@ -231,7 +231,7 @@ func (h *Handlers) captureSource(ctx context.Context, st *run.Store, r run.Run) 
 	// Bounded on its own: the task must not wait long for a side errand.
 	ctx, cancel := context.WithTimeout(ctx, h.d.Config.SearchTimeout)
 	defer cancel()
-	src, err := uploader.Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
+	src, err := h.describer(r).Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
 	if err != nil {
 		l.Warn().Err(err).Msg("cannot read the source cluster's identity yet; the upload tries again")
 		return
@@ -240,6 +240,11 @@ func (h *Handlers) captureSource(ctx context.Context, st *run.Store, r run.Run) 
 	if err := st.SetSourceInfo(ctx, r.ID, b); err != nil {
 		l.Warn().Err(err).Msg("cannot store the source cluster's identity")
 	}
+}
+
+// describer reads the source's envelope facts with the run's Kibana index.
+func (h *Handlers) describer(r run.Run) uploader.Describer {
+	return uploader.Describer{KibanaIndex: r.Indices.Kibana, KibanaVersion: h.d.Config.KibanaVersion}
 }
 
 // record stores rec and, when no task of the run is left pending, enqueues
@@ -406,7 +411,7 @@ func (h *Handlers) deliver(ctx context.Context, st *run.Store, r run.Run) (strin
 		}
 	} else {
 		// No job of the run could read it; the source is needed now.
-		if src, err = uploader.Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout); err != nil {
+		if src, err = h.describer(r).Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout); err != nil {
 			return "", "", fmt.Errorf("source cluster identity: %w", err)
 		}
 		b, _ := json.Marshal(src)

@@ -212,6 +212,9 @@ func newSource(cfg config.Config, l zerolog.Logger) (*es.Client, error) {
 }
 
 func newSink(cfg config.Config, l zerolog.Logger) (uploader.Sink, error) {
+	if cfg.TelemetryEndpoint != "" {
+		return newChannelSink(cfg)
+	}
 	if !cfg.Telemetry.Configured() {
 		return uploader.FileSink{Dir: filepath.Join(cfg.DataDir, "payloads")}, nil
 	}

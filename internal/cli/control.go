@@ -394,9 +394,11 @@ func writeIndented(w io.Writer, b []byte) error {
 func runPreview(e *env, args []string) error {
 	var tasks multiFlag
 	var parallel int
-	cfg, fs, err := load(e, "preview", "[--task NAME ...] [--parallel N]", args, func(fs *flag.FlagSet) {
+	var envelope bool
+	cfg, fs, err := load(e, "preview", "[--task NAME ...] [--parallel N] [--envelope]", args, func(fs *flag.FlagSet) {
 		fs.Var(&tasks, "task", "run only this task (repeatable; default: all)")
 		fs.IntVar(&parallel, "parallel", 4, "tasks run at once (requests still obey APMTEL_SEARCH_CONCURRENCY)")
+		fs.BoolVar(&envelope, "envelope", false, envelopeFlagHelp)
 	})
 	if err != nil {
 		return err
@@ -423,6 +425,9 @@ func runPreview(e *env, args []string) error {
 	}
 	snap, rep, results := previewOnce(ctx, cfg, source, rdb, selected, parallel)
 	b, err := json.Marshal(snap)
+	if err == nil && envelope {
+		b, err = previewEnvelope(ctx, e, cfg, source, l, b)
+	}
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -110,6 +111,17 @@ type Config struct {
 	Telemetry Cluster
 	// TelemetryIndex is the index the payload is written to.
 	TelemetryIndex string
+	// TelemetryEndpoint is the base URL of an Elastic telemetry service
+	// (Kibana's https://telemetry.elastic.co/); when set the payload is
+	// POSTed to {endpoint}/v3/send/kibana-snapshot, encrypted as Kibana does.
+	TelemetryEndpoint string
+	// TelemetryJWKS is the path of a JSON file with the service's public
+	// JWK set (RSA-OAEP keys); required with TelemetryEndpoint.
+	TelemetryJWKS string
+	// KibanaVersion is the Kibana version the envelope reports when the
+	// source's saved objects do not tell it (stack_stats.kibana.versions,
+	// the X-Elastic-Stack-Version header).
+	KibanaVersion string
 
 	Indices Indices
 
@@ -120,7 +132,7 @@ type Config struct {
 	// TaskTimeout bounds one telemetry task (one job attempt).
 	TaskTimeout time.Duration
 	// SearchTimeout bounds one request to the source cluster; it is also sent
-	// as the search body's shard-level "timeout".
+	// as the search body's shard-level "timeout" (Kibana's bodies say 5m).
 	SearchTimeout time.Duration
 	// RunDeadline is how long after its creation a run is finalized even if
 	// tasks are still outstanding.
@@ -159,6 +171,8 @@ type Config struct {
 	LogFormat string
 }
 
+var kibanaVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
@@ -172,7 +186,7 @@ func Default() Config {
 		Interval:          12 * time.Hour,
 		OptIn:             true,
 		TaskTimeout:       5 * time.Minute,
-		SearchTimeout:     2 * time.Minute,
+		SearchTimeout:     5 * time.Minute,
 		RunDeadline:       30 * time.Minute,
 		MaxRetry:          3,
 		Concurrency:       4,
@@ -236,6 +250,21 @@ func (c Config) Validate() error {
 		if p.d <= 0 {
 			add("%s: must be a positive duration, got %s", p.env, p.d)
 		}
+	}
+	if c.TelemetryEndpoint != "" {
+		pu, err := url.Parse(c.TelemetryEndpoint)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			add("APMTEL_TELEMETRY_ENDPOINT: %q is not an http(s) URL", c.TelemetryEndpoint)
+		}
+		if c.TelemetryJWKS == "" {
+			add("APMTEL_TELEMETRY_JWKS: required with APMTEL_TELEMETRY_ENDPOINT (the service's public key set)")
+		}
+		if c.Telemetry.Configured() {
+			add("APMTEL_TELEMETRY_ENDPOINT: set either it or APMTEL_TELEMETRY_URL, not both")
+		}
+	}
+	if c.KibanaVersion != "" && !kibanaVersion.MatchString(c.KibanaVersion) {
+		add("APMTEL_KIBANA_VERSION: %q is not a version like 9.2.0", c.KibanaVersion)
 	}
 	if c.Interval > 0 && c.Interval < time.Minute {
 		add("APMTEL_INTERVAL: %s is shorter than the minimum of 1m", c.Interval)

@@ -60,6 +60,10 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"user without password", map[string]string{"APMTEL_TELEMETRY_USERNAME": "u"}, "APMTEL_TELEMETRY_PASSWORD: must be set"},
 		{"index name", map[string]string{"APMTEL_TELEMETRY_INDEX": "Bad"}, "APMTEL_TELEMETRY_INDEX"},
 		{"deadline", map[string]string{"APMTEL_RUN_DEADLINE": "1m"}, "APMTEL_RUN_DEADLINE: 1m0s is shorter than APMTEL_TASK_TIMEOUT"},
+		{"endpoint url", map[string]string{"APMTEL_TELEMETRY_ENDPOINT": "telemetry", "APMTEL_TELEMETRY_JWKS": "k.json"}, `APMTEL_TELEMETRY_ENDPOINT: "telemetry" is not an http(s) URL`},
+		{"endpoint without jwks", map[string]string{"APMTEL_TELEMETRY_ENDPOINT": "https://telemetry.example"}, "APMTEL_TELEMETRY_JWKS: required"},
+		{"endpoint and url", map[string]string{"APMTEL_TELEMETRY_ENDPOINT": "https://t.example", "APMTEL_TELEMETRY_JWKS": "k.json", "APMTEL_TELEMETRY_URL": "http://es:9200"}, "not both"},
+		{"kibana version", map[string]string{"APMTEL_KIBANA_VERSION": "nine"}, `APMTEL_KIBANA_VERSION: "nine" is not a version`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

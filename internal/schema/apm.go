@@ -3,7 +3,7 @@ package schema
 import (
 	"fmt"
 
-	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/internal/agentnames"
 )
 
 var (
@@ -50,9 +50,19 @@ func totals(what string) *Node {
 
 func d1(desc string) *Node { return obj("1d", long(desc)) }
 
+// TaskNames are the telemetry tasks in Kibana's execution order, the keys
+// of tasks.<name>.took.ms. A unit test of internal/telemetry holds them equal
+// to the task registry, so the schema needs no import of the task code.
+var TaskNames = []string{
+	"aggregated_transactions", "cloud", "host", "environments", "processor_events",
+	"agent_configuration", "per_agent_config_settings", "global_labels", "services",
+	"versions", "groupings", "integrations", "agents", "indices_stats", "cardinality",
+	"service_groups", "custom_dashboards", "per_service", "top_traces",
+}
+
 // APM returns the schema of stack_stats.kibana.plugins.apm.
 func APM() *Node {
-	agents := telemetry.SchemaAgentNames()
+	agents := agentnames.Schema()
 	variants := append(append([]string{}, declaredVariants...), "with_country")
 	return obj(
 		"has_any_services_per_official_agent", boolean("Whether any service of an Elastic or OpenTelemetry agent reported data in the last day"),
@@ -78,16 +88,18 @@ func APM() *Node {
 		),
 		"host", obj("os", obj("platform", keywords("Host OS platforms seen in the APM data"))),
 		"counts", countsSchema(),
+		// Nested, as Kibana's executor and schema.ts build it: each dot of
+		// the field name is one level.
 		"cardinality", obj(
-			"client.geo.country_iso_code", obj("rum", d1("Distinct client countries of browser-agent transactions in the last day")),
-			"user_agent.original", obj(
+			"client", obj("geo", obj("country_iso_code", obj("rum", d1("Distinct client countries of browser-agent transactions in the last day")))),
+			"user_agent", obj("original", obj(
 				"all_agents", d1("Distinct user agents of transactions in the last day"),
 				"rum", d1("Distinct user agents of browser-agent transactions in the last day"),
-			),
-			"transaction.name", obj(
+			)),
+			"transaction", obj("name", obj(
 				"all_agents", d1("Distinct transaction names in the last day"),
 				"rum", d1("Distinct transaction names of browser agents in the last day"),
-			),
+			)),
 		),
 		"retainment", each([]string{"span", "transaction", "error", "metric", "onboarding"}, func(ev string) *Node {
 			return obj("ms", long("Age in milliseconds of the oldest "+ev+" document"))
@@ -158,7 +170,7 @@ func APM() *Node {
 			"max", long("Documents of the largest trace of the last day"),
 			"median", long("Median documents of the 100 largest traces of the last day"),
 		),
-		"tasks", each(telemetry.Default().Names(), func(task string) *Node {
+		"tasks", each(TaskNames, func(task string) *Node {
 			return obj("took", obj("ms", long(fmt.Sprintf("Execution time in milliseconds for the %q task", task))))
 		}),
 	)

@@ -7,6 +7,8 @@
 // From it come the telemetry-schema JSON that Kibana's telemetry_check
 // writes (Mapping, committed as schema/apm.json and checked in CI), the
 // Elasticsearch mapping of the telemetry index (ESMapping), and the check of
-// every payload before upload (Validate). Tests run every task's output
-// through Validate, so a task cannot emit a field the schema lacks.
+// every payload before upload (Validate). It imports only the agent name
+// lists (internal/agentnames), never the task code, so the tasks' unit tests
+// run every fragment through Validate and a task cannot emit a field the
+// schema lacks.
 package schema

@@ -24,36 +24,67 @@ func render(v any) []byte {
 }
 
 // ESIndex returns the body that creates the telemetry index: the envelope
-// fields and the APM object's mapping under stack_stats.kibana.plugins.apm.
-// dynamic is the mapping's dynamic setting ("true", "false" or "strict").
+// of Kibana's local collection and the APM object's mapping under
+// stack_stats.kibana.plugins.apm. dynamic is the APM object's dynamic
+// setting ("true", "false" or "strict"). The parts apmtel does not define
+// (cluster_stats, the license's extra fields, other plugins, os) keep only
+// the fields dashboards filter on and are otherwise dynamic false: stored in
+// _source, never rejected, never a mapping explosion.
 func ESIndex(dynamic string) []byte {
-	var apm orderedObject
-	apm.add("properties", esMapping(APM()).(orderedObject)[0].v)
-	nest := func(name string, inner any) orderedObject {
-		var props, o orderedObject
-		props.add(name, inner)
-		o.add("properties", props)
-		return o
+	props := func(pairs ...any) orderedObject {
+		var p orderedObject
+		for i := 0; i < len(pairs); i += 2 {
+			p.add(pairs[i].(string), pairs[i+1])
+		}
+		return p
 	}
-	stack := nest("kibana", nest("plugins", nest("apm", apm)))
-	var props orderedObject
-	kw := func() orderedObject {
+	object := func(dyn string, pairs ...any) orderedObject {
 		var o orderedObject
-		o.add("type", Keyword)
-		o.add("ignore_above", 1024)
+		if dyn != "" {
+			o.add("dynamic", dyn)
+		}
+		o.add("properties", props(pairs...))
 		return o
 	}
-	var date orderedObject
-	date.add("type", Date)
-	props.add("cluster_uuid", kw())
-	props.add("cluster_name", kw())
-	props.add("timestamp", date)
-	props.add("version", kw())
-	props.add("collection", kw())
-	props.add("stack_stats", stack)
+	typed := func(t string) orderedObject {
+		var o orderedObject
+		o.add("type", t)
+		if t == Keyword {
+			o.add("ignore_above", 1024)
+		}
+		return o
+	}
+	kw, lng, date := typed(Keyword), typed(Long), typed(Date)
+	total := object("", "total", lng)
+	var apm orderedObject
+	apm.add("dynamic", dynamic)
+	apm.add("properties", esMapping(APM()).(orderedObject)[0].v)
+	kibana := object("",
+		"count", lng, "indices", lng,
+		"versions", object("", "version", kw, "count", lng),
+		"os", object("false"),
+		"dashboard", total, "visualization", total, "search", total,
+		"index_pattern", total, "graph_workspace", total, "timelion_sheet", total,
+		"plugins", object("false", "apm", apm),
+	)
+	clusterStats := object("false",
+		"cluster_uuid", kw, "timestamp", date, "status", kw,
+		"indices", object("false", "count", lng, "docs", object("false", "count", lng)),
+		"nodes", object("false", "count", object("false", "total", lng), "versions", kw),
+	)
+	license := object("false",
+		"uid", kw, "type", kw, "status", kw, "issued_to", kw, "issuer", kw,
+		"issue_date", date, "expiry_date", date, "issue_date_in_millis", lng, "expiry_date_in_millis", lng,
+		"start_date_in_millis", lng, "max_nodes", lng, "max_resource_units", lng,
+	)
 	var mappings orderedObject
 	mappings.add("dynamic", dynamic)
-	mappings.add("properties", props)
+	mappings.add("properties", props(
+		"cluster_uuid", kw, "cluster_name", kw, "timestamp", date, "version", kw,
+		"cluster_stats", clusterStats, "license", license,
+		"collection", kw, "collectionSource", kw,
+		"stack_stats", object("", "kibana", kibana),
+	))
 	var settings orderedObject
 	settings.add("index.mapping.total_fields.limit", 10000)
 	var body orderedObject

@@ -79,8 +79,8 @@ func TestShape(t *testing.T) {
 		path []string
 		want int
 	}{
-		{[]string{"services_per_agent"}, 45},
-		{[]string{"agents"}, 45},
+		{[]string{"services_per_agent"}, 46}, // Kibana's 45 + the OTel instrumentation name
+		{[]string{"agents"}, 46},
 		{[]string{"tasks"}, 19},
 		{[]string{"indices", "metric", "metricset"}, 16},
 		{[]string{"aggregated_transactions"}, 7},
@@ -105,7 +105,7 @@ func TestESIndex(t *testing.T) {
 	if body.Mappings.Dynamic != "strict" {
 		t.Errorf("dynamic = %q", body.Mappings.Dynamic)
 	}
-	for _, f := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "collection", "stack_stats"} {
+	for _, f := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "stack_stats"} {
 		if _, ok := body.Mappings.Properties[f]; !ok {
 			t.Errorf("envelope field %s not mapped", f)
 		}
@@ -119,6 +119,13 @@ func TestESIndex(t *testing.T) {
 	}
 	if b, _ := json.Marshal(cur); string(b) != `{"ignore_above":1024,"type":"keyword"}` {
 		t.Errorf("lists must map as their item type, keywords with ignore_above 1024: %s", b)
+	}
+	var apmDyn any = m
+	for _, k := range strings.Split("mappings.properties.stack_stats.properties.kibana.properties.plugins.properties.apm.dynamic", ".") {
+		apmDyn = apmDyn.(map[string]any)[k]
+	}
+	if apmDyn != "false" {
+		t.Errorf("the APM object keeps the requested dynamic setting, got %v", apmDyn)
 	}
 	if strings.Contains(s, `"array"`) || strings.Contains(s, `"_meta"`) {
 		t.Error("ES mapping must not contain telemetry-schema constructs")

@@ -1,36 +1,21 @@
 package telemetry
 
-// Agent name lists of @kbn/elastic-agent-utils (spec §2.1).
+import "github.com/apmtel/apmtel/internal/agentnames"
 
-// elasticAgentNames are the Elastic APM agents.
-var elasticAgentNames = []string{"dotnet", "go", "iOS/swift", "java", "js-base", "nodejs", "php", "python", "ruby", "rum-js", "android/java"}
+// Agent name lists of @kbn/elastic-agent-utils (spec §2.1, corrected to
+// Kibana's current lists), kept in internal/agentnames so the schema can use
+// them without importing the tasks.
+var (
+	// otelBaseAgentNames are the OpenTelemetry prefixes queried with a prefix match.
+	otelBaseAgentNames = agentnames.OTelBase
+	// rumAgentNames are the browser agents (cardinality task).
+	rumAgentNames = agentnames.RUM
+	// agentNamesWithoutOTel are the names of the exact-term loops (services,
+	// agents): 18 distinct names, each always emitted.
+	agentNamesWithoutOTel = agentnames.WithoutOTel
+	// edotAgentNames are the Elastic Distributions of OpenTelemetry.
+	edotAgentNames = agentnames.EDOT
+)
 
-// otelBaseAgentNames are the OpenTelemetry prefixes queried with a prefix match.
-var otelBaseAgentNames = []string{"otlp", "opentelemetry"}
-
-// rumAgentNames are the browser agents (cardinality task).
-var rumAgentNames = []string{"js-base", "rum-js", "opentelemetry/webjs", "otlp/webjs"}
-
-// agentNamesWithoutOTel is Kibana's AGENT_NAMES_WITHOUT_OTEL de-duplicated,
-// in first-seen order: Kibana's list has 16 entries with java, js-base,
-// rum-js and android/java twice; querying them twice gives the same value.
-var agentNamesWithoutOTel = []string{"dotnet", "go", "iOS/swift", "java", "js-base", "nodejs", "php", "python", "ruby", "rum-js", "android/java", "ios/swift"}
-
-// otelLanguages are the suffixes of the OTel agent names.
-var otelLanguages = []string{"cpp", "dotnet", "erlang", "go", "java", "nodejs", "php", "python", "ruby", "rust", "swift", "android", "webjs"}
-
-// edotAgentNames are the Elastic Distributions of OpenTelemetry.
-var edotAgentNames = []string{"opentelemetry/java/elastic", "opentelemetry/dotnet/elastic", "opentelemetry/nodejs/elastic", "opentelemetry/php/elastic", "opentelemetry/python/elastic"}
-
-// SchemaAgentNames are the 45 agent keys of Kibana's schema (spec §3.4).
-func SchemaAgentNames() []string {
-	out := append([]string{}, elasticAgentNames...)
-	for _, base := range otelBaseAgentNames {
-		out = append(out, base)
-		for _, l := range otelLanguages {
-			out = append(out, base+"/"+l)
-		}
-	}
-	out = append(out, "ios/swift")
-	return append(out, edotAgentNames...)
-}
+// SchemaAgentNames are the agent keys of the payload schema.
+func SchemaAgentNames() []string { return agentnames.Schema() }

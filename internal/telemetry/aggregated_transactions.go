@@ -51,7 +51,8 @@ func aggregatedTransactionSources(observer, country bool) []any {
 // AggregatedTransactions estimates how many transaction metric documents
 // APM Server would write for one minute of traffic under three candidate
 // aggregation keys (spec §2.3.1). A ratio that is not a finite number
-// (an empty window) is left out; Kibana sends null.
+// (an empty window) is left out; Kibana sends null. Pages are read until
+// the answer has no after_key, as Kibana does.
 func AggregatedTransactions() Task {
 	return Task{Name: "aggregated_transactions", Collect: func(ctx context.Context, env Env) (Fragment, error) {
 		idx := env.indices("T")
@@ -130,9 +131,9 @@ func countCompositeBuckets(ctx context.Context, env Env, idx []string, start, en
 			return buckets, total, nil
 		}
 		buckets += int64(len(c.Buckets))
-		// A short page is the last one: Kibana sends one more request that
-		// always comes back empty.
-		if c.AfterKey == nil || len(c.Buckets) < compositePageSize {
+		// Kibana pages until the answer has no after_key (Elasticsearch
+		// still sends one after a short page, so the last request is empty).
+		if c.AfterKey == nil {
 			return buckets, total, nil
 		}
 		after = c.AfterKey

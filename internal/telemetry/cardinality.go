@@ -6,8 +6,10 @@ import (
 )
 
 // Cardinality reports the last day's distinct transaction names, user
-// agents and (for browser agents) client countries (spec §2.3.14). A value
-// missing from the answer is left out.
+// agents and (for browser agents) client countries (spec §2.3.14), nested
+// as Kibana nests them (cardinality.client.geo.country_iso_code.rum.1d: each
+// dot of the field name is one level). A value missing from the answer is
+// left out.
 func Cardinality() Task {
 	return Task{Name: "cardinality", Collect: func(ctx context.Context, env Env) (Fragment, error) {
 		idx := env.indices("T")
@@ -52,11 +54,11 @@ func Cardinality() Task {
 			agg  string
 			path []string
 		}{
-			{rum, "client.geo.country_iso_code", []string{"client.geo.country_iso_code", "rum", "1d"}},
-			{all, "transaction.name", []string{"transaction.name", "all_agents", "1d"}},
-			{rum, "transaction.name", []string{"transaction.name", "rum", "1d"}},
-			{all, "user_agent.original", []string{"user_agent.original", "all_agents", "1d"}},
-			{rum, "user_agent.original", []string{"user_agent.original", "rum", "1d"}},
+			{rum, "client.geo.country_iso_code", []string{"client", "geo", "country_iso_code", "rum", "1d"}},
+			{all, "transaction.name", []string{"transaction", "name", "all_agents", "1d"}},
+			{rum, "transaction.name", []string{"transaction", "name", "rum", "1d"}},
+			{all, "user_agent.original", []string{"user_agent", "original", "all_agents", "1d"}},
+			{rum, "user_agent.original", []string{"user_agent", "original", "rum", "1d"}},
 		} {
 			if err := put(p.r, p.agg, p.path...); err != nil {
 				return nil, err

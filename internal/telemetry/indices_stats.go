@@ -39,8 +39,11 @@ func (d docsStore) fragment() map[string]any {
 }
 
 func (e Env) stats(ctx context.Context, indices []string, filtered bool) (statsResponse, error) {
-	params := url.Values{"expand_wildcards": {"all"}, "ignore_unavailable": {"true"}, "allow_no_indices": {"true"}}
+	// As in Kibana: the per-metricset calls (filtered) expand wildcards to
+	// hidden and closed indices too, the totals use the default (open).
+	params := url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}}
 	if filtered {
+		params.Set("expand_wildcards", "all")
 		params.Set("filter_path", "_all.primaries.docs,_all.primaries.store,_shards")
 	}
 	var s statsResponse
@@ -92,7 +95,7 @@ func IndicesStats() Task {
 		}
 		entry("app")["all"] = primaries(s)
 
-		r, err := env.search(ctx, env.indices("M"), map[string]any{
+		r, err := env.searchExpandAll(ctx, env.indices("M"), map[string]any{
 			"track_total_hits": false, "size": 0,
 			"query": range1d,
 			"aggs": map[string]any{"metricsets": map[string]any{
@@ -171,4 +174,20 @@ func IndicesStats() Task {
 		out["traces"] = totals(traces)
 		return Fragment{"indices": out}, nil
 	}}
+}
+
+// searchExpandAll is env.search with expand_wildcards=all, which Kibana
+// sets on the last-day metricset search (hidden data streams included).
+func (e Env) searchExpandAll(ctx context.Context, indices []string, body map[string]any) (*searchResponse, error) {
+	req := es.Search(indices, body, e.SearchTimeout)
+	req.Params.Set("expand_wildcards", "all")
+	b, err := e.ES.Do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("search %v: %w", indices, err)
+	}
+	var r searchResponse
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("search %v: decode response: %w", indices, err)
+	}
+	return &r, nil
 }

@@ -313,6 +313,9 @@ func TestTasksAgainstSearchEngine(t *testing.T) {
 				eq(t, "services_per_agent."+agent, per[agent], want)
 			}
 		}
+		for _, agent := range []string{"opentelemetry/python/elastic", "opentelemetry/java/opentelemetry-java-instrumentation"} {
+			eq(t, "services_per_agent."+agent, per[agent], 0) // emitted without data, as Kibana does
+		}
 		eq(t, "has_any_services", f["has_any_services"], len(day) > 0)
 		eq(t, "has_any_services_per_official_agent", f["has_any_services_per_official_agent"], true)
 	})
@@ -357,12 +360,13 @@ func TestTasksAgainstSearchEngine(t *testing.T) {
 		f, _ = run(t, telemetry.Cardinality())
 		tx := d.filter(func(x doc) bool { return txOrSpan(x) && d.day(x) })
 		rum := d.filter(func(x doc) bool { return txOrSpan(x) && d.day(x) && x.svc.agent == "rum-js" })
+		// Nested as Kibana nests it: each dot of the field name is a level.
 		eq(t, "cardinality", f["cardinality"], map[string]any{
-			"client.geo.country_iso_code": map[string]any{"rum": map[string]int{"1d": distinct(rum, func(x doc) string { return str(x.src, "client", "geo", "country_iso_code") })}},
-			"transaction.name": map[string]any{"all_agents": map[string]int{"1d": distinct(tx, func(x doc) string { return str(x.src, "transaction", "name") })},
-				"rum": map[string]int{"1d": distinct(rum, func(x doc) string { return str(x.src, "transaction", "name") })}},
-			"user_agent.original": map[string]any{"all_agents": map[string]int{"1d": distinct(tx, func(x doc) string { return str(x.src, "user_agent", "original") })},
-				"rum": map[string]int{"1d": distinct(rum, func(x doc) string { return str(x.src, "user_agent", "original") })}},
+			"client": map[string]any{"geo": map[string]any{"country_iso_code": map[string]any{"rum": map[string]int{"1d": distinct(rum, func(x doc) string { return str(x.src, "client", "geo", "country_iso_code") })}}}},
+			"transaction": map[string]any{"name": map[string]any{"all_agents": map[string]int{"1d": distinct(tx, func(x doc) string { return str(x.src, "transaction", "name") })},
+				"rum": map[string]int{"1d": distinct(rum, func(x doc) string { return str(x.src, "transaction", "name") })}}},
+			"user_agent": map[string]any{"original": map[string]any{"all_agents": map[string]int{"1d": distinct(tx, func(x doc) string { return str(x.src, "user_agent", "original") })},
+				"rum": map[string]int{"1d": distinct(rum, func(x doc) string { return str(x.src, "user_agent", "original") })}}},
 		})
 		f, _ = run(t, telemetry.TopTraces())
 		perTrace := map[string]int{}
@@ -402,6 +406,13 @@ func TestTasksAgainstSearchEngine(t *testing.T) {
 			"name": []string{s.framework}, "version": []string{s.fwVersion}, "composite": []string{s.framework + "/" + s.fwVersion}})
 		if _, ok := f["agents"].(map[string]any)["opentelemetry/java"]; !ok {
 			t.Errorf("no OTel agent entry: %v", mustJSON(f["agents"]))
+		}
+		// Kibana's exact-term loop emits the EDOT and OTel names even without data.
+		for _, name := range []string{"opentelemetry/java/elastic", "opentelemetry/dotnet/elastic", "opentelemetry/nodejs/elastic",
+			"opentelemetry/php/elastic", "opentelemetry/python/elastic", "opentelemetry/java/opentelemetry-java-instrumentation"} {
+			if _, ok := f["agents"].(map[string]any)[name]; !ok {
+				t.Errorf("agents.%s missing", name)
+			}
 		}
 	})
 

@@ -51,7 +51,7 @@ func PerAgentConfigSettings() Task {
 func agentConfigItem(src json.RawMessage) (map[string]any, bool, error) {
 	var doc struct {
 		AgentName *string         `json:"agent_name"`
-		Error     *string         `json:"error"`
+		Error     json.RawMessage `json:"error"`
 		Settings  json.RawMessage `json:"settings"`
 	}
 	if err := json.Unmarshal(src, &doc); err != nil {
@@ -78,7 +78,7 @@ func agentConfigItem(src json.RawMessage) (map[string]any, bool, error) {
 		}
 	}
 	item := map[string]any{
-		"has_error":         doc.Error != nil && *doc.Error != "",
+		"has_error":         truthy(doc.Error),
 		"settings":          settings,
 		"advanced_settings": advanced,
 	}
@@ -86,6 +86,22 @@ func agentConfigItem(src json.RawMessage) (map[string]any, bool, error) {
 		item["agent_name"] = *doc.AgentName
 	}
 	return item, true, nil
+}
+
+// truthy is JavaScript's !!v for a JSON value, Kibana's has_error rule: a
+// missing or null value, false, 0 and "" are false; anything else, objects
+// and arrays included, is true.
+func truthy(raw json.RawMessage) bool {
+	switch s := string(bytes.TrimSpace(raw)); s {
+	case "", "null", "false", `""`:
+		return false
+	default:
+		var f float64
+		if json.Unmarshal(raw, &f) == nil {
+			return f != 0
+		}
+		return true
+	}
 }
 
 // objectKeys returns a JSON object's keys in document order.

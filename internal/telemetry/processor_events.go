@@ -48,7 +48,10 @@ func ProcessorEvents() Task {
 			}
 			ts, err := firstTimestamp(r.Hits.Hits[0].Fields)
 			if err != nil {
-				return nil, fmt.Errorf("retainment %s: %w", ev.name, err)
+				// Kibana omits the retainment of a hit without @timestamp
+				// and keeps the counts; so do we, with a warning.
+				env.warn("retainment %s left out: %v", ev.name, err)
+				continue
 			}
 			set(out, []string{"retainment", ev.name, "ms"}, env.Now().Sub(ts).Milliseconds())
 		}

@@ -21,6 +21,7 @@ func collect(t *testing.T, task Task, answer func(int, es.Request) (string, erro
 	if err != nil {
 		t.Fatalf("%s: %v", task.Name, err)
 	}
+	checkSchema(t, f)
 	return f, rec, warnings
 }
 
@@ -40,13 +41,20 @@ func TestAggregatedTransactions(t *testing.T) {
 		}
 	})
 	t.Run("paginates and computes ratios", func(t *testing.T) {
-		// Variant 1: a full page then 3 buckets; variant 2: 5 buckets; variant 3: empty window.
+		// Variant 1: a full page, 3 buckets, then the empty page without
+		// after_key that ends it (as Elasticsearch answers and Kibana pages);
+		// variant 2: 5 buckets, then the empty page; variant 3: empty window.
+		empty := func(total int) string {
+			return fmt.Sprintf(`{"hits":{"total":{"value":%d}},"aggregations":{"transaction_metric_groups":{"buckets":[]}}}`, total)
+		}
 		pages := []string{
 			`{"hits":{"hits":[{"fields":{"@timestamp":["2026-11-26T11:00:00.000Z"]}}]}}`,
 			`{"hits":{"total":{"value":20000}},"aggregations":{"transaction_metric_groups":{"after_key":{"0":"a"},"buckets":` + buckets(compositePageSize) + `}}}`,
 			`{"hits":{"total":{"value":20000}},"aggregations":{"transaction_metric_groups":{"after_key":{"0":"b"},"buckets":` + buckets(3) + `}}}`,
+			empty(20000),
 			`{"hits":{"total":{"value":10}},"aggregations":{"transaction_metric_groups":{"after_key":{"0":"c"},"buckets":` + buckets(5) + `}}}`,
-			`{"hits":{"total":{"value":0}},"aggregations":{"transaction_metric_groups":{"buckets":[]}}}`,
+			empty(10),
+			empty(0),
 		}
 		f, rec, _ := collect(t, AggregatedTransactions(), func(i int, r es.Request) (string, error) { return pages[i], nil })
 		want := `{"aggregated_transactions":{"current_implementation":{"expected_metric_document_count":10003,"ratio":0.50015,"transaction_count":20000},` +
@@ -135,13 +143,13 @@ func TestServices(t *testing.T) {
 	}
 	f, rec, _ := collect(t, Services(), answer)
 	per := f["services_per_agent"].(map[string]any)
-	if len(per) != 13 || per["java"] != int64(3) || per["otlp/java"] != int64(2) || per["iOS/swift"] != int64(0) {
+	if len(per) != 19 || per["opentelemetry/java/opentelemetry-java-instrumentation"] != int64(0) || per["java"] != int64(3) || per["otlp/java"] != int64(2) || per["iOS/swift"] != int64(0) {
 		t.Errorf("services_per_agent = %s", asJSON(t, per))
 	}
 	if f["has_any_services"] != true || f["has_any_services_per_official_agent"] != true {
 		t.Errorf("flags %v %v", f["has_any_services"], f["has_any_services_per_official_agent"])
 	}
-	if len(rec.reqs) != 15 { // 12 distinct agents + 2 OTel prefixes + 1 exists (Kibana: 19)
+	if len(rec.reqs) != 21 { // 18 distinct agents + 2 OTel prefixes + 1 exists (Kibana: 25)
 		t.Errorf("%d requests", len(rec.reqs))
 	}
 	f, _, _ = collect(t, Services(), always(`{}`))
@@ -223,8 +231,8 @@ func TestAgents(t *testing.T) {
 	if got := asJSON(t, java); got != want {
 		t.Errorf("java\n got  %s\n want %s", got, want)
 	}
-	if n := len(f["agents"].(map[string]any)); n != 12 {
-		t.Errorf("%d agents, want the 12 distinct non-OTel names", n)
+	if n := len(f["agents"].(map[string]any)); n != 18 {
+		t.Errorf("%d agents, want the 18 distinct names of AGENT_NAMES_WITHOUT_OTEL", n)
 	}
 	f, _, _ = collect(t, Agents(), always(`{"hits":{"hits":[]}}`))
 	if n := len(f["agents"].(map[string]any)); n != 0 {
@@ -278,7 +286,7 @@ func TestCardinality(t *testing.T) {
 		return `{"aggregations":{"client.geo.country_iso_code":{"value":4},"transaction.name":{"value":2}}}`, nil
 	}
 	f, rec, _ := collect(t, Cardinality(), answer)
-	want := `{"cardinality":{"client.geo.country_iso_code":{"rum":{"1d":4}},"transaction.name":{"all_agents":{"1d":12},"rum":{"1d":2}},"user_agent.original":{"all_agents":{"1d":3}}}}`
+	want := `{"cardinality":{"client":{"geo":{"country_iso_code":{"rum":{"1d":4}}}},"transaction":{"name":{"all_agents":{"1d":12},"rum":{"1d":2}}},"user_agent":{"original":{"all_agents":{"1d":3}}}}}`
 	if got := asJSON(t, f); got != want {
 		t.Errorf("got %s", got)
 	}
@@ -461,3 +469,24 @@ func TestKnownSettingKeysAllAgents(t *testing.T) {
 }
 
 var _ = json.Marshal
+
+// has_error is Kibana's !!error: JavaScript truthiness of whatever the
+// document holds, so a non-string error neither fails the task nor reads false.
+func TestPerAgentConfigSettingsErrorTruthiness(t *testing.T) {
+	for _, tc := range []struct {
+		error string
+		want  bool
+	}{
+		{`absent`, false}, {`null`, false}, {`""`, false}, {`false`, false}, {`0`, false}, {`0.0`, false},
+		{`"x"`, true}, {`true`, true}, {`1`, true}, {`-2.5`, true}, {`{}`, true}, {`[]`, true}, {`{"message":"bad"}`, true}, {`"false"`, true},
+	} {
+		src := `{"agent_name":"go","settings":{"capture_body":"all"}}`
+		if tc.error != "absent" {
+			src = `{"agent_name":"go","error":` + tc.error + `,"settings":{"capture_body":"all"}}`
+		}
+		item, ok, err := agentConfigItem(json.RawMessage(src))
+		if err != nil || !ok || item["has_error"] != tc.want {
+			t.Errorf("error %s: has_error %v (ok %v, err %v), want %v", tc.error, item["has_error"], ok, err, tc.want)
+		}
+	}
+}

@@ -132,10 +132,17 @@ func TestProcessorEvents(t *testing.T) {
 	if err != nil || asJSON(t, f["counts"].(map[string]any)["span"]) != `{"1d":0,"all":0}` {
 		t.Errorf("partial: %v %v", f, err)
 	}
-	// A hit without @timestamp is an error, not a silent zero.
-	_, err = ProcessorEvents().Collect(context.Background(), testEnv(&recorder{answer: always(`{"hits":{"total":{"value":1},"hits":[{"fields":{}}]}}`)}))
-	if err == nil || !strings.Contains(err.Error(), "no @timestamp") {
-		t.Errorf("want @timestamp error, got %v", err)
+	// A hit without @timestamp (Elasticsearch then sends no "fields") leaves
+	// that retainment out and keeps the counts, as Kibana does; a warning says so.
+	env := testEnv(&recorder{answer: always(`{"hits":{"total":{"value":1},"hits":[{"_id":"x"}]}}`)})
+	var warnings []string
+	env.Warn = func(m string) { warnings = append(warnings, m) }
+	f, err = ProcessorEvents().Collect(context.Background(), env)
+	if err != nil || f["retainment"] != nil || asJSON(t, f["counts"].(map[string]any)["error"]) != `{"1d":1,"all":1}` {
+		t.Errorf("hit without @timestamp: %s %v", asJSON(t, f), err)
+	}
+	if len(warnings) != 5 || !strings.Contains(warnings[0], "no @timestamp") {
+		t.Errorf("warnings %q", warnings)
 	}
 }
 

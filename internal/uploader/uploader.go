@@ -3,6 +3,7 @@ package uploader
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,54 +12,6 @@ import (
 
 	"github.com/apmtel/apmtel/internal/es"
 )
-
-// Envelope is the telemetry document.
-type Envelope struct {
-	ClusterUUID string         `json:"cluster_uuid"`
-	ClusterName string         `json:"cluster_name"`
-	Timestamp   string         `json:"timestamp"`
-	Version     string         `json:"version"`
-	Collection  string         `json:"collection"`
-	StackStats  map[string]any `json:"stack_stats"`
-}
-
-// Source is what the envelope needs to know of the source cluster. It is
-// captured once, when a run's first job starts, and stored with the run, so
-// that an upload never needs the source cluster: a source that is down at
-// upload time cannot fail the upload, and every retry sends the same
-// document.
-type Source struct {
-	ClusterUUID string `json:"cluster_uuid"`
-	ClusterName string `json:"cluster_name"`
-	Version     string `json:"version"`
-}
-
-// Describe reads the source cluster's identity for the envelope.
-func Describe(ctx context.Context, d es.Doer, timeout time.Duration) (Source, error) {
-	info, err := es.Info(ctx, d, timeout)
-	if err != nil {
-		return Source{}, err
-	}
-	return Source{ClusterUUID: info.ClusterUUID, ClusterName: info.ClusterName, Version: info.Version.Number}, nil
-}
-
-// Build wraps the telemetry object apm into an envelope.
-func Build(src Source, at time.Time, apm json.RawMessage) (Envelope, error) {
-	if !json.Valid(apm) {
-		return Envelope{}, fmt.Errorf("telemetry object is not valid JSON")
-	}
-	if src.ClusterUUID == "" {
-		return Envelope{}, fmt.Errorf("source cluster has no cluster_uuid")
-	}
-	return Envelope{
-		ClusterUUID: src.ClusterUUID,
-		ClusterName: src.ClusterName,
-		Timestamp:   at.UTC().Format(time.RFC3339Nano),
-		Version:     src.Version,
-		Collection:  "local",
-		StackStats:  map[string]any{"kibana": map[string]any{"plugins": map[string]any{"apm": apm}}},
-	}, nil
-}
 
 // DocID is the telemetry document's id for a run of a cluster.
 func DocID(clusterUUID, runID string) string { return clusterUUID + ":" + runID }
@@ -133,3 +86,5 @@ func safeName(id string) string {
 	}
 	return string(b)
 }
+
+func asESError(err error, target **es.Error) bool { return errors.As(err, target) }

@@ -2,56 +2,339 @@ package uploader
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/apmtel/apmtel/internal/es"
 )
 
-func TestBuildAndFileSink(t *testing.T) {
-	info := Source{ClusterUUID: "u1", ClusterName: "c1", Version: "8.15.0"}
+// fakeES answers requests by path; unknown paths are a 404.
+type fakeES struct {
+	answers map[string]func(r es.Request) (string, error)
+	paths   []string
+}
+
+func (f *fakeES) Do(_ context.Context, r es.Request) ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	f.paths = append(f.paths, r.Path())
+	key := "/" + r.Endpoint
+	if len(r.Index) > 0 {
+		key = "/" + strings.Join(r.Index, ",") + "/" + r.Endpoint
+	}
+	a, ok := f.answers[key]
+	if !ok {
+		return nil, &es.Error{Status: 404, Type: "not_found", Reason: key}
+	}
+	s, err := a(r)
+	return []byte(s), err
+}
+
+func body(s string) func(es.Request) (string, error) {
+	return func(es.Request) (string, error) { return s, nil }
+}
+
+// An Elasticsearch 8 cluster with x-pack and a Kibana 9.2 (responses after
+// Elasticsearch's documentation of each API, trimmed).
+func elasticsearch() *fakeES {
+	return &fakeES{answers: map[string]func(es.Request) (string, error){
+		"/": body(`{"name":"n1","cluster_name":"prod","cluster_uuid":"u1","version":{"number":"8.19.2"}}`),
+		"/_cluster/stats": body(`{"_nodes":{"total":2,"successful":2,"failed":0},"cluster_name":"prod","cluster_uuid":"u1","timestamp":1764590400000,"status":"green",
+			"indices":{"count":12,"docs":{"count":3400}},"nodes":{"count":{"total":2,"data":2},"versions":["8.19.2"]}}`),
+		"/_nodes/usage": body(`{"_nodes":{"total":2},"cluster_name":"prod","nodes":{"nB":{"timestamp":1,"since":0,"rest_actions":{"main_action":3}},"nA":{"timestamp":1,"since":0,"rest_actions":{}}}}`),
+		"/_license": body(`{"license":{"status":"active","uid":"893361dc","type":"platinum","issue_date":"2018-10-20T22:05:12.332Z","issue_date_in_millis":1540073112332,
+			"expiry_date":"2027-11-20T22:05:12.332Z","expiry_date_in_millis":1826839512332,"max_nodes":10,"max_resource_units":null,"issued_to":"prod","issuer":"elasticsearch","start_date_in_millis":1540073112332}}`),
+		"/.kibana*/_search": func(r es.Request) (string, error) {
+			if strings.Contains(mustJSON(r.Body), `"config"`) {
+				return `{"_shards":{"total":1},"hits":{"hits":[{"_id":"config:8.19.0"},{"_id":"config:9.2.0-SNAPSHOT"},{"_id":"config:9.1.4"},{"_id":"config-global:9.2.0-SNAPSHOT"}]}}`, nil
+			}
+			return `{"_shards":{"total":1},"hits":{"hits":[]},"aggregations":{"types":{"buckets":[{"key":"dashboard","doc_count":4},{"key":"index-pattern","doc_count":2}]}}}`, nil
+		},
+	}}
+}
+
+// OpenSearch: include_remotes and _license are unknown (answers copied
+// from the test cluster), no Kibana saved objects.
+func opensearch() *fakeES {
+	f := elasticsearch()
+	f.answers["/_cluster/stats"] = func(r es.Request) (string, error) {
+		if r.Params.Has("include_remotes") {
+			return "", &es.Error{Status: 400, Type: "illegal_argument_exception", Reason: "request [/_cluster/stats] contains unrecognized parameter: [include_remotes]"}
+		}
+		return `{"_nodes":{"total":1},"cluster_name":"os","cluster_uuid":"u2","status":"green","nodes":{"count":{"total":1}}}`, nil
+	}
+	f.answers["/_license"] = func(es.Request) (string, error) {
+		return "", &es.Error{Status: 400, Type: "invalid_index_name_exception", Reason: "Invalid index name [_license], must not start with '_'."}
+	}
+	f.answers["/.kibana*/_search"] = body(`{"_shards":{"total":0},"hits":{"hits":[]}}`)
+	return f
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestDescribe(t *testing.T) {
+	f := elasticsearch()
+	src, err := Describer{KibanaIndex: ".kibana*", KibanaVersion: "9.0.0"}.Describe(context.Background(), f, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats map[string]any
+	_ = json.Unmarshal(src.ClusterStats, &stats)
+	if _, ok := stats["_nodes"]; ok {
+		t.Error("cluster_stats keeps _nodes (Kibana drops it)")
+	}
+	if _, ok := stats["cluster_name"]; ok {
+		t.Error("cluster_stats keeps cluster_name (Kibana drops it)")
+	}
+	usage := mustJSON(stats["nodes"].(map[string]any)["usage"])
+	if usage != `{"nodes":[{"node_id":"nA","rest_actions":{},"since":0,"timestamp":1},{"node_id":"nB","rest_actions":{"main_action":3},"since":0,"timestamp":1}]}` {
+		t.Errorf("nodes.usage = %s", usage)
+	}
+	if !strings.Contains(string(src.License), `"type":"platinum"`) {
+		t.Errorf("license %s", src.License)
+	}
+	// The saved objects win over the configured version; the highest config id is the running Kibana.
+	if src.Kibana == nil || src.Kibana.Version != "9.2.0-SNAPSHOT" || src.Kibana.VersionFrom != "saved_objects" ||
+		src.Kibana.SavedObjects["dashboard"] != 4 || src.Kibana.SavedObjects["index_pattern"] != 2 || src.Kibana.SavedObjects["timelion_sheet"] != 0 {
+		t.Errorf("kibana facts %+v", src.Kibana)
+	}
+	if len(src.Missing) != 0 {
+		t.Errorf("missing %q", src.Missing)
+	}
+	if got := strings.Join(f.paths[1:4], " "); got != "/_cluster/stats?include_remotes=true&timeout=60s /_nodes/usage?timeout=30s /_license?local=true" {
+		t.Errorf("requests %s", got)
+	}
+	// Stored with the run as JSON and read back unchanged.
+	b, _ := json.Marshal(src)
+	var back Source
+	if err := json.Unmarshal(b, &back); err != nil || mustJSON(back) != string(b) {
+		t.Errorf("Source does not round-trip: %v", err)
+	}
+}
+
+func TestDescribeOpenSearch(t *testing.T) {
+	src, err := Describer{KibanaIndex: ".kibana*", KibanaVersion: "9.2.1"}.Describe(context.Background(), opensearch(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.License != nil {
+		t.Errorf("license %s, want none", src.License)
+	}
+	if !strings.Contains(string(src.ClusterStats), `"nodes":{"count":{"total":1}`) {
+		t.Errorf("cluster stats %s", src.ClusterStats)
+	}
+	if src.Kibana == nil || src.Kibana.Version != "9.2.1" || src.Kibana.VersionFrom != "config" {
+		t.Errorf("kibana %+v", src.Kibana)
+	}
+	if len(src.Missing) != 2 || !strings.HasPrefix(src.Missing[0], "license: ") || !strings.Contains(src.Missing[1], "no saved-object index") {
+		t.Errorf("missing %q", src.Missing)
+	}
+	// Without a configured version nothing is invented.
+	src, _ = Describe(context.Background(), opensearch(), time.Minute)
+	if src.Kibana != nil || !strings.Contains(strings.Join(src.Missing, "|"), "kibana version") {
+		t.Errorf("kibana %+v missing %q", src.Kibana, src.Missing)
+	}
+}
+
+func TestDescribeFailsOnTransientErrors(t *testing.T) {
+	for _, path := range []string{"/", "/_cluster/stats", "/_nodes/usage", "/_license"} {
+		f := elasticsearch()
+		f.answers[path] = func(es.Request) (string, error) { return "", &es.Error{Status: 503, Reason: "down"} }
+		if _, err := Describe(context.Background(), f, time.Minute); err == nil {
+			t.Errorf("%s 503: Describe succeeded", path)
+		}
+	}
+	// Unreadable saved objects (say a 403) are only missing.
+	f := elasticsearch()
+	f.answers["/.kibana*/_search"] = func(es.Request) (string, error) { return "", &es.Error{Status: 403, Reason: "no privilege"} }
+	src, err := Describe(context.Background(), f, time.Minute)
+	if err != nil || src.Kibana != nil || !strings.Contains(strings.Join(src.Missing, "|"), "403") {
+		t.Errorf("403 on saved objects: %v %+v %q", err, src.Kibana, src.Missing)
+	}
+}
+
+func testSource(t *testing.T) Source {
+	src, err := Describer{KibanaIndex: ".kibana*"}.Describe(context.Background(), elasticsearch(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+func TestBuild(t *testing.T) {
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	env, err := Build(info, at, json.RawMessage(`{"cloud":{"provider":["aws"]}}`))
+	env, err := Build(testSource(t), at, json.RawMessage(`{"cloud":{"provider":["aws"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	_ = json.Unmarshal([]byte(mustJSON(env)), &doc)
+	keys := []string{}
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	for _, k := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "stack_stats"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("envelope lacks %s (has %v)", k, keys)
+		}
+	}
+	if doc["timestamp"] != "2026-11-26T12:00:00.000Z" || doc["collection"] != "local" || doc["collectionSource"] != "apmtel" || doc["version"] != "8.19.2" {
+		t.Errorf("envelope %s", mustJSON(doc))
+	}
+	kb := mustJSON(doc["stack_stats"].(map[string]any)["kibana"])
+	want := `{"count":1,"dashboard":{"total":4},"graph_workspace":{"total":0},"index_pattern":{"total":2},"indices":1,` +
+		`"plugins":{"apm":{"cloud":{"provider":["aws"]}}},"search":{"total":0},"timelion_sheet":{"total":0},` +
+		`"versions":[{"count":1,"version":"9.2.0"}],"visualization":{"total":0}}`
+	if kb != want {
+		t.Errorf("stack_stats.kibana\n got  %s\n want %s", kb, want)
+	}
+	// Later collectors go beside apm without a new Build.
+	if err := env.AddPlugin("application_usage", json.RawMessage(`{"apm":{"clicks_total":3}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if len(env.StackStats.Kibana.Plugins) != 2 || env.AddPlugin("x", json.RawMessage(`{`)) == nil {
+		t.Error("AddPlugin")
+	}
+	// Bad input is refused and names the problem.
+	if _, err := Build(testSource(t), at, json.RawMessage(`{broken`)); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+		t.Errorf("invalid JSON: %v", err)
+	}
+	if _, err := Build(Source{}, at, json.RawMessage(`{}`)); err == nil {
+		t.Error("envelope without cluster_uuid accepted")
+	}
+	// No license and no Kibana facts: both left out, as Kibana leaves out an absent license.
+	env, _ = Build(Source{ClusterUUID: "u", Version: "2.19.1"}, at, json.RawMessage(`{}`))
+	if s := mustJSON(env); strings.Contains(s, `"license"`) || strings.Contains(s, `"versions"`) || strings.Contains(s, `"dashboard"`) {
+		t.Errorf("absent values must be left out: %s", s)
+	}
+}
+
+func TestFileSink(t *testing.T) {
+	env, err := Build(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), json.RawMessage(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	path, err := FileSink{Dir: dir}.Put(context.Background(), DocID("u1", "sched-1"), env)
+	sink := FileSink{Dir: dir}
+	path, err := sink.Put(context.Background(), DocID("u1", "sched-1"), env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(dir, "u1_sched-1.json"); path != want {
-		t.Errorf("path %s, want %s", path, want)
+	if want := filepath.Join(dir, "u1_sched-1.json"); path != want || Target(sink, DocID("u1", "sched-1")) != want {
+		t.Errorf("path %s, target %s, want %s", path, Target(sink, DocID("u1", "sched-1")), want)
 	}
 	b, _ := os.ReadFile(path)
-	var got struct {
-		ClusterUUID string `json:"cluster_uuid"`
-		Timestamp   string `json:"timestamp"`
-		Collection  string `json:"collection"`
-		StackStats  struct {
-			Kibana struct {
-				Plugins struct {
-					APM struct {
-						Cloud struct {
-							Provider []string `json:"provider"`
-						} `json:"cloud"`
-					} `json:"apm"`
-				} `json:"plugins"`
-			} `json:"kibana"`
-		} `json:"stack_stats"`
+	if !strings.Contains(string(b), `"collectionSource": "apmtel"`) {
+		t.Errorf("file %s", b)
 	}
-	if err := json.Unmarshal(b, &got); err != nil {
+}
+
+// The channel sink against a local receiver that holds the private key:
+// it checks Kibana's headers, decrypts the JWE and compares the document.
+func TestChannelSink(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ClusterUUID != "u1" || got.Timestamp != "2026-11-26T12:00:00Z" || got.Collection != "local" ||
-		len(got.StackStats.Kibana.Plugins.APM.Cloud.Provider) != 1 {
-		t.Errorf("envelope %s", b)
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	jwks := mustJSON(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		{Key: &other.PublicKey, KeyID: "kibana_dev1", Algorithm: string(jose.RSA_OAEP), Use: "enc"},
+		{Key: &priv.PublicKey, KeyID: "kibana1", Algorithm: string(jose.RSA_OAEP), Use: "enc"},
+	}})
+	type received struct {
+		path, ctype, version, cluster, encoding, kid string
+		doc                                          map[string]any
+		err                                          error
 	}
-	if _, err := Build(info, at, json.RawMessage(`{broken`)); err == nil {
-		t.Error("invalid JSON accepted")
+	got := make(chan received, 1)
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rc := received{path: r.Method + " " + r.URL.Path, ctype: r.Header.Get("Content-Type"), version: r.Header.Get("X-Elastic-Stack-Version"),
+			cluster: r.Header.Get("X-Elastic-Cluster-ID"), encoding: r.Header.Get("X-Elastic-Content-Encoding")}
+		obj, err := jose.ParseEncrypted(string(b), []jose.KeyAlgorithm{jose.RSA_OAEP}, []jose.ContentEncryption{jose.A256GCM})
+		if err == nil {
+			rc.kid = obj.Header.KeyID
+			var plain []byte
+			if plain, err = obj.Decrypt(priv); err == nil {
+				err = json.Unmarshal(plain, &rc.doc)
+			}
+		}
+		rc.err = err
+		got <- rc
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("receiver not on loopback: %s", srv.URL)
 	}
-	if _, err := Build(Source{}, at, json.RawMessage(`{}`)); err == nil {
-		t.Error("envelope without cluster_uuid accepted")
+	sink, err := NewChannelSink(srv.URL+"/", []byte(jwks), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := Build(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), json.RawMessage(`{"cloud":{"provider":["aws"]}}`))
+	where, err := sink.Put(context.Background(), "u1:sched-1", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := <-got
+	if rc.err != nil {
+		t.Fatalf("receiver could not decrypt: %v", rc.err)
+	}
+	if where != srv.URL+"/v3/send/kibana-snapshot" || rc.path != "POST /v3/send/kibana-snapshot" || Target(sink, "x") != "POST "+where {
+		t.Errorf("sent to %s (%s)", rc.path, where)
+	}
+	if rc.ctype != "application/json" || rc.version != "9.2.0" || rc.cluster != "u1" || rc.encoding != "aes256gcm" || rc.kid != "kibana1" {
+		t.Errorf("headers %+v", rc)
+	}
+	var want map[string]any
+	_ = json.Unmarshal([]byte(mustJSON(env)), &want)
+	if mustJSON(rc.doc) != mustJSON(want) {
+		t.Errorf("decrypted document differs:\n got  %s\n want %s", mustJSON(rc.doc), mustJSON(want))
+	}
+	// A refused payload is permanent, so the upload is not retried in vain.
+	status = http.StatusBadRequest
+	_, err = sink.Put(context.Background(), "u1:sched-1", env)
+	<-got
+	var e *es.Error
+	if !errors.As(err, &e) || !es.IsPermanent(err) {
+		t.Errorf("400: %v", err)
+	}
+}
+
+func TestNewChannelSinkErrors(t *testing.T) {
+	k, _ := rsa.GenerateKey(rand.Reader, 2048)
+	two := mustJSON(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "a", Use: "enc"}, {Key: &k.PublicKey, KeyID: "b", Use: "enc"}}})
+	sig := mustJSON(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "kibana1", Use: "sig"}}})
+	one := mustJSON(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "only", Use: "enc"}}})
+	for _, tc := range []struct{ name, jwks, want string }{
+		{"not JSON", "{", "telemetry JWKS"},
+		{"ambiguous", two, `2 candidates among ["a" "b"]`},
+		{"signing key", sig, "no RSA-OAEP encryption key"},
+		{"single key", one, ""},
+	} {
+		s, err := NewChannelSink("https://telemetry.example", []byte(tc.jwks), time.Second)
+		switch {
+		case tc.want == "" && (err != nil || s.KeyID != "only"):
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }

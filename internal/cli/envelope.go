@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/uploader"
+	"github.com/apmtel/apmtel/scheduler"
+)
+
+const envelopeFlagHelp = "print the whole document an upload would send (stdout), its id and target (stderr)"
+
+// describer reads the source's envelope facts with the configuration's
+// Kibana index and fallback Kibana version. Every run captures it once.
+func describer(cfg config.Config) uploader.Describer {
+	return uploader.Describer{KibanaIndex: cfg.Indices.Kibana, KibanaVersion: cfg.KibanaVersion}
+}
+
+// previewEnvelope wraps the telemetry object apm as the upload of the
+// current schedule slot's run would: the same Source reads, Build, the
+// document id and the sink's target. The document goes to stdout as the
+// result; the id, target and anything Describe could not read go to stderr.
+func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.Doer, l zerolog.Logger, apm []byte) ([]byte, error) {
+	src, err := describer(cfg).Describe(ctx, source, cfg.SearchTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("describe source: %w", err)
+	}
+	now := time.Now()
+	doc, err := uploader.Build(src, now, apm)
+	if err != nil {
+		return nil, err
+	}
+	sink, err := newSink(cfg, l)
+	if err != nil {
+		return nil, err
+	}
+	id := uploader.DocID(src.ClusterUUID, scheduler.ScheduledRunID(scheduler.SlotStart(now, cfg.Interval)))
+	fmt.Fprintf(e.stderr, "document id: %s (the run of the current schedule slot)\n", id)
+	fmt.Fprintf(e.stderr, "target: %s\n", uploader.Target(sink, id))
+	if !cfg.OptIn {
+		fmt.Fprintln(e.stderr, "note: APMTEL_OPT_IN=false, so nothing would be sent")
+	}
+	for _, m := range src.Missing {
+		fmt.Fprintf(e.stderr, "not in the document: %s\n", m)
+	}
+	return json.Marshal(doc)
+}
+
+// newChannelSink is the sink of Kibana's own channel (APMTEL_TELEMETRY_ENDPOINT).
+func newChannelSink(cfg config.Config) (uploader.Sink, error) {
+	jwks, err := os.ReadFile(cfg.TelemetryJWKS)
+	if err != nil {
+		return nil, fmt.Errorf("APMTEL_TELEMETRY_JWKS: %w", err)
+	}
+	s, err := uploader.NewChannelSink(cfg.TelemetryEndpoint, jwks, cfg.SearchTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("APMTEL_TELEMETRY_JWKS %s: %w", cfg.TelemetryJWKS, err)
+	}
+	s.StackVersion = cfg.KibanaVersion
+	return s, nil
+}
