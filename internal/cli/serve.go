@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/logs"
@@ -41,6 +42,11 @@ func serveScheduler(ctx context.Context, cfg config.Config, l zerolog.Logger) er
 	defer rdb.Close()
 	client := asynq.NewClient(redisOpt(cfg))
 	defer client.Close()
+	stopHTTP, err := startHTTP(cfg, l, logs.Scheduler, rdb, health.Redis(rdb))
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	s := &scheduler.Scheduler{Config: cfg, Store: newStore(rdb, cfg), Registry: telemetry.Default(), Enqueuer: client, Logger: l}
 	return s.Run(ctx)
 }
@@ -79,13 +85,21 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 		Config: cfg, Store: newStore(rdb, cfg), Registry: telemetry.Default(),
 		Source: source, Limiter: lim, Sink: sink, Enqueuer: client, Logger: l,
 	})
+	var running health.Flag
+	stopHTTP, err := startHTTP(cfg, l, logs.Worker, rdb, health.Redis(rdb), running.Check("server", "worker server not running"))
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	srv := workers.NewServer(cfg, redisOpt(cfg), l)
 	if err := srv.Start(workers.NewMux(h)); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	running.Set(true)
 	wl := logs.Named(l, logs.Worker)
 	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Msg("worker started")
 	<-ctx.Done()
+	running.Set(false)
 	wl.Info().Msg("worker stopping; in-flight jobs get up to 8s")
 	srv.Shutdown()
 	wl.Info().Msg("worker stopped")
@@ -143,7 +157,6 @@ func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, read
 	defer mon.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", mon)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	insp := asynq.NewInspector(redisOpt(cfg))
 	defer insp.Close()
 	rdb := newRedis(cfg)
@@ -154,6 +167,7 @@ func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, read
 	if cfg.MonitorToken != "" {
 		h = requireToken(cfg.MonitorToken, mux)
 	}
+	h = health.Public(health.New(ml, readyTimeout, health.Redis(rdb), health.Workers(insp)), h)
 	ln, err := net.Listen("tcp", cfg.MonitorAddr)
 	if err != nil {
 		return fmt.Errorf("monitor: %w", err)
@@ -223,6 +237,9 @@ func serveAll(ctx context.Context, cfg config.Config, l zerolog.Logger, n int) e
 			}
 		}()
 	}
+	// The monitor serves this process's health; n workers and a scheduler
+	// cannot share one APMTEL_HTTP_ADDR.
+	cfg.HTTPAddr = ""
 	for i := 0; i < n; i++ {
 		start(func() error { return serveWorker(ctx, cfg, l) })
 	}

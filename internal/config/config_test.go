@@ -60,6 +60,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"user without password", map[string]string{"APMTEL_TELEMETRY_USERNAME": "u"}, "APMTEL_TELEMETRY_PASSWORD: must be set"},
 		{"index name", map[string]string{"APMTEL_TELEMETRY_INDEX": "Bad"}, "APMTEL_TELEMETRY_INDEX"},
 		{"deadline", map[string]string{"APMTEL_RUN_DEADLINE": "1m"}, "APMTEL_RUN_DEADLINE: 1m0s is shorter than APMTEL_TASK_TIMEOUT"},
+		{"http addr", map[string]string{"APMTEL_HTTP_ADDR": "8081"}, `APMTEL_HTTP_ADDR: "8081" is not host:port`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -112,15 +112,26 @@ func New(l zerolog.Logger, timeout time.Duration, checks ...Check) *Handler {
 	return &Handler{checks: checks, timeout: timeout, log: l, failed: map[string]bool{}}
 }
 
-// Ready runs every check and returns the reasons of those that failed.
+// Ready runs every check and returns the reasons of those that failed, in
+// the order of the checks. They run at once, so an answer takes at most one
+// timeout even when Redis is down and every check waits for it.
 func (h *Handler) Ready(ctx context.Context) []string {
+	errs := make([]error, len(h.checks))
+	var wg sync.WaitGroup
+	for i, c := range h.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, h.timeout)
+			defer cancel()
+			errs[i] = c.Run(cctx)
+		}()
+	}
+	wg.Wait()
 	var reasons []string
-	for _, c := range h.checks {
-		cctx, cancel := context.WithTimeout(ctx, h.timeout)
-		err := c.Run(cctx)
-		cancel()
-		h.note(c, err)
-		if err != nil {
+	for i, c := range h.checks {
+		h.note(c, errs[i])
+		if errs[i] != nil {
 			reasons = append(reasons, c.Reason)
 		}
 	}

@@ -3,10 +3,12 @@ package health
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"strings"
 )
 
@@ -41,6 +43,11 @@ func Probe(ctx context.Context, client *http.Client, url string) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// *url.Error repeats method and URL; keep the cause only.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
