@@ -13,6 +13,10 @@ trap 'scripts/services.sh stop' EXIT
 . "$APMTEL_STATE_DIR/env"
 export APMTEL_TEST_REDIS_ADDR APMTEL_TEST_ES_URL APMTEL_TEST_OPENSEARCH_URL
 
+echo "== helm (built from the Go module proxy on first use, then cached)"
+APMTEL_HELM=$(scripts/helm.sh --path)
+export APMTEL_HELM
+
 echo "== checks"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi

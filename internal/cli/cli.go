@@ -67,6 +67,8 @@ func commands() []command {
 		{"schema", "the payload schema: mapping, check [--fix], es-mapping, paths", "mapping|check|es-mapping|paths", runSchema},
 		{"telemetry-index", "create or update the telemetry index with the schema's mapping", "setup [--clear]", runTelemetryIndex},
 		{"sample", "sample data: `sample apm` (APM data, source cluster), `sample telemetry` (payloads, telemetry cluster)", "apm|telemetry [flags]", runSample},
+		{"healthcheck", "exit 0 when a health endpoint answers 2xx (for container healthchecks)", "[--url URL]", runHealthcheck},
+		{"version", "print version, commit, build date and Go version", "[--json]", runVersion},
 	}
 }
 

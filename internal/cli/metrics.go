@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -30,10 +30,19 @@ func metricsHandler(insp *asynq.Inspector, st *run.Store) http.Handler {
 			}
 			fmt.Fprintf(w, "%s%s %g\n", m.name, labels, v)
 		}
+		// GetQueueInfo's "queue not found" is asynq's internal error type, not
+		// ErrQueueNotFound, so queues Redis does not know yet (a fresh install
+		// before the first run) are found by listing them first; they report
+		// zeros, so alerts see a series rather than none.
+		known, err := insp.Queues()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		for _, q := range []string{jobs.QueueCollect, jobs.QueueControl} {
-			info, err := insp.GetQueueInfo(q)
-			if errors.Is(err, asynq.ErrQueueNotFound) {
-				continue
+			info := &asynq.QueueInfo{Queue: q}
+			if slices.Contains(known, q) {
+				info, err = insp.GetQueueInfo(q)
 			}
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)

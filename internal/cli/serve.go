@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/scheduler"
@@ -39,6 +40,11 @@ func serveScheduler(ctx context.Context, cfg config.Config, l zerolog.Logger) er
 	defer rdb.Close()
 	client := asynq.NewClient(redisOpt(cfg))
 	defer client.Close()
+	stopHTTP, err := startHTTP(cfg, l, logs.Scheduler, rdb, health.Redis(rdb))
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	s := &scheduler.Scheduler{Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(), Enqueuer: client, Logger: l}
 	return s.Run(ctx)
 }
@@ -55,7 +61,7 @@ func runWorker(e *env, args []string) error {
 }
 
 // serveWorker runs one asynq server until ctx ends, then shuts it down
-// gracefully (in-flight jobs get workers.ShutdownTimeout).
+// gracefully (in-flight jobs get the Timing().ShutdownTimeout).
 func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error {
 	source, err := newSource(cfg, l)
 	if err != nil {
@@ -73,13 +79,21 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 		Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(),
 		Executor: newExecutor(cfg, source, rdb), Sink: sink, Enqueuer: client, Logger: l,
 	})
+	var running health.Flag
+	stopHTTP, err := startHTTP(cfg, l, logs.Worker, rdb, health.Redis(rdb), running.Check("server", "worker server not running"))
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	srv := workers.NewServer(cfg, redisOpt(cfg), l)
 	if err := srv.Start(workers.NewMux(h)); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	running.Set(true)
 	wl := logs.Named(l, logs.Worker)
 	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Msg("worker started")
 	<-ctx.Done()
+	running.Set(false)
 	wl.Info().Dur("grace", cfg.Timing().ShutdownTimeout).Msg("worker stopping; in-flight jobs get the shutdown grace, then return to the queue")
 	srv.Shutdown()
 	wl.Info().Msg("worker stopped")
@@ -137,7 +151,6 @@ func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, read
 	defer mon.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", mon)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	insp := asynq.NewInspector(redisOpt(cfg))
 	defer insp.Close()
 	rdb := newRedis(cfg)
@@ -148,6 +161,7 @@ func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, read
 	if cfg.MonitorToken != "" {
 		h = requireToken(cfg.MonitorToken, mux)
 	}
+	h = health.Public(health.New(ml, readyTimeout, health.Redis(rdb), health.Workers(insp)), h)
 	ln, err := net.Listen("tcp", cfg.MonitorAddr)
 	if err != nil {
 		return fmt.Errorf("monitor: %w", err)
@@ -217,6 +231,9 @@ func serveAll(ctx context.Context, cfg config.Config, l zerolog.Logger, n int) e
 			}
 		}()
 	}
+	// The monitor serves this process's health; n workers and a scheduler
+	// cannot share one APMTEL_HTTP_ADDR.
+	cfg.HTTPAddr = ""
 	for i := 0; i < n; i++ {
 		start(func() error { return serveWorker(ctx, cfg, l) })
 	}

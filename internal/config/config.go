@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -166,6 +167,11 @@ type Config struct {
 	MonitorToken string
 	// MonitorReadOnly serves Asynqmon without its mutating actions.
 	MonitorReadOnly bool
+	// HTTPAddr, when set, is where `apmtel worker` and `apmtel scheduler`
+	// serve /healthz, /readyz and /metrics. Empty serves nothing. Like the
+	// monitor, a non-loopback address requires MonitorToken, which then
+	// guards /metrics (the health endpoints stay open for probes).
+	HTTPAddr string
 	// LogLevel is zerolog's level name; LogFormat is "json" or "console".
 	LogLevel  string
 	LogFormat string
@@ -289,6 +295,11 @@ func (c Config) Validate() error {
 	}
 	if c.SearchConcurrency < 0 {
 		add("APMTEL_SEARCH_CONCURRENCY: %d is negative", c.SearchConcurrency)
+	}
+	if c.HTTPAddr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
+			add("APMTEL_HTTP_ADDR: %q is not host:port (use 127.0.0.1:8081 or :8081)", c.HTTPAddr)
+		}
 	}
 	if c.HistoryLimit < 1 {
 		add("APMTEL_HISTORY_LIMIT: must be at least 1, got %d", c.HistoryLimit)

@@ -166,6 +166,8 @@ func Options() []Option {
 			set: str(func(c *Config) *string { return &c.MonitorToken })},
 		Option{Env: "APMTEL_MONITOR_READ_ONLY", Flag: "monitor-read-only", Help: "serve Asynqmon read-only",
 			set: boolean(func(c *Config) *bool { return &c.MonitorReadOnly })},
+		Option{Env: "APMTEL_HTTP_ADDR", Flag: "http-addr", Help: "where worker and scheduler serve /healthz, /readyz and /metrics; empty = off (off loopback needs APMTEL_MONITOR_TOKEN)",
+			set: str(func(c *Config) *string { return &c.HTTPAddr })},
 		Option{Env: "APMTEL_LOG_LEVEL", Flag: "log-level", Help: "trace, debug, info, warn or error (default info)",
 			set: str(func(c *Config) *string { return &c.LogLevel })},
 		Option{Env: "APMTEL_LOG_FORMAT", Flag: "log-format", Help: "console or json (default console)",

@@ -21,6 +21,7 @@ const (
 	Redis     = "redis"
 	Asynq     = "asynq"
 	Sample    = "sample"
+	Health    = "health"
 )
 
 // New returns the root logger writing to w ("console" or "json" format).

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/health"
+	"github.com/apmtel/apmtel/internal/logs"
+)
+
+// readyTimeout bounds each readiness check; probes usually time out at 1-5 s.
+const readyTimeout = 2 * time.Second
+
+// startHTTP serves /healthz, /readyz and /metrics on cfg.HTTPAddr for a
+// worker or the scheduler until stop is called; with APMTEL_HTTP_ADDR unset
+// it serves nothing. It returns once listening, so a bad address or a missing
+// token fails the command before it starts working. Callers stop it after
+// their own shutdown, so a draining worker still answers /readyz with 503
+// instead of refusing connections.
+func startHTTP(cfg config.Config, l zerolog.Logger, component string, rdb redis.UniversalClient, checks ...health.Check) (stop func(), err error) {
+	if cfg.HTTPAddr == "" {
+		return func() {}, nil
+	}
+	if !isLoopback(cfg.HTTPAddr) && cfg.MonitorToken == "" {
+		return nil, &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_HTTP_ADDR (%s) is not a loopback address", cfg.HTTPAddr)}
+	}
+	hl := logs.Named(l, logs.Health).With().Str("of", component).Logger()
+	var metrics http.Handler = metricsHandler(asynq.NewInspectorFromRedisClient(rdb), newRuns(rdb, cfg))
+	if cfg.MonitorToken != "" {
+		metrics = requireToken(cfg.MonitorToken, metrics)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	h := health.Public(health.New(hl, readyTimeout, checks...), mux)
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("APMTEL_HTTP_ADDR: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	hl.Info().Str("addr", ln.Addr().String()).Bool("auth", cfg.MonitorToken != "").Msg("serving /healthz, /readyz, /metrics")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			hl.Error().Err(err).Msg("health endpoint stopped")
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-done
+	}, nil
+}
