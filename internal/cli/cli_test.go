@@ -2,11 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/testenv"
 )
 
 func runMain(env map[string]string, args ...string) (string, string, int) {
@@ -56,24 +62,66 @@ func TestMonitorAuth(t *testing.T) {
 			t.Errorf("isLoopback(%q) = %v", addr, got)
 		}
 	}
-	h := requireToken("s3cret", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
-	tests := []struct {
-		name string
-		set  func(r *http.Request)
-		want int
-	}{
-		{"none", func(r *http.Request) {}, 401},
-		{"wrong bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope") }, 401},
-		{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret") }, 204},
-		{"basic", func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }, 204},
+}
+
+// The monitor on loopback, against real Redis: a web page in the operator's
+// browser can neither change anything (cross-origin POST, any content type)
+// nor reach it under another host name (DNS rebinding); read-only is the
+// default; a writable monitor accepts same-origin changes only.
+func TestMonitorRefusesCrossOriginAndRebinding(t *testing.T) {
+	for _, readOnly := range []bool{true, false} {
+		t.Run(fmt.Sprintf("read-only=%v", readOnly), func(t *testing.T) {
+			_, db := testenv.RedisDB(t)
+			cfg := config.Default()
+			cfg.RedisAddr, cfg.RedisDB, cfg.MonitorAddr, cfg.MonitorReadOnly = testenv.RedisAddr(t), db, "127.0.0.1:0", readOnly
+			ctx, cancel := context.WithCancel(context.Background())
+			ready := make(chan string, 1)
+			done := make(chan error, 1)
+			go func() { done <- serveMonitor(ctx, cfg, zerolog.Nop(), ready) }()
+			addr := <-ready
+			defer func() { cancel(); <-done }()
+			do := func(method, host, path string, hdr map[string]string) int {
+				req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader("x"))
+				req.Host = host
+				for k, v := range hdr {
+					req.Header.Set(k, v)
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				return res.StatusCode
+			}
+			pause := "/monitoring/api/queues/telemetry:pause"
+			sameOrigin := 403
+			if !readOnly {
+				sameOrigin = 204
+			}
+			for _, tc := range []struct {
+				name, method, host, path string
+				hdr                      map[string]string
+				want                     int
+			}{
+				{"health", "GET", addr, "/healthz", nil, 200},
+				{"cross-origin text/plain POST", "POST", addr, pause, map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}, 403},
+				{"POST without Origin", "POST", addr, pause, nil, 403},
+				{"rebinding host", "GET", "evil.example:" + strings.Split(addr, ":")[1], "/monitoring/api/queues", nil, 421},
+				{"same-origin POST", "POST", addr, pause, map[string]string{"Origin": "http://" + addr}, sameOrigin},
+			} {
+				if got := do(tc.method, tc.host, tc.path, tc.hdr); got != tc.want {
+					t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+				}
+			}
+		})
 	}
-	for _, tc := range tests {
-		r := httptest.NewRequest("GET", "/monitoring/", nil)
-		tc.set(r)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Code != tc.want {
-			t.Errorf("%s: %d, want %d", tc.name, w.Code, tc.want)
+}
+
+func TestBlankMonitorTokenRefused(t *testing.T) {
+	for _, tok := range []string{"   ", " leading-and-long-enough", "short"} {
+		_, errOut, code := runMain(map[string]string{"APMTEL_MONITOR_TOKEN": tok}, "monitor")
+		if code != 2 || !strings.Contains(errOut, "APMTEL_MONITOR_TOKEN: must be at least 16 characters") || strings.Contains(errOut, tok) && strings.TrimSpace(tok) != "" {
+			t.Errorf("token %q: exit %d, %q", tok, code, errOut)
 		}
 	}
 }

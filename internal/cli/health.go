@@ -34,17 +34,13 @@ func startHTTP(cfg config.Config, l zerolog.Logger, component string, rdb redis.
 		return nil, &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_HTTP_ADDR (%s) is not a loopback address", cfg.HTTPAddr)}
 	}
 	hl := logs.Named(l, logs.Health).With().Str("of", component).Logger()
-	var metrics http.Handler = metricsHandler(asynq.NewInspectorFromRedisClient(rdb), newRuns(rdb, cfg))
-	if cfg.MonitorToken != "" {
-		metrics = requireToken(cfg.MonitorToken, metrics)
-	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", metrics)
-	h := health.Public(health.New(hl, readyTimeout, checks...), mux)
+	mux.Handle("/metrics", metricsHandler(asynq.NewInspectorFromRedisClient(rdb), newRuns(rdb, cfg)))
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("APMTEL_HTTP_ADDR: %w", err)
 	}
+	h := health.Public(health.New(hl, readyTimeout, checks...), guard(cfg, ln.Addr().String(), mux))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	hl.Info().Str("addr", ln.Addr().String()).Bool("auth", cfg.MonitorToken != "").Msg("serving /healthz, /readyz, /metrics")
 	done := make(chan struct{})

@@ -2,13 +2,11 @@ package cli
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/internal/webguard"
 	"github.com/apmtel/apmtel/scheduler"
 	"github.com/apmtel/apmtel/workers"
 )
@@ -111,6 +110,13 @@ func runMonitor(e *env, args []string) error {
 	return serveMonitor(ctx, cfg, l, nil)
 }
 
+// guard is the one protection of every HTTP endpoint apmtel serves (see
+// internal/webguard): Host check on loopback, token, same-origin changes,
+// read-only refusal.
+func guard(cfg config.Config, addr string, h http.Handler) http.Handler {
+	return webguard.Guard(webguard.Options{Addr: addr, Hosts: cfg.MonitorHosts, Token: cfg.MonitorToken, ReadOnly: cfg.MonitorReadOnly}, h)
+}
+
 // isLoopback reports whether addr (host:port) only listens on loopback.
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
@@ -124,28 +130,15 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// requireToken guards h with a bearer token or a basic-auth password.
-func requireToken(token string, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if _, pw, ok := r.BasicAuth(); ok {
-			got = pw
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="apmtel"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
 // serveMonitor serves Asynqmon at /monitoring/ until ctx ends. ready, when
 // not nil, receives the listening address.
 func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, ready chan<- string) error {
 	ml := logs.Named(l, logs.Monitor)
 	if !isLoopback(cfg.MonitorAddr) && cfg.MonitorToken == "" {
 		return &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_MONITOR_ADDR (%s) is not a loopback address", cfg.MonitorAddr)}
+	}
+	if !cfg.MonitorReadOnly {
+		ml.Warn().Msg("monitor is writable (APMTEL_MONITOR_READ_ONLY=false): Asynqmon can pause queues and delete jobs; same-origin requests only")
 	}
 	mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt(cfg), ReadOnly: cfg.MonitorReadOnly})
 	defer mon.Close()
@@ -157,15 +150,11 @@ func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, read
 	defer rdb.Close()
 	mux.Handle("/metrics", metricsHandler(insp, newRuns(rdb, cfg)))
 	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))
-	var h http.Handler = mux
-	if cfg.MonitorToken != "" {
-		h = requireToken(cfg.MonitorToken, mux)
-	}
-	h = health.Public(health.New(ml, readyTimeout, health.Redis(rdb), health.Workers(insp)), h)
 	ln, err := net.Listen("tcp", cfg.MonitorAddr)
 	if err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
+	h := health.Public(health.New(ml, readyTimeout, health.Redis(rdb), health.Workers(insp)), guard(cfg, ln.Addr().String(), mux))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	ml.Info().Str("url", "http://"+ln.Addr().String()+"/monitoring/").Bool("read_only", cfg.MonitorReadOnly).
 		Bool("auth", cfg.MonitorToken != "").Msg("Asynqmon served")

@@ -165,8 +165,14 @@ type Config struct {
 	// MonitorToken, when set, is required as a bearer token (or basic-auth
 	// password) by the monitor; it is mandatory on a non-loopback address.
 	MonitorToken string
-	// MonitorReadOnly serves Asynqmon without its mutating actions.
+	// MonitorReadOnly serves Asynqmon without its mutating actions and
+	// refuses every state-changing request; on by default, since a writable
+	// monitor can pause queues and delete jobs.
 	MonitorReadOnly bool
+	// MonitorHosts are further host names the monitor and the health/metrics
+	// endpoints may be reached by (behind a proxy); a loopback server answers
+	// only to its own address and loopback names otherwise (DNS rebinding).
+	MonitorHosts []string
 	// HTTPAddr, when set, is where `apmtel worker` and `apmtel scheduler`
 	// serve /healthz, /readyz and /metrics. Empty serves nothing. Like the
 	// monitor, a non-loopback address requires MonitorToken, which then
@@ -202,6 +208,7 @@ func Default() Config {
 		HistoryTTL:        7 * 24 * time.Hour,
 		DataDir:           "data",
 		MonitorAddr:       "127.0.0.1:8080",
+		MonitorReadOnly:   true,
 		LogLevel:          "info",
 		LogFormat:         "console",
 	}
@@ -236,6 +243,9 @@ func (c Config) Validate() error {
 	}
 	if c.TelemetryIndex == "" || strings.ContainsAny(c.TelemetryIndex, " ,*\"\\/|<>?#") || strings.ToLower(c.TelemetryIndex) != c.TelemetryIndex {
 		add("APMTEL_TELEMETRY_INDEX: %q is not a valid index name", c.TelemetryIndex)
+	}
+	if c.MonitorToken != "" && (strings.TrimSpace(c.MonitorToken) != c.MonitorToken || len(c.MonitorToken) < 16) {
+		add("APMTEL_MONITOR_TOKEN: must be at least 16 characters without leading or trailing blanks")
 	}
 	if err := keys.ValidSource(c.SourceName); err != nil {
 		add("APMTEL_SOURCE_NAME: %v", err)

@@ -61,12 +61,17 @@ func Guard(o Options, h http.Handler) http.Handler {
 			allowed[hst+":"+port] = true
 		}
 	}
+	// The Host check defends a loopback server, which needs no token, from
+	// DNS rebinding. A server bound elsewhere requires a token, which a
+	// rebinding page cannot send, and is reached by names we cannot know
+	// (pod IPs, service names) unless they are configured.
+	checkHost := isLoopback(o.Addr) || len(o.Hosts) > 0
 	public := map[string]bool{}
 	for _, p := range o.Public {
 		public[p] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowed[strings.ToLower(r.Host)] {
+		if checkHost && !allowed[strings.ToLower(r.Host)] {
 			http.Error(w, "unknown host (set APMTEL_MONITOR_HOSTS to allow it)", http.StatusMisdirectedRequest)
 			return
 		}
@@ -125,4 +130,16 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	return strings.EqualFold(u.Host, r.Host)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

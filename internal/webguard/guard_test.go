@@ -11,6 +11,7 @@ func TestGuard(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("done")) })
 	open := Guard(Options{Addr: "127.0.0.1:8080", Public: []string{"/healthz"}}, ok)
 	tokened := Guard(Options{Addr: "10.0.0.5:8080", Token: "s3cret-token", Hosts: []string{"apmtel.example"}, Public: []string{"/healthz"}}, ok)
+	pod := Guard(Options{Addr: "0.0.0.0:8080", Token: "s3cret-token"}, ok)
 	ro := Guard(Options{Addr: "127.0.0.1:8080", ReadOnly: true}, ok)
 	tests := []struct {
 		name    string
@@ -36,6 +37,9 @@ func TestGuard(t *testing.T) {
 		{"token prefix", tokened, "GET", "10.0.0.5:8080", "/metrics", map[string]string{"Authorization": "Bearer s3cret"}, 401},
 		{"token right", tokened, "GET", "10.0.0.5:8080", "/metrics", map[string]string{"Authorization": "Bearer s3cret-token"}, 200},
 		{"configured host name", tokened, "GET", "apmtel.example", "/metrics", map[string]string{"Authorization": "Bearer s3cret-token"}, 200},
+		{"unconfigured host name", tokened, "GET", "other.example", "/metrics", map[string]string{"Authorization": "Bearer s3cret-token"}, 421},
+		{"wildcard bind: any host with the token", pod, "GET", "10.1.2.3:8080", "/metrics", map[string]string{"Authorization": "Bearer s3cret-token"}, 200},
+		{"wildcard bind: token still required", pod, "GET", "10.1.2.3:8080", "/metrics", nil, 401},
 		{"health without token", tokened, "GET", "10.0.0.5:8080", "/healthz", nil, 200},
 	}
 	for _, tc := range tests {
