@@ -73,7 +73,7 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 	defer client.Close()
 	var lim *limiter.Semaphore
 	if cfg.SearchConcurrency > 0 {
-		lim = limiter.New(rdb, keys.New(cfg.KeyPrefix).SearchSlots(), cfg.SearchConcurrency, cfg.SearchTimeout+30*time.Second)
+		lim = limiter.New(rdb, keys.New(cfg.KeyPrefix), cfg.SearchConcurrency, limiter.Options{})
 	}
 	h := workers.NewHandlers(workers.Deps{
 		Config: cfg, Store: newStore(rdb, cfg), Registry: telemetry.Default(),

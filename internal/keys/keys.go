@@ -54,6 +54,14 @@ func (s Space) LastGood() string { return s.Prefix + ":lastgood" }
 // SearchSlots is the sorted set of leases of the cluster-wide search limiter.
 func (s Space) SearchSlots() string { return s.Prefix + ":searchslots" }
 
+// SearchQueue is the sorted set of tickets waiting for a search slot, scored
+// by arrival time (µs), so slots are handed out first come, first served.
+func (s Space) SearchQueue() string { return s.Prefix + ":searchslots:queue" }
+
+// SearchWaiters is the sorted set of waiting tickets scored by their waiter
+// lease expiry (ms): a waiter that stops polling (dead process) leaves the queue.
+func (s Space) SearchWaiters() string { return s.Prefix + ":searchslots:waiters" }
+
 // RunKeys lists every key that belongs to one run, for deletion when it leaves the history.
 func (s Space) RunKeys(runID string) []string {
 	return []string{s.Run(runID), s.Results(runID), s.Pending(runID), s.Snapshot(runID)}
