@@ -42,7 +42,8 @@ func runSampleAPM(e *env, args []string) error {
 		return err
 	}
 	l := newLogger(e, cfg)
-	source, err := newSource(cfg, l)
+	// The loader bounds its own bulk requests (--parallel).
+	source, err := newGatedSource(cfg, l, nil)
 	if err != nil {
 		return err
 	}

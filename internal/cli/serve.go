@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/logs"
@@ -59,7 +60,15 @@ func runWorker(e *env, args []string) error {
 // serveWorker runs one asynq server until ctx ends, then shuts it down
 // gracefully (in-flight jobs get workers.ShutdownTimeout).
 func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error {
-	source, err := newSource(cfg, l)
+	rdb := newRedis(cfg)
+	defer rdb.Close()
+	// The cluster-wide semaphore is the source client's gate: every attempt
+	// of every request (retries included) holds a slot, backoff waits none.
+	var gate es.Gate
+	if cfg.SearchConcurrency > 0 {
+		gate = limiter.New(rdb, keys.New(cfg.KeyPrefix), cfg.SearchConcurrency, limiter.Options{}).Gate
+	}
+	source, err := newGatedSource(cfg, l, gate)
 	if err != nil {
 		return err
 	}
@@ -67,17 +76,11 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 	if err != nil {
 		return err
 	}
-	rdb := newRedis(cfg)
-	defer rdb.Close()
 	client := asynq.NewClient(redisOpt(cfg))
 	defer client.Close()
-	var lim *limiter.Semaphore
-	if cfg.SearchConcurrency > 0 {
-		lim = limiter.New(rdb, keys.New(cfg.KeyPrefix), cfg.SearchConcurrency, limiter.Options{})
-	}
 	h := workers.NewHandlers(workers.Deps{
 		Config: cfg, Store: newStore(rdb, cfg), Registry: telemetry.Default(),
-		Source: source, Limiter: lim, Sink: sink, Enqueuer: client, Logger: l,
+		Source: source, Sink: sink, Enqueuer: client, Logger: l,
 	})
 	srv := workers.NewServer(cfg, redisOpt(cfg), l)
 	if err := srv.Start(workers.NewMux(h)); err != nil {
