@@ -22,7 +22,11 @@ func flaky(t *testing.T, p ClientParams, statuses []int, retryAfter []string) (*
 		i := int(n.Add(1)) - 1
 		if i < len(statuses) {
 			if i < len(retryAfter) && retryAfter[i] != "" {
-				w.Header().Set("Retry-After", retryAfter[i])
+				v := retryAfter[i]
+				if v == "date+2s" { // an HTTP date, made when the answer is sent
+					v = time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
+				}
+				w.Header().Set("Retry-After", v)
 			}
 			w.WriteHeader(statuses[i])
 			_, _ = w.Write([]byte(`{"error":{"type":"es_rejected_execution_exception","reason":"rejected"},"status":429}`))
@@ -61,7 +65,7 @@ func TestRetries(t *testing.T) {
 		{name: "budget spent", params: ClientParams{MaxRetries: 2}, statuses: []int{503, 503, 503, 503}, wantErr: "after 3 attempts", wantCalls: 3},
 		{name: "retries disabled", params: ClientParams{MaxRetries: -1}, statuses: []int{429}, wantErr: "429", wantCalls: 1},
 		{name: "Retry-After seconds honoured", statuses: []int{429}, retryAfter: []string{"1"}, wantCalls: 2, minWait: time.Second},
-		{name: "Retry-After date honoured", statuses: []int{503}, retryAfter: []string{time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)}, wantCalls: 2, minWait: 500 * time.Millisecond},
+		{name: "Retry-After date honoured", statuses: []int{503}, retryAfter: []string{"date+2s"}, wantCalls: 2, minWait: 500 * time.Millisecond},
 		{name: "Retry-After beyond the deadline ends at once", statuses: []int{429}, retryAfter: []string{"30"}, ctxTimeout: 2 * time.Second, wantErr: "no time left to retry", wantCalls: 1},
 	}
 	for _, tc := range tests {
