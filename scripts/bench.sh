@@ -15,6 +15,8 @@ go build -o "$APMTEL_STATE_DIR/apmtel" ./cmd/apmtel
 out=$(APMTEL_SOURCE_URL=$APMTEL_TEST_ES_URL "$APMTEL_STATE_DIR/apmtel" sample apm --docs "$DOCS" --services 20 --days 7 --seed 42 2>&1 | tail -1)
 echo "$out"
 gen=$(go test -run '^$' -bench BenchmarkGenerate -benchtime 200000x ./internal/sample | grep Benchmark)
+# Keep the run benchmark's section (scripts/bench-run.sh) and what follows it.
+runsec=$(sed -n '/<!-- bench-run:start -->/,$p' docs/benchmarks.md 2>/dev/null || true)
 cat >docs/benchmarks.md <<MD
 # Benchmarks
 
@@ -36,4 +38,5 @@ the number of documents (generation streams).
 $gen
 \`\`\`
 MD
+if [ -n "$runsec" ]; then printf '\n%s\n' "$runsec" >>docs/benchmarks.md; fi
 echo "written docs/benchmarks.md"

@@ -60,9 +60,9 @@ func TestFaultSourceErrors(t *testing.T) {
 	if r.Report == nil || strings.Join(r.Report.Failed, ",") != "cloud,host" {
 		t.Errorf("report %+v", r.Report)
 	}
-	// 2 attempts × (1 try + 3 client retries) per failing task: bounded.
-	if st := p.Stats(); st.Faulted != 16 || st.InFlight != 0 {
-		t.Errorf("proxy: %d faulted requests (want 16), %d still in flight", st.Faulted, st.InFlight)
+	// 2 attempts × (1 try + es.DefaultMaxRetries client retries) per failing task: bounded.
+	if want := 2 * 2 * (1 + es.DefaultMaxRetries); p.Stats().Faulted != want || p.Stats().InFlight != 0 {
+		t.Errorf("proxy: %d faulted requests (want %d), %d still in flight", p.Stats().Faulted, want, p.Stats().InFlight)
 	}
 }
 

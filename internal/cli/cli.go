@@ -205,12 +205,21 @@ func pingRedis(rdb redis.UniversalClient, cfg config.Config) error {
 	return nil
 }
 
+// newSource returns the source client of an in-process collection (preview):
+// APMTEL_SEARCH_CONCURRENCY caps this process's requests in flight, as the
+// Redis semaphore caps all workers' together.
 func newSource(cfg config.Config, l zerolog.Logger) (*es.Client, error) {
+	return newGatedSource(cfg, l, es.LocalGate(cfg.SearchConcurrency))
+}
+
+// newGatedSource returns the source client; gate (nil: none) is taken around
+// every attempt of every request.
+func newGatedSource(cfg config.Config, l zerolog.Logger, gate es.Gate) (*es.Client, error) {
 	if !cfg.Source.Configured() {
 		return nil, &config.UsageError{Err: errors.New("APMTEL_SOURCE_URL: the source cluster is not configured")}
 	}
 	warnInsecure(l, "source", cfg.Source)
-	return es.NewClient(es.ClientParams{Cluster: cfg.Source})
+	return es.NewClient(es.ClientParams{Cluster: cfg.Source, Gate: gate})
 }
 
 func newSink(cfg config.Config, l zerolog.Logger) (uploader.Sink, error) {

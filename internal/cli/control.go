@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
@@ -409,21 +410,25 @@ func runPreview(e *env, args []string) error {
 		return &exitError{code: 2, err: err}
 	}
 	l := newLogger(e, cfg)
-	source, err := newSource(cfg, l)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signalContext()
 	defer stop()
-	var rdb *redis.Client
+	// Preview shares the cluster-wide cap with the workers, so that trying
+	// it on a busy deployment does not overload the source.
+	var source *es.Client
 	if cfg.SearchConcurrency > 0 {
-		rdb = newRedis(cfg)
+		rdb := newRedis(cfg)
 		defer rdb.Close()
 		if err := pingRedis(rdb, cfg); err != nil {
 			return fmt.Errorf("%w (preview obeys the cluster-wide APMTEL_SEARCH_CONCURRENCY held in Redis; set it to 0 to preview without Redis)", err)
 		}
+		source, err = newClusterSource(cfg, l, rdb)
+	} else {
+		source, err = newGatedSource(cfg, l, nil)
 	}
-	snap, rep, results := previewOnce(ctx, cfg, source, rdb, selected, parallel)
+	if err != nil {
+		return err
+	}
+	snap, rep, results := previewOnce(ctx, cfg, source, selected, parallel)
 	b, err := json.Marshal(snap)
 	if err == nil && envelope {
 		b, err = previewEnvelope(ctx, e, cfg, source, l, b)
@@ -450,9 +455,9 @@ func runPreview(e *env, args []string) error {
 
 // previewOnce runs tasks in-process through the workers' executor and
 // assembles their telemetry object as finalize would (without last good
-// values). rdb, when not nil, holds the cluster-wide search limiter.
-func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, rdb redis.UniversalClient, tasks []telemetry.Task, parallel int) (map[string]any, run.Report, map[string]run.TaskRecord) {
-	x := newExecutor(cfg, source, rdb)
+// values).
+func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks []telemetry.Task, parallel int) (map[string]any, run.Report, map[string]run.TaskRecord) {
+	x := newExecutor(cfg, source)
 	results := collect.Preview(ctx, x, "preview-"+time.Now().UTC().Format("20060102T150405Z"), tasks, cfg.Indices, parallel)
 	names := make([]string, len(tasks))
 	for i, t := range tasks {
@@ -463,12 +468,20 @@ func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, rdb red
 }
 
 // newExecutor is the one executor configuration, shared by workers and preview.
-func newExecutor(cfg config.Config, source es.Doer, rdb redis.UniversalClient) *collect.Executor {
-	x := &collect.Executor{Source: source, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout}
-	if cfg.SearchConcurrency > 0 && rdb != nil {
-		x.Limiter = limiter.New(rdb, newRuns(nil, cfg).Keys().SearchSlots(), cfg.SearchConcurrency, cfg.SearchTimeout+30*time.Second)
+func newExecutor(cfg config.Config, source es.Doer) *collect.Executor {
+	return &collect.Executor{Source: source, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout}
+}
+
+// newClusterSource is the source client of every process that collects: the
+// cluster-wide semaphore in Redis (APMTEL_SEARCH_CONCURRENCY, 0 = none) is
+// its gate, so every attempt of every request, retries included, holds a
+// slot and a backoff holds none.
+func newClusterSource(cfg config.Config, l zerolog.Logger, rdb redis.UniversalClient) (*es.Client, error) {
+	var gate es.Gate
+	if cfg.SearchConcurrency > 0 {
+		gate = limiter.New(rdb, newRuns(rdb, cfg).Keys(), cfg.SearchConcurrency, limiter.Options{}).Gate
 	}
-	return x
+	return newGatedSource(cfg, l, gate)
 }
 
 func runCancel(e *env, args []string) error {

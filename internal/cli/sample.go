@@ -42,7 +42,8 @@ func runSampleAPM(e *env, args []string) error {
 		return err
 	}
 	l := newLogger(e, cfg)
-	source, err := newSource(cfg, l)
+	// The loader bounds its own bulk requests (--parallel).
+	source, err := newGatedSource(cfg, l, nil)
 	if err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) 
 		return nil, err
 	}
 	fmt.Fprintln(e.stderr, "sample telemetry: collecting once from the source cluster")
-	snap, _, _ := previewOnce(ctx, cfg, source, nil, telemetry.Default().All(), 4)
+	snap, _, _ := previewOnce(ctx, cfg, source, telemetry.Default().All(), 4)
 	b, _ := json.Marshal(snap)
 	return decodeObject(b)
 }

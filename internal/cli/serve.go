@@ -62,7 +62,9 @@ func runWorker(e *env, args []string) error {
 // serveWorker runs one asynq server until ctx ends, then shuts it down
 // gracefully (in-flight jobs get the Timing().ShutdownTimeout).
 func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error {
-	source, err := newSource(cfg, l)
+	rdb := newRedis(cfg)
+	defer rdb.Close()
+	source, err := newClusterSource(cfg, l, rdb)
 	if err != nil {
 		return err
 	}
@@ -70,13 +72,11 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 	if err != nil {
 		return err
 	}
-	rdb := newRedis(cfg)
-	defer rdb.Close()
 	client := asynq.NewClient(redisOpt(cfg))
 	defer client.Close()
 	h := workers.NewHandlers(workers.Deps{
 		Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(),
-		Executor: newExecutor(cfg, source, rdb), Sink: sink, Enqueuer: client, Logger: l,
+		Executor: newExecutor(cfg, source), Sink: sink, Enqueuer: client, Logger: l,
 	})
 	var running health.Flag
 	stopHTTP, err := startHTTP(cfg, l, logs.Worker, rdb, health.Redis(rdb), running.Check("server", "worker server not running"))

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
-	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 )
@@ -18,8 +18,6 @@ import (
 type Executor struct {
 	// Source reaches the cluster holding the APM data.
 	Source es.Doer
-	// Limiter caps requests to the source across every worker; nil: no cap.
-	Limiter *limiter.Semaphore
 	// SearchTimeout bounds one request; TaskTimeout one attempt of a task.
 	SearchTimeout time.Duration
 	TaskTimeout   time.Duration
@@ -60,15 +58,9 @@ type Outcome struct {
 // API and slow logs show which run and task a search belongs to.
 func OpaqueID(runID, task string) string { return "apmtel run=" + runID + " task=" + task }
 
-// Doer is the source as every request of apmtel reaches it: labelled with
-// opaqueID and holding a slot of the cluster-wide limiter.
-func (x *Executor) Doer(opaqueID string) es.Doer {
-	d := es.WithOpaqueID(x.Source, opaqueID)
-	if x.Limiter != nil {
-		d = x.Limiter.Doer(d)
-	}
-	return d
-}
+// Doer is the source labelled with opaqueID. The cluster-wide cap is the
+// source client's own gate (es.ClientParams.Gate), taken per attempt.
+func (x *Executor) Doer(opaqueID string) es.Doer { return es.WithOpaqueID(x.Source, opaqueID) }
 
 // deadlineError is the cause a deadline of ours cancels a task with.
 type deadlineError struct {
@@ -104,16 +96,20 @@ func (x *Executor) Run(ctx context.Context, j Job) (out Outcome) {
 		defer cancelRun()
 	}
 	source := x.Doer(OpaqueID(j.RunID, j.Task.Name))
+	var mu sync.Mutex
 	var warnings []string
 	env := telemetry.Env{
 		ES: source, Indices: j.Indices, SearchTimeout: x.SearchTimeout, Now: x.now,
-		Warn: func(msg string) { warnings = append(warnings, msg) },
+		// Tasks fan out their requests; a warning may come from any goroutine.
+		Warn: func(msg string) { mu.Lock(); warnings = append(warnings, msg); mu.Unlock() },
 	}
 	defer func() {
 		if p := recover(); p != nil {
 			out = Outcome{Status: run.TaskFailed, Err: fmt.Errorf("task %s panicked: %v", j.Task.Name, p), Permanent: true}
 		}
-		out.Warnings = warnings
+		mu.Lock()
+		out.Warnings = append([]string(nil), warnings...)
+		mu.Unlock()
 		out.Took = x.now().Sub(start)
 	}()
 	frag, err := j.Task.Collect(tctx, env)

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -28,18 +30,43 @@ type Client struct {
 	es *elasticsearch.Client
 	// maxBody bounds how much of a response is read, so a runaway aggregation
 	// cannot exhaust a worker's memory.
-	maxBody int64
+	maxBody   int64
+	retries   int
+	gate      Gate
+	base, top time.Duration
 }
+
+// Gate is taken around every attempt of a request and returns a context
+// for the attempt (cancelled if the gate is lost) and its release function.
+// The cluster-wide limiter is a Gate, so that retries count against the cap
+// while backoff waits hold no slot.
+type Gate func(ctx context.Context) (context.Context, func(), error)
 
 // ClientParams are the inputs of NewClient.
 type ClientParams struct {
 	Cluster config.Cluster
 	// Transport replaces the HTTP transport (tests, proxies); nil uses a tuned default.
 	Transport http.RoundTripper
-	// MaxRetries is the number of retries on 429/502/503/504 and network errors;
-	// 0 means the default (3) and a negative value disables retries.
+	// MaxRetries is the number of retries of a request answered 429 or 5xx,
+	// or failed by a network error; 0 means DefaultMaxRetries and a negative
+	// value disables retries. A request that timed out is not retried.
 	MaxRetries int
+	// Gate, when not nil, is taken around every attempt.
+	Gate Gate
+	// RetryBase and RetryMax shape the backoff (defaults 200ms and 10s):
+	// attempt n waits a random time in [d/2, d), d = min(RetryBase·2ⁿ, RetryMax),
+	// or the answer's Retry-After when that is longer.
+	RetryBase, RetryMax time.Duration
 }
+
+// DefaultMaxRetries is the retry budget of a request: with the default
+// backoff about 6 s of waiting in all, enough to ride out a busy node's
+// rejections, short against the task timeout.
+const DefaultMaxRetries = 5
+
+// maxRetryAfter caps a server's Retry-After, so a bogus value cannot park a
+// task; a longer wait than the caller's deadline ends the request at once.
+const maxRetryAfter = time.Minute
 
 // NewClient returns a client for p.Cluster.
 func NewClient(p ClientParams) (*Client, error) {
@@ -49,7 +76,7 @@ func NewClient(p ClientParams) (*Client, error) {
 	tr := p.Transport
 	if tr == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 16
+		t.MaxIdleConnsPerHost = 64
 		t.ResponseHeaderTimeout = 0                                                                 // bounded per request by the context
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.Cluster.Insecure} //nolint:gosec // opt-in, warned about
 		if p.Cluster.CACert != "" {
@@ -68,55 +95,108 @@ func NewClient(p ClientParams) (*Client, error) {
 	}
 	retries := p.MaxRetries
 	if retries == 0 {
-		retries = 3
+		retries = DefaultMaxRetries
 	}
-	disableRetry := retries < 0
 	cfg := elasticsearch.Config{
-		Addresses:     p.Cluster.URLs,
-		Username:      p.Cluster.Username,
-		Password:      p.Cluster.Password,
-		APIKey:        p.Cluster.APIKey,
-		Transport:     tr,
-		MaxRetries:    max(retries, 0),
-		DisableRetry:  disableRetry,
-		RetryOnStatus: []int{429, 502, 503, 504},
-		RetryBackoff: func(attempt int) time.Duration {
-			d := time.Duration(1<<min(attempt, 6)) * 100 * time.Millisecond
-			return d
-		},
+		Addresses: p.Cluster.URLs,
+		Username:  p.Cluster.Username,
+		Password:  p.Cluster.Password,
+		APIKey:    p.Cluster.APIKey,
+		Transport: tr,
+		// Retries are ours (Do): per attempt through the gate, with jitter
+		// and Retry-After, which go-elasticsearch's retry loop cannot do.
+		DisableRetry: true,
 	}
 	c, err := elasticsearch.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
-	return &Client{es: c, maxBody: 256 << 20}, nil
+	base, top := p.RetryBase, p.RetryMax
+	if base <= 0 {
+		base = 200 * time.Millisecond
+	}
+	if top <= 0 {
+		top = 10 * time.Second
+	}
+	return &Client{es: c, maxBody: 256 << 20, retries: max(retries, 0), gate: p.Gate, base: base, top: top}, nil
 }
 
-// Do sends r under ctx, bounded by r.Timeout.
+// Do sends r under ctx. Each attempt is bounded by r.Timeout; 429, 5xx and
+// network errors are retried (see ClientParams) while ctx lasts.
 func (c *Client) Do(ctx context.Context, r Request) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, r.Timeout, &RequestTimeoutError{Timeout: r.Timeout})
-	defer cancel()
-	var body io.Reader
+	var body []byte
 	contentType := "application/json"
 	if r.NDJSON != nil {
-		body, contentType = bytes.NewReader(r.NDJSON), "application/x-ndjson"
+		body, contentType = r.NDJSON, "application/x-ndjson"
 	} else if r.Body != nil {
 		b, err := json.Marshal(r.Body)
 		if err != nil {
 			return nil, fmt.Errorf("%s: encode body: %w", r.Endpoint, err)
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
 	method := r.Method
 	if method == "" {
 		method = http.MethodGet
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.Path(), body)
+	for attempt := 0; ; attempt++ {
+		b, retryAfter, err := c.attempt(ctx, r, method, body, contentType)
+		if err == nil || retryAfter < 0 || attempt >= c.retries {
+			if err != nil && attempt > 0 {
+				err = fmt.Errorf("%w (after %d attempts)", err, attempt+1)
+			}
+			return b, err
+		}
+		wait := c.backoff(attempt)
+		if retryAfter > wait {
+			wait = retryAfter
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return nil, fmt.Errorf("%w (no time left to retry in %s)", err, wait.Round(time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (retry abandoned: %w)", err, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is attempt n's wait before Retry-After: equal jitter, so that
+// requests rejected together do not come back together.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.base << min(n, 16)
+	if d > c.top || d <= 0 {
+		d = c.top
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// attempt sends r once. retryAfter < 0 means the error is final; otherwise
+// the request may be retried, after at least retryAfter.
+func (c *Client) attempt(ctx context.Context, r Request, method string, body []byte, contentType string) (_ []byte, retryAfter time.Duration, _ error) {
+	if c.gate != nil {
+		gctx, release, err := c.gate(ctx)
+		if err != nil {
+			return nil, -1, fmt.Errorf("%s: %w", r.Endpoint, err)
+		}
+		defer release()
+		ctx = gctx
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, r.Timeout, &RequestTimeoutError{Timeout: r.Timeout})
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.Path(), rd)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Endpoint, err)
+		return nil, -1, fmt.Errorf("%s: %w", r.Endpoint, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
@@ -127,22 +207,49 @@ func (c *Client) Do(ctx context.Context, r Request) ([]byte, error) {
 	res, err := c.es.Perform(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", r.Endpoint, context.Cause(ctx))
+			return nil, -1, fmt.Errorf("%s: %w", r.Endpoint, context.Cause(ctx))
 		}
-		return nil, fmt.Errorf("%s: %w", r.Endpoint, err)
+		return nil, 0, fmt.Errorf("%s: %w", r.Endpoint, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, c.maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: read response: %w", r.Endpoint, err)
+		if ctx.Err() != nil {
+			return nil, -1, fmt.Errorf("%s: read response: %w", r.Endpoint, context.Cause(ctx))
+		}
+		return nil, 0, fmt.Errorf("%s: read response: %w", r.Endpoint, err)
 	}
 	if int64(len(b)) > c.maxBody {
-		return nil, fmt.Errorf("%s: response larger than %d bytes", r.Endpoint, c.maxBody)
+		return nil, -1, fmt.Errorf("%s: response larger than %d bytes", r.Endpoint, c.maxBody)
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return nil, fmt.Errorf("%s %s: %w", method, r.Endpoint, parseError(res.StatusCode, b))
+		err := fmt.Errorf("%s %s: %w", method, r.Endpoint, parseError(res.StatusCode, b))
+		if !retryableStatus(res.StatusCode) {
+			return nil, -1, err
+		}
+		return nil, parseRetryAfter(res.Header.Get("Retry-After"), time.Now()), err
 	}
-	return b, nil
+	return b, 0, nil
+}
+
+// retryableStatus: too many requests and server-side trouble; 501 and 505
+// will not get better.
+func retryableStatus(code int) bool {
+	return code == http.StatusTooManyRequests || code >= 500 && code <= 599 && code != 501 && code != 505
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or invalid.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
 }
 
 // ClusterInfo is the answer of GET /.

@@ -98,6 +98,14 @@ func (s Space) LastGood() string { return s.base() + "lastgood" }
 // one per source cluster, since the cap protects that cluster.
 func (s Space) SearchSlots() string { return s.base() + "searchslots" }
 
+// SearchQueue is the sorted set of tickets waiting for a search slot, scored
+// by arrival time (µs), so slots are handed out first come, first served.
+func (s Space) SearchQueue() string { return s.base() + "searchslots:queue" }
+
+// SearchWaiters is the sorted set of waiting tickets scored by their waiter
+// lease expiry (ms): a waiter that stops polling (dead process) leaves the queue.
+func (s Space) SearchWaiters() string { return s.base() + "searchslots:waiters" }
+
 // RunSuffixes are the suffixes of a run's keys after Run(id), "" for the run hash.
 var RunSuffixes = []string{"", ":results", ":pending", ":attempts", ":snapshot"}
 

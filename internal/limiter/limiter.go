@@ -4,76 +4,252 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/keys"
 )
 
-// acquireScript takes a slot if fewer than limit are held.
+// Defaults of Options.
+const (
+	DefaultLease       = 5 * time.Second
+	DefaultWaiterLease = 3 * time.Second
+)
+
+// ErrLeaseLost is the cause of a held slot's context when its lease could
+// not be renewed in time (Redis unreachable, process stalled): the slot may
+// already serve someone else, so the request must stop.
+var ErrLeaseLost = errors.New("search slot lease lost")
+
+// acquireScript queues a ticket and hands it a slot when its turn has come.
 //
-// KEYS[1] the slots sorted set (member: token, score: lease expiry in ms)
-// ARGV[1] limit, ARGV[2] token, ARGV[3] lease in ms
-// Result: 1 when the slot was taken, 0 when all slots are held. Expired
-// leases are dropped first; time comes from Redis, so workers' clocks do not matter.
+// KEYS[1] holders: sorted set, member ticket, score lease expiry (ms)
+// KEYS[2] queue: sorted set, member ticket, score arrival time (µs)
+// KEYS[3] waiters: sorted set, member ticket, score waiter lease expiry (ms)
+// ARGV[1] limit, ARGV[2] ticket, ARGV[3] holder lease (ms), ARGV[4] waiter lease (ms)
+// Result: {1, 0} when the ticket now holds a slot; {0, n} while it waits,
+// n >= 1 being how many slots must free up before its turn.
+//
+// Expired holders and waiters are dropped first. A ticket takes a slot only
+// when fewer tickets are ahead of it in the queue than there are free slots,
+// so the slots go out strictly in arrival order (no starvation) and every
+// ticket ahead still finds its own. Time comes from Redis, so the workers'
+// clocks do not matter. Calling it again for a holder answers {1, 0}.
 var acquireScript = redis.NewScript(`
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
-  return 1
+local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = math.floor(us / 1000)
+local limit, ticket = tonumber(ARGV[1]), ARGV[2]
+local lease, wlease = tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('ZSCORE', KEYS[1], ticket) then
+  return {1, 0}
 end
-return 0
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for _, d in ipairs(dead) do
+  redis.call('ZREM', KEYS[2], d)
+end
+if #dead > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+end
+if not redis.call('ZSCORE', KEYS[2], ticket) then
+  redis.call('ZADD', KEYS[2], us, ticket)
+end
+local keep = 2 * math.max(lease, wlease)
+local rank = redis.call('ZRANK', KEYS[2], ticket)
+local free = limit - redis.call('ZCARD', KEYS[1])
+if rank < free then
+  redis.call('ZREM', KEYS[2], ticket)
+  redis.call('ZREM', KEYS[3], ticket)
+  redis.call('ZADD', KEYS[1], now + lease, ticket)
+  redis.call('PEXPIRE', KEYS[1], keep)
+  return {1, 0}
+end
+redis.call('ZADD', KEYS[3], now + wlease, ticket)
+redis.call('PEXPIRE', KEYS[2], keep)
+redis.call('PEXPIRE', KEYS[3], keep)
+return {0, rank - math.max(free, 0) + 1}
 `)
 
-// Semaphore is a cluster-wide counting semaphore.
+// renewScript extends a held slot's lease (the heartbeat).
+//
+// KEYS[1] holders (as in acquireScript)
+// ARGV[1] ticket, ARGV[2] lease (ms)
+// Result: 1 when renewed, 0 when the ticket no longer holds a slot (its
+// lease ran out and it was dropped).
+var renewScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local exp = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not exp or tonumber(exp) <= now then
+  return 0
+end
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
+return 1
+`)
+
+// leaveScript gives a slot back, or takes a ticket out of the queue when its
+// waiter gives up.
+//
+// KEYS[1] holders, KEYS[2] queue, KEYS[3] waiters (as in acquireScript)
+// ARGV[1] ticket
+// Result: the number of sets the ticket was removed from (0 or 1).
+var leaveScript = redis.NewScript(`
+return redis.call('ZREM', KEYS[1], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('ZREM', KEYS[3], ARGV[1])
+`)
+
+// Options tune a Semaphore; zero values take the defaults.
+type Options struct {
+	// Lease is how long a slot outlives its holder's last heartbeat; the
+	// holder renews it every Lease/3. A dead holder's slot is free again at
+	// most Lease after its death.
+	Lease time.Duration
+	// WaiterLease is how long a queued ticket outlives its waiter's last
+	// poll; a dead waiter stops blocking the queue after at most this long.
+	WaiterLease time.Duration
+}
+
+// Semaphore is a cluster-wide, first-come-first-served counting semaphore.
 type Semaphore struct {
 	rdb   redis.UniversalClient
-	key   string
+	keys  []string
 	limit int
-	lease time.Duration
+	opt   Options
 }
 
-// New returns a semaphore of limit slots under key; lease bounds how long a
-// slot outlives a crashed holder.
-func New(rdb redis.UniversalClient, key string, limit int, lease time.Duration) *Semaphore {
-	return &Semaphore{rdb: rdb, key: key, limit: limit, lease: lease}
+// New returns a semaphore of limit slots in the key space ks.
+func New(rdb redis.UniversalClient, ks keys.Space, limit int, opt Options) *Semaphore {
+	if opt.Lease <= 0 {
+		opt.Lease = DefaultLease
+	}
+	if opt.WaiterLease <= 0 {
+		opt.WaiterLease = DefaultWaiterLease
+	}
+	return &Semaphore{rdb: rdb, keys: []string{ks.SearchSlots(), ks.SearchQueue(), ks.SearchWaiters()}, limit: limit, opt: opt}
 }
 
-// Acquire waits for a slot until ctx ends and returns its release function.
-func (s *Semaphore) Acquire(ctx context.Context) (func(), error) {
+// RecoveryBound is the longest a dead process's slots stay taken: one lease
+// after its last heartbeat, plus one poll of the next waiter.
+func (s *Semaphore) RecoveryBound() time.Duration { return s.opt.Lease + maxPoll }
+
+// Poll intervals of a waiter: fast when its turn is near, slower when many
+// tickets are ahead, so hundreds of queued requests do not flood Redis.
+const (
+	minPoll = 5 * time.Millisecond
+	maxPoll = 100 * time.Millisecond
+)
+
+// Acquire waits for a slot until ctx ends. It returns a context derived from
+// ctx that is cancelled (cause ErrLeaseLost) if the slot's lease cannot be
+// renewed, and the release function, which must be called once.
+func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error) {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
-	wait := 10 * time.Millisecond
+	ticket := hex.EncodeToString(b[:])
+	wait := minPoll
 	for {
-		ok, err := acquireScript.Run(ctx, s.rdb, []string{s.key}, s.limit, token, s.lease.Milliseconds()).Int()
+		res, err := acquireScript.Run(ctx, s.rdb, s.keys, s.limit, ticket, s.opt.Lease.Milliseconds(), s.opt.WaiterLease.Milliseconds()).Int64Slice()
 		if err != nil {
-			return nil, fmt.Errorf("search slot: %w", err)
+			s.leave(ctx, ticket)
+			if ctx.Err() != nil {
+				return nil, nil, fmt.Errorf("waiting for a search slot: %w", context.Cause(ctx))
+			}
+			return nil, nil, fmt.Errorf("search slot: %w", err)
 		}
-		if ok == 1 {
-			return func() {
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				defer cancel()
-				s.rdb.ZRem(ctx, s.key, token)
-			}, nil
+		if len(res) == 2 && res[0] == 1 {
+			return s.hold(ctx, ticket)
+		}
+		ahead := int64(1)
+		if len(res) == 2 {
+			ahead = res[1]
+		}
+		// Near the front: poll quickly, the slot is about to come.
+		if ahead <= int64(s.limit) {
+			wait = minPoll
+		} else {
+			wait = min(2*wait, maxPoll)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("waiting for a search slot: %w", ctx.Err())
+			s.leave(ctx, ticket)
+			return nil, nil, fmt.Errorf("waiting for a search slot: %w", context.Cause(ctx))
 		case <-t.C:
 		}
-		wait = min(2*wait, 200*time.Millisecond)
 	}
 }
 
-// Doer wraps an es.Doer so that every request holds a slot.
+// hold starts the heartbeat of a taken slot.
+func (s *Semaphore) hold(ctx context.Context, ticket string) (context.Context, func(), error) {
+	hctx, cancel := context.WithCancelCause(ctx)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		every := s.opt.Lease / 3
+		t := time.NewTicker(every)
+		defer t.Stop()
+		renewed := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-hctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), every)
+			ok, err := renewScript.Run(rctx, s.rdb, s.keys[:1], ticket, s.opt.Lease.Milliseconds()).Int()
+			rcancel()
+			switch {
+			case err == nil && ok == 1:
+				renewed = time.Now()
+			case err == nil:
+				cancel(ErrLeaseLost)
+				return
+			case time.Since(renewed) > s.opt.Lease-every:
+				// Redis has been unreachable for almost a lease: the slot
+				// may be handed out any moment now.
+				cancel(fmt.Errorf("%w: %v", ErrLeaseLost, err))
+				return
+			}
+		}
+	}()
+	released := false
+	return hctx, func() {
+		if released {
+			return
+		}
+		released = true
+		close(stop)
+		<-done
+		cancel(context.Canceled)
+		s.leave(ctx, ticket)
+	}, nil
+}
+
+func (s *Semaphore) leave(ctx context.Context, ticket string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = leaveScript.Run(ctx, s.rdb, s.keys, ticket).Err()
+}
+
+// Gate has the signature of es.ClientParams.Gate: the client takes a slot
+// around every attempt of a request, so retries count against the cap and a
+// backoff wait holds no slot.
+func (s *Semaphore) Gate(ctx context.Context) (context.Context, func(), error) {
+	return s.Acquire(ctx)
+}
+
+// Doer wraps an es.Doer so that every request holds a slot. Prefer
+// es.ClientParams.Gate, which holds a slot per attempt rather than per
+// request with all its retries.
 func (s *Semaphore) Doer(d es.Doer) es.Doer { return limited{d, s} }
 
 type limited struct {
@@ -82,7 +258,7 @@ type limited struct {
 }
 
 func (l limited) Do(ctx context.Context, r es.Request) ([]byte, error) {
-	release, err := l.s.Acquire(ctx)
+	ctx, release, err := l.s.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/testenv"
 )
 
 type slowDoer struct {
 	inflight, peak atomic.Int64
+	delay          time.Duration
 }
 
 func (d *slowDoer) Do(ctx context.Context, r es.Request) ([]byte, error) {
@@ -25,17 +27,24 @@ func (d *slowDoer) Do(ctx context.Context, r es.Request) ([]byte, error) {
 			break
 		}
 	}
-	time.Sleep(20 * time.Millisecond)
+	delay := d.delay
+	if delay == 0 {
+		delay = 20 * time.Millisecond
+	}
+	time.Sleep(delay)
 	return []byte(`{}`), nil
 }
+
+var ks = keys.New("apmtel:test")
 
 func TestLimitHoldsAcrossSemaphores(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
 	d := &slowDoer{}
-	// Three "workers", each with its own Semaphore value on the same key.
+	// Three "workers", each with its own Semaphore value on the same keys,
+	// each sending eight requests at once.
 	var wg sync.WaitGroup
 	for w := 0; w < 3; w++ {
-		doer := New(rdb, "apmtel:test:slots", 2, time.Minute).Doer(d)
+		doer := New(rdb, ks, 2, Options{}).Doer(d)
 		for i := 0; i < 8; i++ {
 			wg.Add(1)
 			go func() {
@@ -50,29 +59,191 @@ func TestLimitHoldsAcrossSemaphores(t *testing.T) {
 	if p := d.peak.Load(); p != 2 {
 		t.Errorf("peak concurrency %d, want 2", p)
 	}
-	if n := rdb.ZCard(context.Background(), "apmtel:test:slots").Val(); n != 0 {
-		t.Errorf("%d slots still held", n)
+	for _, k := range []string{ks.SearchSlots(), ks.SearchQueue(), ks.SearchWaiters()} {
+		if n := rdb.ZCard(context.Background(), k).Val(); n != 0 {
+			t.Errorf("%s: %d tickets left", k, n)
+		}
 	}
 }
 
 func TestCrashedHolderLosesSlotAndWaitersStop(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	s := New(rdb, "apmtel:test:slots", 1, 300*time.Millisecond)
-	if _, err := s.Acquire(context.Background()); err != nil { // never released: a crash
+	s := New(rdb, ks, 1, Options{Lease: 300 * time.Millisecond})
+	// A crash: a slot is taken and its heartbeat never runs (the slot is
+	// added the way acquireScript does, without hold).
+	if err := acquireScript.Run(context.Background(), rdb, s.keys, 1, "dead", 300, 300).Err(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := s.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, err := s.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want deadline while the slot is held, got %v", err)
 	}
+	if n := rdb.ZCard(context.Background(), ks.SearchQueue()).Val(); n != 0 {
+		t.Errorf("a waiter that gave up left %d tickets in the queue", n)
+	}
 	start := time.Now()
-	release, err := s.Acquire(context.Background())
+	_, release, err := s.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	release()
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("expired lease took %s to free", el)
+	if el := time.Since(start); el > s.RecoveryBound()+time.Second {
+		t.Errorf("expired lease took %s to free (bound %s)", el, s.RecoveryBound())
+	}
+}
+
+// A holder that lives keeps its slot far beyond one lease: the heartbeat
+// renews it, so nobody else gets in.
+func TestHeartbeatKeepsSlot(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	s := New(rdb, ks, 1, Options{Lease: 300 * time.Millisecond})
+	hctx, release, err := s.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // > 3 leases
+	defer cancel()
+	if _, _, err := s.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second holder got in while the first was alive: %v", err)
+	}
+	if hctx.Err() != nil {
+		t.Fatalf("held context ended: %v", context.Cause(hctx))
+	}
+	release()
+	if hctx.Err() == nil {
+		t.Error("held context still live after release")
+	}
+	_, release, err = s.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+}
+
+// A holder whose slot was taken away (its lease dropped) learns it through
+// its context.
+func TestLostLeaseCancelsHolder(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	s := New(rdb, ks, 1, Options{Lease: 300 * time.Millisecond})
+	hctx, release, err := s.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	rdb.Del(context.Background(), ks.SearchSlots())
+	select {
+	case <-hctx.Done():
+		if !errors.Is(context.Cause(hctx), ErrLeaseLost) {
+			t.Errorf("cause %v", context.Cause(hctx))
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("holder not told that its lease was lost")
+	}
+}
+
+// Slots go out in arrival order: with one slot, tickets queued one after
+// another are served in that order.
+func TestFirstComeFirstServed(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	s := New(rdb, ks, 1, Options{})
+	_, release, err := s.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []int
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, rel, err := s.Acquire(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+			rel()
+		}()
+		// Wait until waiter i has its ticket before starting the next.
+		eventually(t, 5*time.Second, "ticket queued", func() bool {
+			return rdb.ZCard(context.Background(), ks.SearchQueue()).Val() == int64(i+1)
+		})
+	}
+	release()
+	wg.Wait()
+	for i, got := range order {
+		if got != i {
+			t.Fatalf("served in order %v, want 0..5", order)
+		}
+	}
+}
+
+// A dead waiter at the head of the queue blocks the others at most one
+// waiter lease.
+func TestDeadWaiterLeavesQueue(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	s := New(rdb, ks, 1, Options{WaiterLease: 300 * time.Millisecond})
+	_, release, err := s.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A waiter queues once and never polls again.
+	if err := acquireScript.Run(context.Background(), rdb, s.keys, 1, "dead-waiter", 5000, 300).Err(); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	start := time.Now()
+	_, release, err = s.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if el := time.Since(start); el < 200*time.Millisecond || el > 2*time.Second {
+		t.Errorf("waited %s behind a dead waiter, want about its 300ms lease", el)
+	}
+}
+
+// Under heavy fan-out (many goroutines per process, several processes) every
+// request is served and the cap holds.
+func TestFanOutNoStarvation(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	d := &slowDoer{delay: 5 * time.Millisecond}
+	var wg sync.WaitGroup
+	var served atomic.Int64
+	for w := 0; w < 4; w++ {
+		doer := New(rdb, ks, 3, Options{}).Doer(d)
+		for i := 0; i < 40; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if _, err := doer.Do(ctx, es.Request{ClusterWide: true, Timeout: time.Second}); err != nil {
+					t.Error(err)
+					return
+				}
+				served.Add(1)
+			}()
+		}
+	}
+	wg.Wait()
+	if served.Load() != 160 || d.peak.Load() != 3 {
+		t.Errorf("served %d of 160, peak %d (cap 3)", served.Load(), d.peak.Load())
+	}
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

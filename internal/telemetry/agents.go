@@ -124,21 +124,48 @@ func compositeLabels(raw json.RawMessage, sub string) ([]string, error) {
 
 // Agents reports, per agent, the top 3 agent versions and activation
 // methods and the top service frameworks, languages and runtimes of the last
-// day (spec §2.3.12). Each agent name is queried once.
+// day (spec §2.3.12). Each agent name is queried once, all at once under the
+// cluster-wide cap (Kibana: one after another).
 func Agents() Task {
 	return Task{Name: "agents", Collect: func(ctx context.Context, env Env) (Fragment, error) {
 		idx := env.indices("EMT")
-		out := map[string]any{}
-		for _, name := range agentNamesWithoutOTel {
-			r, err := env.search(ctx, idx, map[string]any{
+		n := len(agentNamesWithoutOTel)
+		resp := make([]*searchResponse, n+len(otelBaseAgentNames))
+		err := each(ctx, len(resp), func(ctx context.Context, i int) error {
+			var err error
+			if i < n {
+				name := agentNamesWithoutOTel[i]
+				resp[i], err = env.search(ctx, idx, map[string]any{
+					"track_total_hits": false, "size": 0,
+					"query": filter(term("agent.name", name), range1d),
+					"sort":  map[string]any{"@timestamp": "desc"},
+					"aggs":  agentNameAggs(),
+				})
+				if err != nil {
+					return fmt.Errorf("agent %s: %w", name, err)
+				}
+				return nil
+			}
+			base := otelBaseAgentNames[i-n]
+			resp[i], err = env.search(ctx, idx, map[string]any{
 				"track_total_hits": false, "size": 0,
-				"query": filter(term("agent.name", name), range1d),
-				"sort":  map[string]any{"@timestamp": "desc"},
-				"aggs":  agentNameAggs(),
+				"query": filter(map[string]any{"prefix": map[string]any{"agent.name": base}}, range1d),
+				"aggs": map[string]any{"agent_name": map[string]any{
+					"terms": map[string]any{"field": "agent.name", "size": 1000},
+					"aggs":  agentNameAggs(),
+				}},
 			})
 			if err != nil {
-				return nil, fmt.Errorf("agent %s: %w", name, err)
+				return fmt.Errorf("agent prefix %s: %w", base, err)
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]any{}
+		for i, name := range agentNamesWithoutOTel {
+			r := resp[i]
 			if r.Aggregations == nil {
 				continue
 			}
@@ -148,18 +175,7 @@ func Agents() Task {
 			}
 			out[name] = data
 		}
-		for _, base := range otelBaseAgentNames {
-			r, err := env.search(ctx, idx, map[string]any{
-				"track_total_hits": false, "size": 0,
-				"query": filter(map[string]any{"prefix": map[string]any{"agent.name": base}}, range1d),
-				"aggs": map[string]any{"agent_name": map[string]any{
-					"terms": map[string]any{"field": "agent.name", "size": 1000},
-					"aggs":  agentNameAggs(),
-				}},
-			})
-			if err != nil {
-				return nil, fmt.Errorf("agent prefix %s: %w", base, err)
-			}
+		for _, r := range resp[n:] {
 			var t nestedTerms
 			if _, err := r.agg("agent_name", &t); err != nil {
 				return nil, err

@@ -83,12 +83,22 @@ func AggregatedTransactions() Task {
 			{"with_country", true, true},
 			{"no_observer_name", false, false},
 		}
-		out := map[string]any{}
-		for _, v := range variants {
-			expected, total, err := countCompositeBuckets(ctx, env, idx, start, end, aggregatedTransactionSources(v.observer, v.country))
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", v.name, err)
+		// The variants page independently: their page sequences run at once.
+		expected, total := make([]int64, len(variants)), make([]int64, len(variants))
+		err = each(ctx, len(variants), func(ctx context.Context, i int) error {
+			v := variants[i]
+			var err error
+			if expected[i], total[i], err = countCompositeBuckets(ctx, env, idx, start, end, aggregatedTransactionSources(v.observer, v.country)); err != nil {
+				return fmt.Errorf("%s: %w", v.name, err)
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]any{}
+		for i, v := range variants {
+			expected, total := expected[i], total[i]
 			res := map[string]any{"expected_metric_document_count": expected, "transaction_count": total}
 			if ratio := float64(expected) / float64(total); !math.IsNaN(ratio) && !math.IsInf(ratio, 0) {
 				res["ratio"] = ratio

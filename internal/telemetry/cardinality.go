@@ -16,26 +16,38 @@ func Cardinality() Task {
 		card := func(field string) map[string]any {
 			return map[string]any{"cardinality": map[string]any{"field": field}}
 		}
-		all, err := env.search(ctx, idx, map[string]any{
-			"size": 0, "track_total_hits": false,
-			"query": filter(range1d),
-			"aggs":  map[string]any{"transaction.name": card("transaction.name"), "user_agent.original": card("user_agent.original")},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("all agents: %w", err)
-		}
 		rumNames := make([]any, len(rumAgentNames))
 		for i, n := range rumAgentNames {
 			rumNames[i] = n
 		}
-		rum, err := env.search(ctx, idx, map[string]any{
-			"size": 0, "track_total_hits": false,
-			"query": filter(range1d, map[string]any{"terms": map[string]any{"agent.name": rumNames}}),
-			"aggs": map[string]any{"client.geo.country_iso_code": card("client.geo.country_iso_code"),
-				"transaction.name": card("transaction.name"), "user_agent.original": card("user_agent.original")},
+		// Two independent searches, sent at once under the cluster-wide cap.
+		var all, rum *searchResponse
+		err := each(ctx, 2, func(ctx context.Context, i int) error {
+			var err error
+			if i == 0 {
+				all, err = env.search(ctx, idx, map[string]any{
+					"size": 0, "track_total_hits": false,
+					"query": filter(range1d),
+					"aggs":  map[string]any{"transaction.name": card("transaction.name"), "user_agent.original": card("user_agent.original")},
+				})
+				if err != nil {
+					return fmt.Errorf("all agents: %w", err)
+				}
+				return nil
+			}
+			rum, err = env.search(ctx, idx, map[string]any{
+				"size": 0, "track_total_hits": false,
+				"query": filter(range1d, map[string]any{"terms": map[string]any{"agent.name": rumNames}}),
+				"aggs": map[string]any{"client.geo.country_iso_code": card("client.geo.country_iso_code"),
+					"transaction.name": card("transaction.name"), "user_agent.original": card("user_agent.original")},
+			})
+			if err != nil {
+				return fmt.Errorf("rum agents: %w", err)
+			}
+			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("rum agents: %w", err)
+			return nil, err
 		}
 		out := Fragment{}
 		put := func(r *searchResponse, agg string, path ...string) error {

@@ -12,7 +12,7 @@ import (
 // transaction setting, which only works while both are the same.
 func Groupings() Task {
 	return Task{Name: "groupings", Collect: func(ctx context.Context, env Env) (Fragment, error) {
-		topPerService := func(kind, event, sub, field string) (int64, error) {
+		topPerService := func(ctx context.Context, kind, event, sub, field string) (int64, error) {
 			r, err := env.search(ctx, env.indices(kind), map[string]any{
 				"size": 0, "track_total_hits": false,
 				"query": filter(term("processor.event", event), range1d),
@@ -41,34 +41,58 @@ func Groupings() Task {
 			}
 			return v.int(), nil
 		}
-		errGroups, err := topPerService("E", "error", "error_groups", "error.grouping_key")
-		if err != nil {
-			return nil, fmt.Errorf("error groups: %w", err)
-		}
-		txGroups, err := topPerService("T", "transaction", "transaction_groups", "transaction.name")
-		if err != nil {
-			return nil, fmt.Errorf("transaction groups: %w", err)
-		}
-		traces, err := env.search(ctx, env.indices("T"), map[string]any{
-			"size": 0, "track_total_hits": true,
-			"query": map[string]any{"bool": map[string]any{
-				"filter":   []any{term("processor.event", "transaction"), range1d},
-				"must_not": map[string]any{"exists": map[string]any{"field": "parent.id"}},
-			}},
+		// Five independent searches, sent at once under the cluster-wide cap.
+		var errGroups, txGroups int64
+		var traces, svc, spans *searchResponse
+		err := each(ctx, 5, func(ctx context.Context, i int) error {
+			var err error
+			switch i {
+			case 0:
+				if errGroups, err = topPerService(ctx, "E", "error", "error_groups", "error.grouping_key"); err != nil {
+					return fmt.Errorf("error groups: %w", err)
+				}
+			case 1:
+				if txGroups, err = topPerService(ctx, "T", "transaction", "transaction_groups", "transaction.name"); err != nil {
+					return fmt.Errorf("transaction groups: %w", err)
+				}
+			case 2:
+				traces, err = env.search(ctx, env.indices("T"), map[string]any{
+					"size": 0, "track_total_hits": true,
+					"query": map[string]any{"bool": map[string]any{
+						"filter":   []any{term("processor.event", "transaction"), range1d},
+						"must_not": map[string]any{"exists": map[string]any{"field": "parent.id"}},
+					}},
+				})
+				if err != nil {
+					return fmt.Errorf("traces: %w", err)
+				}
+			case 3:
+				svc, err = env.search(ctx, env.indices("TEM"), map[string]any{
+					"size": 0, "track_total_hits": false,
+					"query": filter(range1d),
+					"aggs": map[string]any{
+						"service_name":         map[string]any{"cardinality": map[string]any{"field": "service.name"}},
+						"service_environments": map[string]any{"cardinality": map[string]any{"field": "service.environment"}},
+					},
+				})
+				if err != nil {
+					return fmt.Errorf("services: %w", err)
+				}
+			case 4:
+				spans, err = env.search(ctx, env.indices("S"), map[string]any{
+					"size": 0, "track_total_hits": false,
+					"query": filter(term("processor.event", "span"), range1d),
+					"aggs": map[string]any{"span_destination_service_resource": map[string]any{
+						"cardinality": map[string]any{"field": "span.destination.service.resource"}}},
+				})
+				if err != nil {
+					return fmt.Errorf("span destinations: %w", err)
+				}
+			}
+			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("traces: %w", err)
-		}
-		svc, err := env.search(ctx, env.indices("TEM"), map[string]any{
-			"size": 0, "track_total_hits": false,
-			"query": filter(range1d),
-			"aggs": map[string]any{
-				"service_name":         map[string]any{"cardinality": map[string]any{"field": "service.name"}},
-				"service_environments": map[string]any{"cardinality": map[string]any{"field": "service.environment"}},
-			},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("services: %w", err)
+			return nil, err
 		}
 		var services, environments valueAgg
 		if _, err := svc.agg("service_name", &services); err != nil {
@@ -76,15 +100,6 @@ func Groupings() Task {
 		}
 		if _, err := svc.agg("service_environments", &environments); err != nil {
 			return nil, err
-		}
-		spans, err := env.search(ctx, env.indices("S"), map[string]any{
-			"size": 0, "track_total_hits": false,
-			"query": filter(term("processor.event", "span"), range1d),
-			"aggs": map[string]any{"span_destination_service_resource": map[string]any{
-				"cardinality": map[string]any{"field": "span.destination.service.resource"}}},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("span destinations: %w", err)
 		}
 		var dest valueAgg
 		if _, err := spans.agg("span_destination_service_resource", &dest); err != nil {

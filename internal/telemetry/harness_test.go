@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +21,11 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden request files in testdata/requests")
 
 // recorder is a fake Elasticsearch: it records requests and answers each
-// from answer, which returns a response body or an error.
+// from answer, which returns a response body or an error. Tasks send
+// requests concurrently, so i is the arrival order, which is only
+// meaningful among requests a task sends one after another (pages).
 type recorder struct {
+	mu     sync.Mutex
 	reqs   []es.Request
 	answer func(i int, r es.Request) (string, error)
 }
@@ -32,6 +37,8 @@ func (f *recorder) Do(ctx context.Context, r es.Request) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.reqs = append(f.reqs, r)
 	body, err := f.answer(len(f.reqs)-1, r)
 	if err != nil {
@@ -58,35 +65,82 @@ type goldenRequest struct {
 	Body   any    `json:"body,omitempty"`
 }
 
-// checkGolden compares the recorded requests with testdata/requests/<name>.json.
+// checkGolden compares the recorded requests with testdata/requests/<name>.json
+// as a multiset: tasks send independent requests concurrently, so their
+// order is not part of the contract. -update leaves a file that already
+// holds the same requests alone and writes a new one sorted, so that the
+// files stay stable.
 func checkGolden(t *testing.T, name string, reqs []es.Request) {
 	t.Helper()
 	out := make([]goldenRequest, len(reqs))
 	for i, r := range reqs {
 		out[i] = goldenRequest{Method: r.Method, Path: r.Path(), Body: r.Body}
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		t.Fatal(err)
-	}
-	got := buf.Bytes()
+	got := canonicalRequests(t, out)
 	path := filepath.Join("testdata", "requests", name+".json")
+	want, err := os.ReadFile(path)
+	var wantReqs []goldenRequest
+	if err == nil {
+		err = json.Unmarshal(want, &wantReqs)
+	}
+	same := err == nil && slices.Equal(canonicalRequests(t, wantReqs), got)
 	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
+		if same {
+			return
+		}
+		sorted := make([]json.RawMessage, len(got))
+		for i, g := range got {
+			sorted[i] = json.RawMessage(g)
+		}
+		if err := os.WriteFile(path, encodeIndented(t, sorted), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	want, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v (run go test ./internal/telemetry -run Golden -update)", err)
 	}
-	if string(want) != string(got) {
-		t.Errorf("requests of %s differ from %s (rerun with -update if intended):\n%s", name, path, diffLines(string(want), string(got)))
+	if !same {
+		t.Errorf("requests of %s differ from %s (rerun with -update if intended); sorted:\n%s", name, path,
+			diffLines(strings.Join(canonicalRequests(t, wantReqs), "\n"), strings.Join(got, "\n")))
 	}
+}
+
+// canonicalRequests renders each request as canonical JSON, sorted.
+func canonicalRequests(t *testing.T, reqs []goldenRequest) []string {
+	t.Helper()
+	out := make([]string, len(reqs))
+	for i, r := range reqs {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(r); err != nil {
+			t.Fatal(err)
+		}
+		var x any
+		if err := json.Unmarshal(buf.Bytes(), &x); err != nil {
+			t.Fatal(err)
+		}
+		buf.Reset()
+		if err := enc.Encode(x); err != nil { // maps encode with sorted keys
+			t.Fatal(err)
+		}
+		out[i] = strings.TrimSpace(buf.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func encodeIndented(t *testing.T, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func diffLines(a, b string) string {

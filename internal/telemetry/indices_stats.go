@@ -59,8 +59,9 @@ func (e Env) stats(ctx context.Context, indices []string, filtered bool) (statsR
 
 // IndicesStats reports shard, document and size figures of the APM indices
 // and of each rollup metricset, and the last day's document count per
-// metricset (spec §2.3.13). The _stats calls stay serial, as in Kibana, to
-// spare the customer's cluster. Unlike Kibana, a missing agent-configuration
+// metricset (spec §2.3.13). Kibana sends the _stats calls one after another
+// to spare the customer's cluster; we send them at once, and the cluster-wide
+// cap spares it. Unlike Kibana, a missing agent-configuration
 // index, an unknown metricset.interval or more than 10 metricset names
 // neither fail the task nor hide metricsets.
 func IndicesStats() Task {
@@ -80,35 +81,54 @@ func IndicesStats() Task {
 			f["shards"] = s.Shards.Total
 			return map[string]any{"total": f}
 		}
-		for _, ms := range rollupMetricsets {
-			for _, iv := range rollupIntervals {
-				s, err := env.stats(ctx, []string{p + "metrics-apm." + ms + "." + iv + "-*"}, true)
+		// 15 rollup _stats, the app _stats, the metricset search and three
+		// totals _stats: independent, sent at once under the cluster-wide cap.
+		nRollup := len(rollupMetricsets) * len(rollupIntervals)
+		stats := make([]statsResponse, nRollup+4) // rollups, app, all, metric, traces
+		var r *searchResponse
+		err := each(ctx, len(stats)+1, func(ctx context.Context, i int) error {
+			var err error
+			switch {
+			case i < nRollup:
+				ms, iv := rollupMetricsets[i/len(rollupIntervals)], rollupIntervals[i%len(rollupIntervals)]
+				stats[i], err = env.stats(ctx, []string{p + "metrics-apm." + ms + "." + iv + "-*"}, true)
+			case i == nRollup:
+				stats[i], err = env.stats(ctx, []string{p + "metrics-apm.app*"}, true)
+			case i == nRollup+1:
+				stats[i], err = env.stats(ctx, append([]string{env.Indices.AgentConfiguration}, env.indices("EMOST")...), false)
+			case i == nRollup+2:
+				stats[i], err = env.stats(ctx, env.indices("M"), false)
+			case i == nRollup+3:
+				stats[i], err = env.stats(ctx, env.indices("ST"), false)
+			default:
+				r, err = env.searchExpandAll(ctx, env.indices("M"), map[string]any{
+					"track_total_hits": false, "size": 0,
+					"query": range1d,
+					"aggs": map[string]any{"metricsets": map[string]any{
+						"terms": map[string]any{"field": "metricset.name", "size": 100},
+						"aggs": map[string]any{"rollup_interval": map[string]any{
+							"terms": map[string]any{"field": "metricset.interval", "size": 10},
+							"aggs":  map[string]any{"metrics_value_count": map[string]any{"value_count": map[string]any{"field": "metricset.interval"}}},
+						}},
+					}},
+				})
 				if err != nil {
-					return nil, err
+					err = fmt.Errorf("metricsets: %w", err)
 				}
-				entry(ms + "-" + iv)["all"] = primaries(s)
 			}
-		}
-		s, err := env.stats(ctx, []string{p + "metrics-apm.app*"}, true)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
-		entry("app")["all"] = primaries(s)
-
-		r, err := env.searchExpandAll(ctx, env.indices("M"), map[string]any{
-			"track_total_hits": false, "size": 0,
-			"query": range1d,
-			"aggs": map[string]any{"metricsets": map[string]any{
-				"terms": map[string]any{"field": "metricset.name", "size": 100},
-				"aggs": map[string]any{"rollup_interval": map[string]any{
-					"terms": map[string]any{"field": "metricset.interval", "size": 10},
-					"aggs":  map[string]any{"metrics_value_count": map[string]any{"value_count": map[string]any{"field": "metricset.interval"}}},
-				}},
-			}},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("metricsets: %w", err)
+		for i, ms := range rollupMetricsets {
+			for j, iv := range rollupIntervals {
+				entry(ms + "-" + iv)["all"] = primaries(stats[i*len(rollupIntervals)+j])
+			}
 		}
+		entry("app")["all"] = primaries(stats[nRollup])
+		all, metric, traces := stats[nRollup+1], stats[nRollup+2], stats[nRollup+3]
+
 		for _, ms := range rollupMetricsets {
 			for _, iv := range rollupIntervals {
 				entry(ms + "-" + iv)["1d"] = map[string]any{"doc_count": int64(0)}
@@ -151,19 +171,6 @@ func IndicesStats() Task {
 			}
 		}
 
-		allIdx := append([]string{env.Indices.AgentConfiguration}, env.indices("EMOST")...)
-		all, err := env.stats(ctx, allIdx, false)
-		if err != nil {
-			return nil, err
-		}
-		metric, err := env.stats(ctx, env.indices("M"), false)
-		if err != nil {
-			return nil, err
-		}
-		traces, err := env.stats(ctx, env.indices("ST"), false)
-		if err != nil {
-			return nil, err
-		}
 		totals := func(s statsResponse) map[string]any {
 			return map[string]any{"shards": map[string]any{"total": s.Shards.Total}, "all": map[string]any{"total": s.All.Total.fragment()}}
 		}

@@ -395,14 +395,20 @@ func kibanaCases() []kibanaCase {
 			},
 			want: `{"version":{"apm_server":{"major":8,"minor":16,"patch":1}}}`},
 		{source: "apmtel: groupings", task: Groupings(),
-			answer: func(i int, _ es.Request, _ map[string]any) string {
-				return []string{
-					`{"aggregations":{"top_service":{"buckets":[{"key":"a","doc_count":9,"error_groups":{"value":4}}]}}}`,
-					`{"aggregations":{"top_service":{"buckets":[{"key":"b","doc_count":9,"transaction_groups":{"value":7}}]}}}`,
-					`{"hits":{"total":{"value":11,"relation":"eq"},"hits":[]}}`,
-					`{"aggregations":{"service_name":{"value":3},"service_environments":{"value":2}}}`,
-					`{"aggregations":{"span_destination_service_resource":{"value":5}}}`,
-				}[i]
+			// The five searches run concurrently: answered by content.
+			answer: func(_ int, _ es.Request, body map[string]any) string {
+				b, _ := json.Marshal(body["aggs"])
+				switch aggs := string(b); {
+				case strings.Contains(aggs, "error_groups"):
+					return `{"aggregations":{"top_service":{"buckets":[{"key":"a","doc_count":9,"error_groups":{"value":4}}]}}}`
+				case strings.Contains(aggs, "transaction_groups"):
+					return `{"aggregations":{"top_service":{"buckets":[{"key":"b","doc_count":9,"transaction_groups":{"value":7}}]}}}`
+				case strings.Contains(aggs, "service_environments"):
+					return `{"aggregations":{"service_name":{"value":3},"service_environments":{"value":2}}}`
+				case strings.Contains(aggs, "span_destination_service_resource"):
+					return `{"aggregations":{"span_destination_service_resource":{"value":5}}}`
+				}
+				return `{"hits":{"total":{"value":11,"relation":"eq"},"hits":[]}}`
 			},
 			want: `{"counts":{"environments":{"1d":2},"max_error_groups_per_service":{"1d":4},"max_transaction_groups_per_service":{"1d":7},"services":{"1d":3},"span_destination_service_resource":{"1d":5},"traces":{"1d":11}}}`},
 		{source: "apmtel: per_service", task: PerService(),

@@ -19,30 +19,45 @@ var processorEvents = []struct {
 // Kibana asks for 10 documents in the retainment query; one is enough.
 func ProcessorEvents() Task {
 	return Task{Name: "processor_events", Collect: func(ctx context.Context, env Env) (Fragment, error) {
-		out := Fragment{}
-		for _, ev := range processorEvents {
+		// Three independent searches per event kind (1d count, all-time
+		// count, oldest document), all sent at once under the cluster-wide
+		// cap; merged in Kibana's order.
+		resp := make([]*searchResponse, 3*len(processorEvents))
+		err := each(ctx, len(resp), func(ctx context.Context, i int) error {
+			ev := processorEvents[i/3]
 			idx := env.indices(ev.kind)
-			for _, rng := range []string{"1d", "all"} {
-				q := filter(term("processor.event", ev.name))
-				if rng == "1d" {
-					q = filter(term("processor.event", ev.name), range1d)
+			var err error
+			switch i % 3 {
+			case 0, 1:
+				rng, q := "1d", filter(term("processor.event", ev.name), range1d)
+				if i%3 == 1 {
+					rng, q = "all", filter(term("processor.event", ev.name))
 				}
-				r, err := env.search(ctx, idx, map[string]any{"size": 0, "track_total_hits": true, "query": q})
+				if resp[i], err = env.search(ctx, idx, map[string]any{"size": 0, "track_total_hits": true, "query": q}); err != nil {
+					return fmt.Errorf("count %s %s: %w", ev.name, rng, err)
+				}
+			default:
+				resp[i], err = env.search(ctx, idx, map[string]any{
+					"track_total_hits": false,
+					"size":             1,
+					"query":            filter(term("processor.event", ev.name)),
+					"sort":             map[string]any{"@timestamp": "asc"},
+					"fields":           []any{"@timestamp"},
+				})
 				if err != nil {
-					return nil, fmt.Errorf("count %s %s: %w", ev.name, rng, err)
+					return fmt.Errorf("retainment %s: %w", ev.name, err)
 				}
-				set(out, []string{"counts", ev.name, rng}, r.total())
 			}
-			r, err := env.search(ctx, idx, map[string]any{
-				"track_total_hits": false,
-				"size":             1,
-				"query":            filter(term("processor.event", ev.name)),
-				"sort":             map[string]any{"@timestamp": "asc"},
-				"fields":           []any{"@timestamp"},
-			})
-			if err != nil {
-				return nil, fmt.Errorf("retainment %s: %w", ev.name, err)
-			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := Fragment{}
+		for e, ev := range processorEvents {
+			set(out, []string{"counts", ev.name, "1d"}, resp[3*e].total())
+			set(out, []string{"counts", ev.name, "all"}, resp[3*e+1].total())
+			r := resp[3*e+2]
 			if len(r.Hits.Hits) == 0 {
 				continue
 			}

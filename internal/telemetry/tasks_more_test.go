@@ -41,40 +41,69 @@ func TestAggregatedTransactions(t *testing.T) {
 		}
 	})
 	t.Run("paginates and computes ratios", func(t *testing.T) {
-		// Variant 1: a full page, 3 buckets, then the empty page without
-		// after_key that ends it (as Elasticsearch answers and Kibana pages);
-		// variant 2: 5 buckets, then the empty page; variant 3: empty window.
+		// Variant 1 (12 sources): a full page, 3 buckets, then the empty page
+		// without after_key that ends it (as Elasticsearch answers and Kibana
+		// pages); variant 2 (13 sources, with country): 5 buckets, then the
+		// empty page; variant 3 (11 sources): empty window. The variants run
+		// concurrently, so answers go by content.
+		composite := func(r es.Request) map[string]any {
+			aggs, _ := r.Body.(map[string]any)["aggs"].(map[string]any)
+			if aggs == nil {
+				return nil
+			}
+			return aggs["transaction_metric_groups"].(map[string]any)["composite"].(map[string]any)
+		}
 		empty := func(total int) string {
 			return fmt.Sprintf(`{"hits":{"total":{"value":%d}},"aggregations":{"transaction_metric_groups":{"buckets":[]}}}`, total)
 		}
-		pages := []string{
-			`{"hits":{"hits":[{"fields":{"@timestamp":["2026-11-26T11:00:00.000Z"]}}]}}`,
-			`{"hits":{"total":{"value":20000}},"aggregations":{"transaction_metric_groups":{"after_key":{"0":"a"},"buckets":` + buckets(compositePageSize) + `}}}`,
-			`{"hits":{"total":{"value":20000}},"aggregations":{"transaction_metric_groups":{"after_key":{"0":"b"},"buckets":` + buckets(3) + `}}}`,
-			empty(20000),
-			`{"hits":{"total":{"value":10}},"aggregations":{"transaction_metric_groups":{"after_key":{"0":"c"},"buckets":` + buckets(5) + `}}}`,
-			empty(10),
-			empty(0),
+		answer := func(i int, r es.Request) (string, error) {
+			c := composite(r)
+			switch {
+			case c == nil:
+				return `{"hits":{"hits":[{"fields":{"@timestamp":["2026-11-26T11:00:00.000Z"]}}]}}`, nil
+			case len(c["sources"].([]any)) == 12 && c["after"] == nil:
+				return `{"hits":{"total":{"value":20000}},"aggregations":{"transaction_metric_groups":{"after_key":{"0":"a"},"buckets":` + buckets(compositePageSize) + `}}}`, nil
+			case len(c["sources"].([]any)) == 12 && asJSON(t, c["after"]) == `{"0":"a"}`:
+				return `{"hits":{"total":{"value":20000}},"aggregations":{"transaction_metric_groups":{"after_key":{"0":"b"},"buckets":` + buckets(3) + `}}}`, nil
+			case len(c["sources"].([]any)) == 12:
+				return empty(20000), nil
+			case len(c["sources"].([]any)) == 13 && c["after"] == nil:
+				return `{"hits":{"total":{"value":10}},"aggregations":{"transaction_metric_groups":{"after_key":{"0":"c"},"buckets":` + buckets(5) + `}}}`, nil
+			case len(c["sources"].([]any)) == 13:
+				return empty(10), nil
+			}
+			return empty(0), nil
 		}
-		f, rec, _ := collect(t, AggregatedTransactions(), func(i int, r es.Request) (string, error) { return pages[i], nil })
+		f, rec, _ := collect(t, AggregatedTransactions(), answer)
 		want := `{"aggregated_transactions":{"current_implementation":{"expected_metric_document_count":10003,"ratio":0.50015,"transaction_count":20000},` +
 			`"no_observer_name":{"expected_metric_document_count":0,"transaction_count":0},` +
 			`"with_country":{"expected_metric_document_count":5,"ratio":0.5,"transaction_count":10}}}`
 		if got := asJSON(t, f); got != want {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
-		second := rec.reqs[2].Body.(map[string]any)["aggs"].(map[string]any)["transaction_metric_groups"].(map[string]any)["composite"].(map[string]any)
-		if asJSON(t, second["after"]) != `{"0":"a"}` {
-			t.Errorf("second page after = %v", second["after"])
+		if len(rec.reqs) != 7 {
+			t.Errorf("%d requests, want 7 (1 newest-document search, 3+2+1 pages)", len(rec.reqs))
 		}
-		window := asJSON(t, rec.reqs[1].Body.(map[string]any)["query"])
+		var first, second es.Request
+		for _, r := range rec.reqs {
+			if c := composite(r); c != nil && len(c["sources"].([]any)) == 12 {
+				if c["after"] == nil {
+					first = r
+				} else if asJSON(t, c["after"]) == `{"0":"a"}` {
+					second = r
+				}
+			}
+		}
+		if first.Body == nil || second.Body == nil {
+			t.Fatalf("current_implementation (12 sources) did not page: %d requests", len(rec.reqs))
+		}
+		if after := composite(second)["after"]; asJSON(t, after) != `{"0":"a"}` {
+			t.Errorf("second page after = %v", after)
+		}
+		window := asJSON(t, first.Body.(map[string]any)["query"])
 		// newest 11:00:00 → window [10:54, 10:55)
 		if !strings.Contains(window, `"gte":1795690440000`) || !strings.Contains(window, `"lt":1795690500000`) {
 			t.Errorf("window = %s", window)
-		}
-		sources := rec.reqs[1].Body.(map[string]any)["aggs"].(map[string]any)["transaction_metric_groups"].(map[string]any)["composite"].(map[string]any)["sources"].([]any)
-		if len(sources) != 12 {
-			t.Errorf("current_implementation has %d sources, want 12", len(sources))
 		}
 	})
 }
@@ -159,22 +188,33 @@ func TestServices(t *testing.T) {
 }
 
 func TestGroupings(t *testing.T) {
+	// The five searches run concurrently: answers go by content.
 	answer := func(i int, r es.Request) (string, error) {
-		return []string{
-			`{"aggregations":{"top_service":{"buckets":[{"key":"a","doc_count":9,"error_groups":{"value":4}}]}}}`,
-			`{"aggregations":{"top_service":{"buckets":[{"key":"b","doc_count":9,"transaction_groups":{"value":7}}]}}}`,
-			`{"hits":{"total":{"value":11}}}`,
-			`{"aggregations":{"service_name":{"value":3},"service_environments":{"value":2}}}`,
-			`{"aggregations":{"span_destination_service_resource":{"value":5}}}`,
-		}[i], nil
+		b := asJSON(t, r.Body)
+		switch {
+		case strings.Contains(b, `"error_groups"`):
+			return `{"aggregations":{"top_service":{"buckets":[{"key":"a","doc_count":9,"error_groups":{"value":4}}]}}}`, nil
+		case strings.Contains(b, `"transaction_groups"`):
+			return `{"aggregations":{"top_service":{"buckets":[{"key":"b","doc_count":9,"transaction_groups":{"value":7}}]}}}`, nil
+		case strings.Contains(b, `"must_not"`):
+			return `{"hits":{"total":{"value":11}}}`, nil
+		case strings.Contains(b, `"service_environments"`):
+			return `{"aggregations":{"service_name":{"value":3},"service_environments":{"value":2}}}`, nil
+		case strings.Contains(b, `"span_destination_service_resource"`):
+			return `{"aggregations":{"span_destination_service_resource":{"value":5}}}`, nil
+		}
+		t.Errorf("unexpected request %s", b)
+		return `{}`, nil
 	}
 	f, rec, _ := collect(t, Groupings(), answer)
 	want := `{"counts":{"environments":{"1d":2},"max_error_groups_per_service":{"1d":4},"max_transaction_groups_per_service":{"1d":7},"services":{"1d":3},"span_destination_service_resource":{"1d":5},"traces":{"1d":11}}}`
 	if got := asJSON(t, f); got != want {
 		t.Errorf("got %s", got)
 	}
-	if p := rec.reqs[4].Path(); !strings.HasPrefix(p, "/traces-apm*,apm-*,traces-*.otel-*/") {
-		t.Errorf("span query path %s", p)
+	for _, r := range rec.reqs {
+		if strings.Contains(asJSON(t, r.Body), `"span_destination_service_resource"`) && !strings.HasPrefix(r.Path(), "/traces-apm*,apm-*,traces-*.otel-*/") {
+			t.Errorf("span query path %s", r.Path())
+		}
 	}
 	f, _, _ = collect(t, Groupings(), always(`{"aggregations":{"top_service":{"buckets":[]}}}`))
 	if !strings.Contains(asJSON(t, f), `"max_error_groups_per_service":{"1d":0}`) {
@@ -279,8 +319,9 @@ func TestIndicesStats(t *testing.T) {
 }
 
 func TestCardinality(t *testing.T) {
+	isRUM := func(r es.Request) bool { return strings.Contains(asJSON(t, r.Body), `"agent.name":[`) }
 	answer := func(i int, r es.Request) (string, error) {
-		if i == 0 {
+		if !isRUM(r) {
 			return `{"aggregations":{"transaction.name":{"value":12},"user_agent.original":{"value":3}}}`, nil
 		}
 		return `{"aggregations":{"client.geo.country_iso_code":{"value":4},"transaction.name":{"value":2}}}`, nil
@@ -290,8 +331,12 @@ func TestCardinality(t *testing.T) {
 	if got := asJSON(t, f); got != want {
 		t.Errorf("got %s", got)
 	}
-	if !strings.Contains(asJSON(t, rec.reqs[1].Body), `"terms":{"agent.name":["js-base","rum-js","opentelemetry/webjs","otlp/webjs"]}`) {
-		t.Errorf("rum query %s", asJSON(t, rec.reqs[1].Body))
+	rum := rec.reqs[0]
+	if !isRUM(rum) {
+		rum = rec.reqs[1]
+	}
+	if !strings.Contains(asJSON(t, rum.Body), `"terms":{"agent.name":["js-base","rum-js","opentelemetry/webjs","otlp/webjs"]}`) {
+		t.Errorf("rum query %s", asJSON(t, rum.Body))
 	}
 	f, _, _ = collect(t, Cardinality(), always(`{}`))
 	if asJSON(t, f) != `{}` {

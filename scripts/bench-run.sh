@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Run benchmark (issue 13): how long one telemetry run takes when every
+# request to the source cluster costs a fixed delay (a remote cluster), done
+#   serial       Kibana's way: one task, one request at a time
+#                (APMTEL_SEARCH_CONCURRENCY=1 apmtel preview --parallel 1)
+#   in-process   every task at once in one process, requests concurrent
+#                inside tasks, capped at C (apmtel preview --parallel 19)
+#   distributed  W `apmtel worker` processes, cluster-wide cap C (`apmtel run`,
+#                timed from the command's start to the upload's end)
+# for each delay, plus the queue overhead (BenchmarkQueueOverhead) and the run
+# overhead (last task recorded → upload done). Starts its own services
+# (scripts/services.sh, own APMTEL_STATE_DIR), loads DOCS sample documents,
+# prints the table and writes it into docs/benchmarks.md (between markers).
+#
+# Usage: scripts/bench-run.sh            (DOCS=100000 W=4 C=16 DELAYS="0 50 200")
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export DOCS=${DOCS:-100000} W=${W:-4} C=${C:-16} DELAYS=${DELAYS:-"0 50 200"}
+export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/bench-run}
+scripts/services.sh start
+trap 'scripts/services.sh stop' EXIT
+# shellcheck disable=SC1091
+. "$APMTEL_STATE_DIR/env"
+go build -o "$APMTEL_STATE_DIR/apmtel" ./cmd/apmtel
+export APMTEL_BIN=$APMTEL_STATE_DIR/apmtel
+
+echo "bench-run: loading $DOCS sample documents" >&2
+APMTEL_SOURCE_URL=$APMTEL_TEST_ES_URL "$APMTEL_BIN" sample apm --docs "$DOCS" --services 20 --days 7 --seed 42 2>&1 | tail -1 >&2
+
+echo "bench-run: queue overhead (1,000 jobs)" >&2
+queue=$(go test -count=1 -run '^$' -bench QueueOverhead -benchtime 1000x ./systemtest | grep '^BenchmarkQueueOverhead' || true)
+export QUEUE_LINE=$queue
+
+python3 - <<'PY'
+import json, math, os, subprocess, sys, time, urllib.request
+from datetime import datetime
+
+env0 = dict(os.environ)
+proxy = env0["APMTEL_TEST_ES_URL"]
+redis_host, redis_port = env0["APMTEL_TEST_REDIS_ADDR"].split(":")
+state, apmtel = env0["APMTEL_STATE_DIR"], env0["APMTEL_BIN"]
+W, C, docs = int(env0["W"]), int(env0["C"]), int(env0["DOCS"])
+delays = [int(d) for d in env0["DELAYS"].split()]
+DB = "5"
+base = {k: v for k, v in env0.items() if not k.startswith("APMTEL_")}
+base.update({"APMTEL_SOURCE_URL": proxy, "APMTEL_REDIS_ADDR": env0["APMTEL_TEST_REDIS_ADDR"], "APMTEL_REDIS_DB": DB,
+             "APMTEL_POLL_INTERVAL": "100ms", "APMTEL_LOG_LEVEL": "warn", "APMTEL_DATA_DIR": state + "/data",
+             "APMTEL_SEARCH_CONCURRENCY": str(C)})
+
+def ctl(path, body=None):
+    req = urllib.request.Request(proxy + "/__proxy/" + path, data=None if body is None else json.dumps(body).encode(),
+                                 method="GET" if body is None else "POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        b = r.read()
+        return json.loads(b) if b.strip() else {}
+
+def redis(*args):
+    return subprocess.run(["redis-cli", "-h", redis_host, "-p", redis_port, "-n", DB, "--raw", *args],
+                          check=True, capture_output=True, text=True).stdout
+
+def ts(s):
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+def timed(args, **extra):
+    env = dict(base, **extra)
+    ctl("reset-stats", {})
+    t0 = time.monotonic()
+    p = subprocess.run([apmtel, *args], env=env, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr[-2000:])
+        raise SystemExit(f"apmtel {' '.join(args)}: exit {p.returncode}")
+    return wall, ctl("stats")
+
+def distributed():
+    ctl("reset-stats", {})
+    t0, w0 = time.monotonic(), time.time()
+    p = subprocess.run([apmtel, "run"], env=base, capture_output=True, text=True, check=True)
+    rid = p.stdout.strip()
+    while True:
+        st = redis("HGET", f"apmtel:run:{rid}", "status").strip()
+        up = redis("HGET", f"apmtel:run:{rid}", "upload").strip()
+        if st == "finalized" and up not in ("", "pending", "retrying"):
+            break
+        if time.monotonic() - t0 > 300:
+            raise SystemExit(f"run {rid} not done after 300s: {st} {up}")
+        time.sleep(0.005)
+    wall, done = time.monotonic() - t0, time.time()
+    stats = ctl("stats")
+    lines = redis("HGETALL", f"apmtel:run:{rid}:results").splitlines()
+    recs = [json.loads(v) for v in lines[1::2]]
+    bad = [r["task"] if "task" in r else "?" for r in recs if r.get("status") != "ok"]
+    last = max(ts(r["finished_at"]) for r in recs)
+    return wall, stats, done - last, bad
+
+procs = []
+try:
+    for i in range(W):
+        procs.append(subprocess.Popen([apmtel, "worker"], env=dict(base, APMTEL_CONCURRENCY="5"),
+                                      stdout=open(f"{state}/worker-{i}.log", "w"), stderr=subprocess.STDOUT))
+    time.sleep(1.5)
+    ctl("fault", {"mode": "none"})
+    timed(["preview", "--parallel", "19"])  # warm the engine's caches
+    rows, overheads = [], []
+    for d in delays:
+        ctl("fault", {"mode": "delay", "delay_ms": d} if d else {"mode": "none"})
+        print(f"bench-run: delay {d} ms", file=sys.stderr)
+        s_wall, s_st = timed(["preview", "--parallel", "1"], APMTEL_SEARCH_CONCURRENCY="1")
+        p_wall, p_st = timed(["preview", "--parallel", "19"])
+        d_wall, d_st, over, bad = distributed()
+        overheads.append(over)
+        req = d_st["requests"]
+        lb = math.ceil(req / C) * d / 1000
+        rows.append((d, s_wall, p_wall, d_wall, s_wall / d_wall, req, s_st["max_in_flight"], p_st["max_in_flight"],
+                     d_st["max_in_flight"], lb, (d_wall / lb) if lb else float("nan"), over, bad))
+finally:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait()
+
+hdr = ("| delay | serial | in-process (cap %d) | distributed (%d workers, cap %d) | serial / distributed | requests "
+       "| max in flight at the source (serial / in-process / distributed) | lower bound ⌈req/cap⌉×delay | distributed / lower bound "
+       "| run overhead (last task → upload done) |" % (C, W, C))
+out = [hdr, "|" + "---|" * 10]
+for d, s, p, dw, ratio, req, ms, mp, md, lb, vs, over, bad in rows:
+    out.append(f"| {d} ms | {s:.2f} s | {p:.2f} s | {dw:.2f} s | {ratio:.1f}× | {req} | {ms} / {mp} / {md} | "
+               f"{lb:.2f} s | {'–' if lb == 0 else f'{vs:.2f}×'} | {over*1000:.0f} ms |" + (f" failed: {bad}" if bad else ""))
+table = "\n".join(out)
+q = os.environ.get("QUEUE_LINE", "")
+section = f"""<!-- bench-run:start -->
+## Run benchmark (`scripts/bench-run.sh`)
+
+Measured on {time.strftime('%Y-%m-%d', time.gmtime())} with DOCS={docs} sample documents, W={W} workers
+(`APMTEL_CONCURRENCY=5` each), cap C={C} (`APMTEL_SEARCH_CONCURRENCY`), `APMTEL_POLL_INTERVAL=100ms`; the
+test proxy (tools/esproxy) adds the delay to every request. Each figure is **one run** on a 2-core machine
+shared with other jobs: expect ±20 %.
+
+{table}
+
+Serial is `APMTEL_SEARCH_CONCURRENCY=1 apmtel preview --parallel 1` (one task and one request at a time,
+Kibana's way); in-process is `apmtel preview --parallel 19` (all tasks at once, requests concurrent
+inside tasks, capped in-process at C); distributed is timed from the start of `apmtel run` to the
+upload's end (polling Redis every 5 ms rather than `run --wait`'s 250 ms). The requests column counts
+the distributed run's requests at the proxy.
+
+Queue overhead (enqueue → handler start, 1,000 jobs one every 5 ms, 100 ms poll interval;
+`go test -run '^$' -bench QueueOverhead -benchtime 1000x ./systemtest`):
+
+```
+{q}
+```
+<!-- bench-run:end -->"""
+print(table)
+print(q)
+path = "docs/benchmarks.md"
+doc = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+if "<!-- bench-run:start -->" in doc:
+    a, b = doc.index("<!-- bench-run:start -->"), doc.index("<!-- bench-run:end -->") + len("<!-- bench-run:end -->")
+    doc = doc[:a] + section + doc[b:]
+else:
+    doc = doc.rstrip("\n") + "\n\n" + section + "\n"
+open(path, "w").write(doc)
+print("written " + path, file=sys.stderr)
+PY
