@@ -7,6 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/test}
 
+scripts/redis-ha.sh ensure   # redis-sentinel and redis-tools for the Sentinel and Cluster tests
 scripts/services.sh start
 trap 'scripts/services.sh stop' EXIT
 # shellcheck disable=SC1091

@@ -60,9 +60,12 @@ func TestFaultSourceErrors(t *testing.T) {
 	if r.Report == nil || strings.Join(r.Report.Failed, ",") != "cloud,host" {
 		t.Errorf("report %+v", r.Report)
 	}
-	// 2 attempts × (1 try + es.DefaultMaxRetries client retries) per failing task: bounded.
-	if want := 2 * 2 * (1 + es.DefaultMaxRetries); p.Stats().Faulted != want || p.Stats().InFlight != 0 {
-		t.Errorf("proxy: %d faulted requests (want %d), %d still in flight", p.Stats().Faulted, want, p.Stats().InFlight)
+	// 2 attempts × (1 try + es.DefaultMaxRetries client retries) per failing
+	// task, plus the saved-object search of the run's one source description
+	// (bounded by its own search timeout): bounded.
+	tasks := 2 * 2 * (1 + es.DefaultMaxRetries)
+	if f := p.Stats().Faulted; f < tasks || f > tasks+1+es.DefaultMaxRetries || p.Stats().InFlight != 0 {
+		t.Errorf("proxy: %d faulted requests (want %d-%d), %d still in flight", f, tasks, tasks+1+es.DefaultMaxRetries, p.Stats().InFlight)
 	}
 }
 

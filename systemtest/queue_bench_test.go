@@ -22,11 +22,11 @@ import (
 // job at a time every 5 ms, so it is latency, not throughput. Issue 13's
 // target: p99 ≤ 150 ms. Run: go test -run '^$' -bench QueueOverhead -benchtime 1000x ./systemtest
 func BenchmarkQueueOverhead(b *testing.B) {
-	_, db := testenv.RedisDB(b)
+	rdb, db := testenv.RedisDB(b)
 	opt := asynq.RedisClientOpt{Addr: testenv.RedisAddr(b), DB: db}
 	cfg := config.Default()
 	cfg.PollInterval, cfg.Concurrency = 100*time.Millisecond, 4
-	srv := workers.NewServer(cfg, opt, zerolog.Nop())
+	srv := workers.NewServer(cfg, rdb, zerolog.Nop())
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, b.N)
 	done := make(chan struct{}, b.N)

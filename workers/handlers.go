@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -173,7 +176,11 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 		}
 		return skip(fmt.Errorf("task %s: not a task of run %s", p.Task, p.RunID))
 	}
-	so, err := st.Start(ctx, r, p.Task, retry+1, maxRetry+1, h.worker, h.d.Now())
+	var so run.StartOutcome
+	err = bridge(ctx, func() (err error) {
+		so, err = st.Start(ctx, r, p.Task, retry+1, maxRetry+1, h.worker, h.d.Now())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("task %s: %w", p.Task, err)
 	}
@@ -242,6 +249,48 @@ func (h *Handlers) captureSource(ctx context.Context, st *run.Store, r run.Run) 
 	}
 }
 
+// bridgeWindow is how long a worker keeps retrying a Redis write that
+// failed: longer than a Sentinel failover (about 3 s measured) or a Redis
+// restart, so that a task whose search finished during the outage is still
+// recorded instead of waiting for asynq's lease recovery (one to two
+// minutes). Every write is idempotent, so a repeat is harmless.
+const bridgeWindow = 20 * time.Second
+
+// bridge runs f until it succeeds, ctx ends, bridgeWindow passes, or it
+// fails for a reason other than Redis being unreachable.
+func bridge(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(bridgeWindow)
+	wait := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !transient(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// transient reports whether err says Redis could not be reached or is not
+// the master (yet): a connection error, a timeout, a read-only replica.
+func transient(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"READONLY", "LOADING", "MASTERDOWN", "connection refused", "i/o timeout", "closed", "broken pipe", "no reachable"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // describer reads the source's envelope facts with the run's Kibana index.
 func (h *Handlers) describer(r run.Run) uploader.Describer {
 	return uploader.Describer{KibanaIndex: r.Indices.Kibana, KibanaVersion: h.d.Config.KibanaVersion}
@@ -252,7 +301,8 @@ func (h *Handlers) describer(r run.Run) uploader.Describer {
 // deduplicates), so a worker that dies right after the completing record
 // delays nothing but the re-delivery.
 func (h *Handlers) record(ctx context.Context, st *run.Store, r run.Run, rec run.TaskRecord) (run.RecordOutcome, error) {
-	o, err := st.Record(ctx, r.ID, rec)
+	var o run.RecordOutcome
+	err := bridge(ctx, func() (err error) { o, err = st.Record(ctx, r.ID, rec); return err })
 	if err != nil {
 		return o, fmt.Errorf("task %s: %w", rec.Task, err)
 	}

@@ -46,7 +46,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	cl := asynq.NewClient(opt)
 	h := workers.NewHandlers(workers.Deps{Config: cfg, Runs: st, Registry: telemetry.Default(), Executor: &collect.Executor{Source: flakySource{}, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout},
 		Sink: uploader.FileSink{Dir: t.TempDir()}, Enqueuer: cl, Logger: zerolog.Nop()})
-	srv := workers.NewServer(cfg, opt, zerolog.Nop())
+	srv := workers.NewServer(cfg, rdb, zerolog.Nop())
 	if err := srv.Start(workers.NewMux(h)); err != nil {
 		t.Fatal(err)
 	}

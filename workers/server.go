@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
@@ -14,9 +15,10 @@ import (
 )
 
 // NewServer returns an asynq server configured from cfg.
-func NewServer(cfg config.Config, redis asynq.RedisConnOpt, logger zerolog.Logger) *asynq.Server {
+// It uses the process's Redis client rather than a pool of its own.
+func NewServer(cfg config.Config, rdb redis.UniversalClient, logger zerolog.Logger) *asynq.Server {
 	l := logs.Named(logger, logs.Asynq)
-	return asynq.NewServer(redis, asynq.Config{
+	return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            jobs.Queues(),
 		TaskCheckInterval: cfg.PollInterval,

@@ -354,3 +354,22 @@ func (b *bundle) results(t *testing.T, id string) map[string]run.TaskRecord {
 func executor(cfg config.Config, src es.Doer) *collect.Executor {
 	return &collect.Executor{Source: src, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout}
 }
+
+func TestBridgeRetriesOnlyTransientErrors(t *testing.T) {
+	n := 0
+	err := workers.Bridge(context.Background(), func() error {
+		n++
+		if n < 3 {
+			return errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Errorf("transient: %d calls, %v", n, err)
+	}
+	n = 0
+	err = workers.Bridge(context.Background(), func() error { n++; return errors.New("ERR wrong number of arguments") })
+	if err == nil || n != 1 {
+		t.Errorf("permanent error retried: %d calls", n)
+	}
+}

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -24,6 +21,7 @@ import (
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/logs"
+	"github.com/apmtel/apmtel/internal/redisconn"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
@@ -144,7 +142,7 @@ func load(e *env, name, usageLine string, args []string, own func(fs *flag.FlagS
 		}
 		return cfg, fs, err
 	}
-	if _, err := redisTLS(cfg); err != nil {
+	if _, err := redisconn.TLS(cfg); err != nil {
 		return cfg, fs, err
 	}
 	return cfg, fs, nil
@@ -158,51 +156,44 @@ func newLogger(e *env, cfg config.Config) zerolog.Logger {
 	return l
 }
 
-// redisTLS returns the TLS configuration for Redis, or nil without TLS.
-func redisTLS(cfg config.Config) (*tls.Config, error) {
-	if !cfg.RedisTLS && cfg.RedisCACert == "" {
-		return nil, nil
-	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.RedisCACert != "" {
-		pem, err := os.ReadFile(cfg.RedisCACert)
-		if err != nil {
-			return nil, &config.UsageError{Err: fmt.Errorf("APMTEL_REDIS_CA_CERT: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &config.UsageError{Err: fmt.Errorf("APMTEL_REDIS_CA_CERT: %s holds no PEM certificate", cfg.RedisCACert)}
-		}
-		t.RootCAs = pool
-	}
-	return t, nil
+// runtime is a process's connections: one Redis client (redisconn), shared
+// by asynq's client and inspector, the run store, the limiter and Asynqmon.
+type runtime struct {
+	rdb    redis.UniversalClient
+	client *asynq.Client
+	insp   *asynq.Inspector
 }
 
-// redisOpt is asynq's connection option; load has already checked the TLS
-// settings, so redisTLS cannot fail here.
-func redisOpt(cfg config.Config) asynq.RedisClientOpt {
-	t, _ := redisTLS(cfg)
-	return asynq.RedisClientOpt{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, TLSConfig: t}
+// openRuntime connects to Redis and checks that it answers, so a command
+// never starts work (or logs "started") against a Redis that is down.
+func openRuntime(cfg config.Config, name string) (*runtime, error) {
+	rt, err := newRuntime(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := redisconn.Ping(context.Background(), rt.rdb, cfg); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return rt, nil
 }
 
-func newRedis(cfg config.Config) *redis.Client {
-	t, _ := redisTLS(cfg)
-	return redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, TLSConfig: t})
+// newRuntime connects without checking, for a process that must start
+// while Redis is down (the monitor, whose /readyz reports it).
+func newRuntime(cfg config.Config, name string) (*runtime, error) {
+	rdb, err := redisconn.New(cfg, fmt.Sprintf("apmtel-%s-%d", name, os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	return &runtime{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}, nil
 }
+
+// Close closes the shared client (asynq's views of it own nothing).
+func (r *runtime) Close() { _ = r.rdb.Close() }
 
 // newRuns is the run store of the configured source cluster.
 func newRuns(rdb redis.UniversalClient, cfg config.Config) *run.Store {
 	return run.NewStore(rdb, keys.NewFor(cfg.KeyPrefix, cfg.SourceName), cfg.HistoryTTL, cfg.HistoryLimit)
-}
-
-// pingRedis turns an unreachable Redis into one line naming the setting.
-func pingRedis(rdb redis.UniversalClient, cfg config.Config) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("cannot reach Redis at %s (APMTEL_REDIS_ADDR): %v", cfg.RedisAddr, err)
-	}
-	return nil
 }
 
 // newSource returns the source client of an in-process collection (preview):

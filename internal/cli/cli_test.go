@@ -77,7 +77,7 @@ func TestMonitorRefusesCrossOriginAndRebinding(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			ready := make(chan string, 1)
 			done := make(chan error, 1)
-			go func() { done <- serveMonitor(ctx, cfg, zerolog.Nop(), ready) }()
+			go func() { done <- serveMonitor(ctx, cfg, testRuntime(t, cfg), zerolog.Nop(), ready) }()
 			addr := <-ready
 			defer func() { cancel(); <-done }()
 			do := func(method, host, path string, hdr map[string]string) int {
@@ -145,4 +145,15 @@ func TestSchemaCheckFailsOnDrift(t *testing.T) {
 		!strings.Contains(errOut, "not in the schema: properties.top_traces.properties.p50") {
 		t.Errorf("drift: %d %q", code, errOut)
 	}
+}
+
+// testRuntime is the process runtime of a command under test, closed with the test.
+func testRuntime(t *testing.T, cfg config.Config) *runtime {
+	t.Helper()
+	rt, err := newRuntime(cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	return rt
 }

@@ -70,15 +70,13 @@ func runRun(e *env, args []string) error {
 		kind = run.KindDryRun
 	}
 	l := newLogger(e, cfg)
-	rdb := newRedis(cfg)
-	defer rdb.Close()
-	if err := pingRedis(rdb, cfg); err != nil {
+	rt, err := openRuntime(cfg, "run")
+	if err != nil {
 		return err
 	}
-	client := asynq.NewClient(redisOpt(cfg))
-	defer client.Close()
-	st := newRuns(rdb, cfg)
-	s := &scheduler.Scheduler{Config: cfg, Runs: st, Registry: telemetry.Default(), Enqueuer: client, Logger: l}
+	defer rt.Close()
+	st := newRuns(rt.rdb, cfg)
+	s := &scheduler.Scheduler{Config: cfg, Runs: st, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
 	ctx, stop := signalContext()
 	defer stop()
 	id := scheduler.ManualRunID(time.Now())
@@ -92,11 +90,9 @@ func runRun(e *env, args []string) error {
 	if waitTimeout == 0 {
 		waitTimeout = cfg.RunDeadline + time.Minute
 	}
-	insp := asynq.NewInspector(redisOpt(cfg))
-	defer insp.Close()
 	wctx, cancel := context.WithTimeout(ctx, waitTimeout)
 	defer cancel()
-	w := &waiter{runs: st, insp: insp, out: e.stderr, redisAddr: cfg.RedisAddr}
+	w := &waiter{runs: st, insp: rt.insp, out: e.stderr, redisAddr: cfg.RedisAddr}
 	r, results, err := w.wait(wctx, id)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -273,12 +269,12 @@ func runRuns(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rdb := newRedis(cfg)
-	defer rdb.Close()
-	if err := pingRedis(rdb, cfg); err != nil {
+	rt, err := openRuntime(cfg, "runs")
+	if err != nil {
 		return err
 	}
-	st := newRuns(rdb, cfg)
+	defer rt.Close()
+	st := newRuns(rt.rdb, cfg)
 	var runs []run.Run
 	if pendingUpload {
 		runs, err = st.PendingUploads(context.Background(), limit)
@@ -332,12 +328,12 @@ func runSnapshot(e *env, args []string) error {
 	case fs.NArg() == 1:
 		runID = fs.Arg(0)
 	}
-	rdb := newRedis(cfg)
-	defer rdb.Close()
-	if err := pingRedis(rdb, cfg); err != nil {
+	rt, err := openRuntime(cfg, "snapshot")
+	if err != nil {
 		return err
 	}
-	st := newRuns(rdb, cfg)
+	defer rt.Close()
+	st := newRuns(rt.rdb, cfg)
 	ctx := context.Background()
 	if runID == "" {
 		runID, _, err = st.Latest(ctx)
@@ -416,12 +412,12 @@ func runPreview(e *env, args []string) error {
 	// it on a busy deployment does not overload the source.
 	var source *es.Client
 	if cfg.SearchConcurrency > 0 {
-		rdb := newRedis(cfg)
-		defer rdb.Close()
-		if err := pingRedis(rdb, cfg); err != nil {
+		rt, err := openRuntime(cfg, "preview")
+		if err != nil {
 			return fmt.Errorf("%w (preview obeys the cluster-wide APMTEL_SEARCH_CONCURRENCY held in Redis; set it to 0 to preview without Redis)", err)
 		}
-		source, err = newClusterSource(cfg, l, rdb)
+		defer rt.Close()
+		source, err = newClusterSource(cfg, l, rt.rdb)
 	} else {
 		source, err = newGatedSource(cfg, l, nil)
 	}
@@ -493,16 +489,14 @@ func runCancel(e *env, args []string) error {
 		return &config.UsageError{Err: errors.New("usage: apmtel cancel RUN")}
 	}
 	id := fs.Arg(0)
-	rdb := newRedis(cfg)
-	defer rdb.Close()
-	if err := pingRedis(rdb, cfg); err != nil {
+	rt, err := openRuntime(cfg, "cancel")
+	if err != nil {
 		return err
 	}
-	insp := asynq.NewInspector(redisOpt(cfg))
-	defer insp.Close()
+	defer rt.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := scheduler.Cancel(ctx, newRuns(rdb, cfg), insp, id)
+	c, err := scheduler.Cancel(ctx, newRuns(rt.rdb, cfg), rt.insp, id)
 	var se *run.StateError
 	if errors.As(err, &se) {
 		return &exitError{code: 1, err: se}
@@ -523,16 +517,14 @@ func runUpload(e *env, args []string) error {
 		return &config.UsageError{Err: errors.New("usage: apmtel upload RUN")}
 	}
 	id := fs.Arg(0)
-	rdb := newRedis(cfg)
-	defer rdb.Close()
-	if err := pingRedis(rdb, cfg); err != nil {
+	rt, err := openRuntime(cfg, "upload")
+	if err != nil {
 		return err
 	}
-	client := asynq.NewClient(redisOpt(cfg))
-	defer client.Close()
+	defer rt.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := scheduler.Resend(ctx, newRuns(rdb, cfg), client, cfg.Timing(), id); err != nil {
+	if err := scheduler.Resend(ctx, newRuns(rt.rdb, cfg), rt.client, cfg.Timing(), id); err != nil {
 		var se *run.StateError
 		if errors.As(err, &se) || errors.Is(err, run.ErrNotFound) {
 			return &exitError{code: 1, err: err}

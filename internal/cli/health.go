@@ -30,8 +30,8 @@ func startHTTP(cfg config.Config, l zerolog.Logger, component string, rdb redis.
 	if cfg.HTTPAddr == "" {
 		return func() {}, nil
 	}
-	if !isLoopback(cfg.HTTPAddr) && cfg.MonitorToken == "" {
-		return nil, &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_HTTP_ADDR (%s) is not a loopback address", cfg.HTTPAddr)}
+	if err := httpAddrRule(cfg); err != nil {
+		return nil, err
 	}
 	hl := logs.Named(l, logs.Health).With().Str("of", component).Logger()
 	mux := http.NewServeMux()
@@ -56,4 +56,13 @@ func startHTTP(cfg config.Config, l zerolog.Logger, component string, rdb redis.
 		_ = srv.Shutdown(sctx)
 		<-done
 	}, nil
+}
+
+// httpAddrRule refuses an APMTEL_HTTP_ADDR off loopback without a token;
+// checked before anything connects, so the error is about the setting.
+func httpAddrRule(cfg config.Config) error {
+	if cfg.HTTPAddr != "" && !isLoopback(cfg.HTTPAddr) && cfg.MonitorToken == "" {
+		return &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_HTTP_ADDR (%s) is not a loopback address", cfg.HTTPAddr)}
+	}
+	return nil
 }

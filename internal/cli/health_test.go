@@ -64,7 +64,7 @@ func TestMonitorHealthWithRedisDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serveMonitor(ctx, cfg, zerolog.Nop(), ready) }()
+	go func() { done <- serveMonitor(ctx, cfg, testRuntime(t, cfg), zerolog.Nop(), ready) }()
 	base := "http://" + <-ready
 	defer func() { cancel(); <-done }()
 
@@ -110,7 +110,7 @@ func TestWorkerAndMonitorReady(t *testing.T) {
 	defer cancel()
 	ready := make(chan string, 1)
 	monDone := make(chan error, 1)
-	go func() { monDone <- serveMonitor(ctx, cfg, l, ready) }()
+	go func() { monDone <- serveMonitor(ctx, cfg, testRuntime(t, cfg), l, ready) }()
 	mon := "http://" + <-ready
 	if code, body := fetch(t, mon+"/readyz", ""); code != 503 || body != "not ready: no worker server connected\n" {
 		t.Errorf("monitor /readyz without a worker = %d %q", code, body)
@@ -120,7 +120,7 @@ func TestWorkerAndMonitorReady(t *testing.T) {
 	wcfg.HTTPAddr = freeAddr(t)
 	wctx, wcancel := context.WithCancel(ctx)
 	wDone := make(chan error, 1)
-	go func() { wDone <- serveWorker(wctx, wcfg, l) }()
+	go func() { wDone <- serveWorker(wctx, wcfg, testRuntime(t, wcfg), l) }()
 	worker := "http://" + wcfg.HTTPAddr
 	if code, body := waitFor(t, worker+"/readyz", 200); code != 200 || body != "ready\n" {
 		t.Fatalf("worker /readyz = %d %q", code, body)
@@ -167,7 +167,7 @@ func TestSchedulerHTTP(t *testing.T) {
 	cfg.HTTPAddr = freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveScheduler(ctx, cfg, zerolog.Nop()) }()
+	go func() { done <- serveScheduler(ctx, cfg, testRuntime(t, cfg), zerolog.Nop()) }()
 	if code, body := waitFor(t, "http://"+cfg.HTTPAddr+"/readyz", 200); code != 200 || body != "ready\n" {
 		t.Errorf("scheduler /readyz = %d %q", code, body)
 	}

@@ -99,16 +99,9 @@ func runSampleTelemetry(e *env, args []string) error {
 // baseTelemetry returns the telemetry object the samples vary.
 func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) (map[string]any, error) {
 	if from == "snapshot" || from == "auto" {
-		rdb := newRedis(cfg)
-		defer rdb.Close()
-		st := newRuns(rdb, cfg)
-		id, _, err := st.Latest(ctx)
+		snap, err := latestSnapshot(ctx, e, cfg)
 		if err == nil {
-			b, err := st.Snapshot(ctx, id)
-			if err == nil {
-				fmt.Fprintf(e.stderr, "sample telemetry: varying the snapshot of run %s\n", id)
-				return decodeObject(b)
-			}
+			return decodeObject(snap)
 		}
 		if from == "snapshot" {
 			if errors.Is(err, run.ErrNotFound) {
@@ -128,6 +121,25 @@ func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) 
 	snap, _, _ := previewOnce(ctx, cfg, source, telemetry.Default().All(), 4)
 	b, _ := json.Marshal(snap)
 	return decodeObject(b)
+}
+
+// latestSnapshot reads the newest sealed full run's telemetry object.
+func latestSnapshot(ctx context.Context, e *env, cfg config.Config) ([]byte, error) {
+	rt, err := openRuntime(cfg, "sample")
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	st := newRuns(rt.rdb, cfg)
+	id, _, err := st.Latest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := st.Snapshot(ctx, id)
+	if err == nil {
+		fmt.Fprintf(e.stderr, "sample telemetry: varying the snapshot of run %s\n", id)
+	}
+	return b, err
 }
 
 func decodeObject(b []byte) (map[string]any, error) {

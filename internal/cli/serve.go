@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
+	"github.com/apmtel/apmtel/internal/redisconn"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/webguard"
 	"github.com/apmtel/apmtel/scheduler"
@@ -29,22 +29,26 @@ func runScheduler(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := httpAddrRule(cfg); err != nil {
+		return err
+	}
+	rt, err := openRuntime(cfg, "scheduler")
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
 	ctx, stop := signalContext()
 	defer stop()
-	return serveScheduler(ctx, cfg, newLogger(e, cfg))
+	return serveScheduler(ctx, cfg, rt, newLogger(e, cfg))
 }
 
-func serveScheduler(ctx context.Context, cfg config.Config, l zerolog.Logger) error {
-	rdb := newRedis(cfg)
-	defer rdb.Close()
-	client := asynq.NewClient(redisOpt(cfg))
-	defer client.Close()
-	stopHTTP, err := startHTTP(cfg, l, logs.Scheduler, rdb, health.Redis(rdb))
+func serveScheduler(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.Logger) error {
+	stopHTTP, err := startHTTP(cfg, l, logs.Scheduler, rt.rdb, health.Redis(rt.rdb))
 	if err != nil {
 		return err
 	}
 	defer stopHTTP()
-	s := &scheduler.Scheduler{Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(), Enqueuer: client, Logger: l}
+	s := &scheduler.Scheduler{Config: cfg, Runs: newRuns(rt.rdb, cfg), Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
 	return s.Run(ctx)
 }
 
@@ -54,16 +58,23 @@ func runWorker(e *env, args []string) error {
 		return err
 	}
 	l := newLogger(e, cfg)
+	if err := httpAddrRule(cfg); err != nil {
+		return err
+	}
+	rt, err := openRuntime(cfg, "worker")
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
 	ctx, stop := signalContext()
 	defer stop()
-	return serveWorker(ctx, cfg, l)
+	return serveWorker(ctx, cfg, rt, l)
 }
 
 // serveWorker runs one asynq server until ctx ends, then shuts it down
 // gracefully (in-flight jobs get the Timing().ShutdownTimeout).
-func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error {
-	rdb := newRedis(cfg)
-	defer rdb.Close()
+func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.Logger) error {
+	rdb := rt.rdb
 	source, err := newClusterSource(cfg, l, rdb)
 	if err != nil {
 		return err
@@ -72,11 +83,9 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 	if err != nil {
 		return err
 	}
-	client := asynq.NewClient(redisOpt(cfg))
-	defer client.Close()
 	h := workers.NewHandlers(workers.Deps{
 		Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(),
-		Executor: newExecutor(cfg, source), Sink: sink, Enqueuer: client, Logger: l,
+		Executor: newExecutor(cfg, source), Sink: sink, Enqueuer: rt.client, Logger: l,
 	})
 	var running health.Flag
 	stopHTTP, err := startHTTP(cfg, l, logs.Worker, rdb, health.Redis(rdb), running.Check("server", "worker server not running"))
@@ -84,13 +93,13 @@ func serveWorker(ctx context.Context, cfg config.Config, l zerolog.Logger) error
 		return err
 	}
 	defer stopHTTP()
-	srv := workers.NewServer(cfg, redisOpt(cfg), l)
+	srv := workers.NewServer(cfg, rdb, l)
 	if err := srv.Start(workers.NewMux(h)); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	running.Set(true)
 	wl := logs.Named(l, logs.Worker)
-	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Msg("worker started")
+	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Str("redis_kind", redisconn.Kind(cfg)).Msg("worker started")
 	<-ctx.Done()
 	running.Set(false)
 	wl.Info().Dur("grace", cfg.Timing().ShutdownTimeout).Msg("worker stopping; in-flight jobs get the shutdown grace, then return to the queue")
@@ -105,9 +114,15 @@ func runMonitor(e *env, args []string) error {
 		return err
 	}
 	l := newLogger(e, cfg)
+	// The monitor starts with Redis down: its /readyz says so.
+	rt, err := newRuntime(cfg, "monitor")
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
 	ctx, stop := signalContext()
 	defer stop()
-	return serveMonitor(ctx, cfg, l, nil)
+	return serveMonitor(ctx, cfg, rt, l, nil)
 }
 
 // guard is the one protection of every HTTP endpoint apmtel serves (see
@@ -132,7 +147,7 @@ func isLoopback(addr string) bool {
 
 // serveMonitor serves Asynqmon at /monitoring/ until ctx ends. ready, when
 // not nil, receives the listening address.
-func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, ready chan<- string) error {
+func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.Logger, ready chan<- string) error {
 	ml := logs.Named(l, logs.Monitor)
 	if !isLoopback(cfg.MonitorAddr) && cfg.MonitorToken == "" {
 		return &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_MONITOR_ADDR (%s) is not a loopback address", cfg.MonitorAddr)}
@@ -140,14 +155,12 @@ func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, read
 	if !cfg.MonitorReadOnly {
 		ml.Warn().Msg("monitor is writable (APMTEL_MONITOR_READ_ONLY=false): Asynqmon can pause queues and delete jobs; same-origin requests only")
 	}
-	mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt(cfg), ReadOnly: cfg.MonitorReadOnly})
-	defer mon.Close()
+	// Asynqmon gets the process's client, not a pool of its own; it closes
+	// it on Close, which is why it is not closed here but with the runtime.
+	mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisconn.Shared{C: rt.rdb}, ReadOnly: cfg.MonitorReadOnly})
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", mon)
-	insp := asynq.NewInspector(redisOpt(cfg))
-	defer insp.Close()
-	rdb := newRedis(cfg)
-	defer rdb.Close()
+	insp, rdb := rt.insp, rt.rdb
 	mux.Handle("/metrics", metricsHandler(insp, newRuns(rdb, cfg)))
 	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))
 	ln, err := net.Listen("tcp", cfg.MonitorAddr)
@@ -201,11 +214,17 @@ func runStandalone(e *env, args []string) error {
 		rl.Warn().Str("addr", mr.Addr()).
 			Msg("EMBEDDED REDIS (miniredis): NOT DURABLE, everything is lost when this process exits; other workers may join with APMTEL_REDIS_ADDR=" + mr.Addr())
 	}
-	return serveAll(ctx, cfg, l, nWorkers)
+	rt, err := openRuntime(cfg, "standalone")
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	return serveAll(ctx, cfg, rt, l, nWorkers)
 }
 
 // serveAll runs a scheduler, n workers and the monitor until ctx ends.
-func serveAll(ctx context.Context, cfg config.Config, l zerolog.Logger, n int) error {
+// They share the process's one Redis client.
+func serveAll(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.Logger, n int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -224,10 +243,10 @@ func serveAll(ctx context.Context, cfg config.Config, l zerolog.Logger, n int) e
 	// cannot share one APMTEL_HTTP_ADDR.
 	cfg.HTTPAddr = ""
 	for i := 0; i < n; i++ {
-		start(func() error { return serveWorker(ctx, cfg, l) })
+		start(func() error { return serveWorker(ctx, cfg, rt, l) })
 	}
-	start(func() error { return serveScheduler(ctx, cfg, l) })
-	start(func() error { return serveMonitor(ctx, cfg, l, nil) })
+	start(func() error { return serveScheduler(ctx, cfg, rt, l) })
+	start(func() error { return serveMonitor(ctx, cfg, rt, l, nil) })
 	wg.Wait()
 	close(errs)
 	var all []error

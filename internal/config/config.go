@@ -88,8 +88,18 @@ func (ix Indices) Validate() error {
 
 // Config is the whole configuration of every apmtel component.
 type Config struct {
-	// RedisAddr is host:port of the Redis that holds the queues and snapshots.
+	// RedisAddr is host:port of the Redis that holds the queues and run
+	// state; with RedisSentinelMaster, a comma-separated list of Sentinels;
+	// with RedisCluster, a comma-separated list of cluster nodes to start from.
 	RedisAddr string
+	// RedisSentinelMaster names the master the Sentinels at RedisAddr watch;
+	// set, apmtel follows failovers.
+	RedisSentinelMaster string
+	// RedisSentinelPassword authenticates to the Sentinels themselves.
+	RedisSentinelPassword string
+	// RedisCluster connects to a Redis Cluster; apmtel's keys of one source
+	// share a hash tag, so each of its scripts touches one slot.
+	RedisCluster bool
 	// RedisAddrSet records whether RedisAddr was given explicitly; standalone
 	// mode starts an embedded Redis only when it was not.
 	RedisAddrSet  bool
@@ -218,8 +228,22 @@ func Default() Config {
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if c.RedisAddr == "" || !strings.Contains(c.RedisAddr, ":") {
-		add("APMTEL_REDIS_ADDR: %q is not host:port", c.RedisAddr)
+	addrs := c.RedisAddrs()
+	if len(addrs) == 0 {
+		add("APMTEL_REDIS_ADDR: empty")
+	}
+	for _, a := range addrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			add("APMTEL_REDIS_ADDR: %q is not host:port", a)
+		}
+	}
+	switch {
+	case c.RedisCluster && c.RedisSentinelMaster != "":
+		add("APMTEL_REDIS_CLUSTER and APMTEL_REDIS_SENTINEL_MASTER: choose one")
+	case len(addrs) > 1 && !c.RedisCluster && c.RedisSentinelMaster == "":
+		add("APMTEL_REDIS_ADDR: %d addresses need APMTEL_REDIS_SENTINEL_MASTER (Sentinels) or APMTEL_REDIS_CLUSTER=true (cluster nodes)", len(addrs))
+	case c.RedisCluster && c.RedisDB != 0:
+		add("APMTEL_REDIS_DB: a Redis Cluster has only database 0, got %d", c.RedisDB)
 	}
 	if c.RedisDB < 0 {
 		add("APMTEL_REDIS_DB: %d is negative", c.RedisDB)
@@ -325,6 +349,17 @@ func (c Config) Validate() error {
 		add("APMTEL_LOG_LEVEL: %q is not one of trace, debug, info, warn, error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// RedisAddrs returns the addresses of APMTEL_REDIS_ADDR.
+func (c Config) RedisAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.RedisAddr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // RedactURL replaces the password of a URL's userinfo, so that no error

@@ -197,3 +197,29 @@ func TestIntersperse(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisTopologies(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string // "" = valid
+	}{
+		{map[string]string{"APMTEL_REDIS_ADDR": "10.0.0.1:26379,10.0.0.2:26379", "APMTEL_REDIS_SENTINEL_MASTER": "mymaster"}, ""},
+		{map[string]string{"APMTEL_REDIS_ADDR": "n1:7000, n2:7000,n3:7000", "APMTEL_REDIS_CLUSTER": "true"}, ""},
+		{map[string]string{"APMTEL_REDIS_ADDR": "a:1,b:2"}, "2 addresses need APMTEL_REDIS_SENTINEL_MASTER"},
+		{map[string]string{"APMTEL_REDIS_ADDR": "a:1", "APMTEL_REDIS_CLUSTER": "true", "APMTEL_REDIS_SENTINEL_MASTER": "m"}, "choose one"},
+		{map[string]string{"APMTEL_REDIS_ADDR": "a:1", "APMTEL_REDIS_CLUSTER": "true", "APMTEL_REDIS_DB": "3"}, "only database 0"},
+		{map[string]string{"APMTEL_REDIS_ADDR": "a:1,nope"}, `"nope" is not host:port`},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c, err := Load(fs, nil, lookupFrom(tc.env))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.want == "" && len(c.RedisAddrs()) < 2:
+			t.Errorf("%v: addrs %v", tc.env, c.RedisAddrs())
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: error %v, want %q", tc.env, err, tc.want)
+		}
+	}
+}

@@ -94,6 +94,12 @@ func Options() []Option {
 	opts := []Option{
 		{Env: "APMTEL_REDIS_ADDR", Flag: "redis-addr", Help: "Redis host:port (default 127.0.0.1:6379)",
 			set: func(c *Config, v string) error { c.RedisAddr = v; c.RedisAddrSet = true; return nil }},
+		{Env: "APMTEL_REDIS_SENTINEL_MASTER", Flag: "redis-sentinel-master", Help: "master name: APMTEL_REDIS_ADDR lists Sentinels",
+			set: str(func(c *Config) *string { return &c.RedisSentinelMaster })},
+		{Env: "APMTEL_REDIS_SENTINEL_PASSWORD", Flag: "redis-sentinel-password", Help: "password of the Sentinels themselves", Secret: true,
+			set: str(func(c *Config) *string { return &c.RedisSentinelPassword })},
+		{Env: "APMTEL_REDIS_CLUSTER", Flag: "redis-cluster", Help: "APMTEL_REDIS_ADDR lists Redis Cluster nodes",
+			set: boolean(func(c *Config) *bool { return &c.RedisCluster })},
 		{Env: "APMTEL_REDIS_PASSWORD", Flag: "redis-password", Help: "Redis password", Secret: true,
 			set: str(func(c *Config) *string { return &c.RedisPassword })},
 		{Env: "APMTEL_REDIS_DB", Flag: "redis-db", Help: "Redis database number (default 0)",
@@ -268,7 +274,7 @@ func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (
 // Secrets returns the non-empty secret values of c, so logs can be checked for leaks.
 func (c Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.RedisPassword, c.Source.Password, c.Source.APIKey, c.Telemetry.Password, c.Telemetry.APIKey, c.MonitorToken} {
+	for _, s := range []string{c.RedisPassword, c.RedisSentinelPassword, c.Source.Password, c.Source.APIKey, c.Telemetry.Password, c.Telemetry.APIKey, c.MonitorToken} {
 		if s != "" {
 			out = append(out, s)
 		}

@@ -1,0 +1,4 @@
+package workers
+
+// Bridge is bridge, for tests.
+var Bridge = bridge
