@@ -105,7 +105,7 @@ func TestLifecycleFullPartialDryRuns(t *testing.T) {
 		t.Errorf("run --opt-in false: exit %d, %q", code, stderr)
 	}
 	// `snapshot RUN --report` shows that run's record, flags after the id.
-	out, stderr, code = run_(t, env, "snapshot", full, "--report")
+	out, stderr, code = run_(t, env, "snapshot", full, "--report", "--json")
 	if code != 0 || !strings.Contains(out, `"id": "`+full+`"`) || !strings.Contains(out, `"attempts"`) {
 		t.Errorf("snapshot RUN --report: exit %d, %s %s", code, out, stderr)
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
@@ -25,6 +27,7 @@ import (
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
+	"github.com/apmtel/apmtel/internal/version"
 )
 
 // command is one subcommand.
@@ -32,13 +35,19 @@ type command struct {
 	name    string
 	summary string
 	usage   string
-	run     func(e *env, args []string) error
+	// groups are the configuration groups the command reads: its flags are
+	// those groups' options (plus the global ones); every option keeps its
+	// APMTEL_* variable.
+	groups []string
+	run    func(e *env, args []string) error
 }
 
 // env is what a subcommand gets.
 type env struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
+	// groups of the command being run (see command.groups).
+	groups []string
 }
 
 // exitError carries an exit status.
@@ -49,96 +58,161 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
+const (
+	gSource    = config.GroupSource
+	gIndices   = config.GroupIndices
+	gTelemetry = config.GroupTelemetry
+	gRun       = config.GroupRun
+	gWorker    = config.GroupWorker
+	gMonitor   = config.GroupMonitor
+	gHTTP      = config.GroupHTTP
+)
+
 func commands() []command {
+	all := []string{gSource, gIndices, gTelemetry, gRun, gWorker, gMonitor, gHTTP}
 	return []command{
-		{"scheduler", "enqueue a telemetry run every APMTEL_INTERVAL (and at start when stale)", "", runScheduler},
-		{"worker", "process telemetry jobs (collect, finalize, upload)", "", runWorker},
-		{"run", "start a run now; --wait shows progress and a summary", "[--task NAME ...] [--wait]", runRun},
-		{"runs", "list recent runs and their status", "[--limit N]", runRuns},
-		{"cancel", "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", "RUN", runCancel},
-		{"upload", "send a sealed run's payload again (after its upload failed)", "RUN", runUpload},
-		{"snapshot", "print a stored telemetry object (latest by default)", "[RUN] [--report]", runSnapshot},
-		{"preview", "run tasks in-process against the source cluster and print the telemetry object", "[--task NAME ...]", runPreview},
-		{"monitor", "serve Asynqmon (queue inspection UI)", "", runMonitor},
-		{"standalone", "scheduler, workers and monitor in one process (embedded Redis when none is configured)", "[--workers N]", runStandalone},
-		{"tasks", "list the registered telemetry tasks in execution order", "", runTasks},
-		{"schema", "the payload schema: mapping, check [--fix], es-mapping, paths", "mapping|check|es-mapping|paths", runSchema},
-		{"telemetry-index", "create or update the telemetry index with the schema's mapping", "setup [--clear]", runTelemetryIndex},
-		{"sample", "sample data: `sample apm` (APM data, source cluster), `sample telemetry` (payloads, telemetry cluster)", "apm|telemetry [flags]", runSample},
-		{"healthcheck", "exit 0 when a health endpoint answers 2xx (for container healthchecks)", "[--url URL]", runHealthcheck},
-		{"version", "print version, commit, build date and Go version", "[--json]", runVersion},
+		{"scheduler", "enqueue a telemetry run every APMTEL_INTERVAL (and at start when stale)", "", []string{gRun, gIndices, gHTTP}, runScheduler},
+		{"worker", "process telemetry jobs (collect, finalize, upload)", "", []string{gSource, gIndices, gTelemetry, gRun, gWorker, gHTTP}, runWorker},
+		{"run", "start a run now; --wait follows it to its upload", "[TASK ...] [--no-upload] [--wait [--timeout D] [--json]]", []string{gRun, gIndices}, runRun},
+		{"runs", "list recent runs: kind, status, duration, failed tasks, upload", "[--limit N] [--pending-upload] [--json]", []string{gRun}, runRuns},
+		{"cancel", "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", "RUN", []string{gRun}, runCancel},
+		{"upload", "send a sealed run's payload again (after its upload failed)", "RUN", []string{gRun}, runUpload},
+		{"snapshot", "print a stored telemetry object (latest by default), or a run's record", "[RUN] [--report [--json]]", []string{gRun}, runSnapshot},
+		{"preview", "run tasks in-process against the source cluster and print the telemetry object", "[TASK ...] [--parallel N] [--envelope]", []string{gSource, gIndices, gTelemetry, gRun}, runPreview},
+		{"monitor", "serve Asynqmon (queue inspection UI), health and metrics", "", []string{gMonitor, gRun}, runMonitor},
+		{"standalone", "scheduler, workers and monitor in one process (embedded Redis when none is configured)", "[--workers N]", all, runStandalone},
+		{"tasks", "list the registered telemetry tasks in execution order", "[--json]", nil, runTasks},
+		{"schema", "the payload schema: mapping, check [--fix], es-mapping, paths", "mapping|check|es-mapping|paths", nil, runSchema},
+		{"telemetry-index", "create or update the telemetry index with the schema's mapping", "setup [--clear] [--dynamic D]", []string{gTelemetry, gSource}, runTelemetryIndex},
+		{"sample", "sample data: `sample apm` (APM data, source cluster), `sample telemetry` (payloads, telemetry cluster)", "apm|telemetry [flags]", []string{gSource, gIndices, gTelemetry, gRun}, runSample},
+		{"healthcheck", "exit 0 when a health endpoint answers 2xx (for container healthchecks)", "[--url URL]", nil, runHealthcheck},
+		{"version", "print version, commit, build date and Go version", "[--json]", nil, runVersion},
 	}
 }
 
-// Main runs the apmtel command and returns its exit status.
+// Main runs the apmtel command and returns its exit status: 0 done, 1 a
+// failure (a task, an upload, a refused transition), 2 a usage error.
+//
+// cobra is the dispatcher: command tree, `help CMD`, shell completion and
+// command suggestions. Each command parses its own flags (flags anywhere,
+// only the groups it reads, one-line errors with a suggestion), because the
+// configuration is one table of options shared with the environment.
 func Main(args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
 	e := &env{stdout: stdout, stderr: stderr, lookup: lookup}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stdout)
-		if len(args) == 0 {
-			return 2
+	root := &cobra.Command{
+		Use:   "apmtel",
+		Short: "apmtel collects Elastic APM data telemetry with distributed job-queue workers",
+		Long: "apmtel collects Elastic APM data telemetry with distributed job-queue workers.\n\n" +
+			"Every flag has an APMTEL_* environment variable (README.md, Configuration); secrets are\n" +
+			"read only from the environment or from files named by APMTEL_*_FILE, never from flags.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version.Get().String(),
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	var current string
+	for _, c := range commands() {
+		c := c
+		sub := &cobra.Command{
+			Use:                c.name + " " + c.usage,
+			Short:              c.summary,
+			DisableFlagParsing: true,
+			SilenceUsage:       true,
+			SilenceErrors:      true,
+			RunE: func(_ *cobra.Command, args []string) error {
+				current, e.groups = c.name, c.groups
+				return c.run(e, args)
+			},
 		}
+		if c.name == "run" || c.name == "preview" {
+			sub.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+				return telemetry.Default().Names(), cobra.ShellCompDirectiveNoFileComp
+			}
+		}
+		root.AddCommand(sub)
+	}
+	// `apmtel help CMD` shows the command's own flag help.
+	defaultHelp := root.HelpFunc()
+	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+		if cmd != root && cmd.RunE != nil {
+			_ = cmd.RunE(cmd, []string{"--help"})
+			return
+		}
+		defaultHelp(cmd, args)
+	})
+	if len(args) == 0 {
+		_ = root.Help()
+		return 2
+	}
+	err := root.Execute()
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(e, args[1:])
-		if err == nil {
-			return 0
-		}
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		var ue *config.UsageError
-		var ee *exitError
-		switch {
-		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "apmtel %s: configuration error: %s\n", c.name, oneLine(ue.Err))
-			return 2
-		case errors.As(err, &ee):
-			if ee.err != nil && ee.err.Error() != "" {
-				fmt.Fprintf(stderr, "apmtel %s: %s\n", c.name, ee.err)
-			}
-			return ee.code
-		default:
-			fmt.Fprintf(stderr, "apmtel %s: %s\n", c.name, err)
-			return 1
-		}
+	name := "apmtel"
+	if current != "" {
+		name += " " + current
 	}
-	fmt.Fprintf(stderr, "apmtel: unknown command %q (see apmtel --help)\n", args[0])
-	return 2
+	var ue *config.UsageError
+	var ee *exitError
+	switch {
+	case current == "" && strings.HasPrefix(err.Error(), "unknown command"):
+		msg := fmt.Sprintf("apmtel: unknown command %q", args[0])
+		if s := root.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+		}
+		fmt.Fprintln(stderr, msg+"; see apmtel --help")
+		return 2
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(ue.Err))
+		return 2
+	case errors.As(err, &ee):
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(ee.err))
+		}
+		return ee.code
+	case current == "":
+		fmt.Fprintf(stderr, "apmtel: %s\n", oneLine(err))
+		return 2
+	default:
+		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err))
+		return 1
+	}
 }
 
-func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "apmtel collects Elastic APM data telemetry with distributed job-queue workers.")
-	fmt.Fprintln(w, "\nUsage: apmtel <command> [flags]\n\nCommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+// helpRequested answers -h, --help and help as the first argument of a
+// command with subcommands: print usage, exit 0.
+func helpRequested(e *env, args []string, usage string) bool {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(e.stdout, "Usage: "+usage)
+		return true
 	}
-	fmt.Fprintln(w, "\nEvery command takes the configuration flags (see `apmtel <command> --help`);")
-	fmt.Fprintln(w, "each flag has an APMTEL_* environment variable, documented in README.md.")
+	return false
 }
 
-// load parses the configuration and the command's own flags.
+func oneLine(err error) string { return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ") }
+
+// load parses the configuration and the command's own flags: defaults, the
+// environment, then the flags (anywhere among the arguments), then Validate.
 func load(e *env, name, usageLine string, args []string, own func(fs *flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet("apmtel "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: apmtel %s %s\n\nFlags:\n", name, usageLine)
-		fs.PrintDefaults()
-	}
+	// The flag package's own error output (message plus every flag) is
+	// replaced by one line with a suggestion; help is printed on request.
+	fs.SetOutput(io.Discard)
 	if own != nil {
 		own(fs)
 	}
-	cfg, err := config.Load(fs, args, e.lookup)
+	cfg, err := config.Load(fs, args, e.lookup, groupsOrNone(e.groups)...)
 	if err != nil {
 		var ue *config.UsageError
 		if errors.As(err, &ue) && errors.Is(ue.Err, flag.ErrHelp) {
+			printUsage(e.stdout, name, usageLine, fs)
 			return cfg, fs, flag.ErrHelp
+		}
+		if errors.As(err, &ue) {
+			return cfg, fs, &config.UsageError{Err: suggest(ue.Err, fs)}
 		}
 		return cfg, fs, err
 	}
@@ -146,6 +220,89 @@ func load(e *env, name, usageLine string, args []string, own func(fs *flag.FlagS
 		return cfg, fs, err
 	}
 	return cfg, fs, nil
+}
+
+// groupsOrNone keeps a command without configuration groups from getting
+// every option: it gets the global ones only.
+func groupsOrNone(g []string) []string {
+	if len(g) == 0 {
+		return []string{config.GroupGlobal}
+	}
+	return g
+}
+
+// printUsage lists the command's flags, then the global ones once.
+func printUsage(w io.Writer, name, usageLine string, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: apmtel %s %s\n", name, usageLine)
+	var own, global []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if config.GroupOf(f.Name) == config.GroupGlobal {
+			global = append(global, f)
+		} else {
+			own = append(own, f)
+		}
+	})
+	section := func(title string, flags []*flag.Flag) {
+		if len(flags) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n%s:\n", title)
+		for _, f := range flags {
+			kind, help := flag.UnquoteUsage(f)
+			if kind == "value" {
+				kind = "string"
+			}
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				kind = ""
+			}
+			fmt.Fprintf(w, "  --%s %s\n      %s\n", f.Name, kind, help)
+		}
+	}
+	section("Flags", own)
+	section("Global flags", global)
+	fmt.Fprintln(w, "\nEvery flag has an APMTEL_* environment variable; secrets come from the environment or APMTEL_*_FILE only.")
+}
+
+// suggest turns "flag provided but not defined: -wiat" into one line with
+// the closest flag.
+func suggest(err error, fs *flag.FlagSet) error {
+	const undefined = "flag provided but not defined: -"
+	msg := err.Error()
+	if !strings.HasPrefix(msg, undefined) {
+		return err
+	}
+	bad := strings.TrimLeft(strings.TrimPrefix(msg, undefined), "-")
+	best, bestD := "", 3
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := distance(bad, f.Name); d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	if best == "" {
+		return fmt.Errorf("unknown flag --%s (see --help)", bad)
+	}
+	return fmt.Errorf("unknown flag --%s (did you mean --%s?)", bad, best)
+}
+
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func newLogger(e *env, cfg config.Config) zerolog.Logger {
@@ -245,12 +402,27 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func runTasks(e *env, args []string) error {
-	fs := flag.NewFlagSet("apmtel tasks", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		return &config.UsageError{Err: err}
+	var asJSON bool
+	if _, _, err := load(e, "tasks", "[--json]", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON: the tasks in execution order with their position")
+	}); err != nil {
+		return err
 	}
-	for _, n := range telemetry.Default().Names() {
+	names := telemetry.Default().Names()
+	if asJSON {
+		type task struct {
+			Name  string `json:"name"`
+			Order int    `json:"order"`
+		}
+		out := make([]task, len(names))
+		for i, n := range names {
+			out[i] = task{n, i + 1}
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, n := range names {
 		fmt.Fprintln(e.stdout, n)
 	}
 	return nil

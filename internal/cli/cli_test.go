@@ -157,3 +157,51 @@ func testRuntime(t *testing.T, cfg config.Config) *runtime {
 	t.Cleanup(rt.Close)
 	return rt
 }
+
+// The CLI as a user meets it: help for one command lists its flags and the
+// global ones once; a typo gives one line and a suggestion; subcommand
+// families answer --help; completion and version work.
+func TestCLIHelpTyposCompletion(t *testing.T) {
+	out, _, code := runMain(nil, "help", "run")
+	if code != 0 || !strings.Contains(out, "--wait") || !strings.Contains(out, "--no-upload") || !strings.Contains(out, "Global flags:") ||
+		!strings.Contains(out, "--redis-addr") || strings.Contains(out, "--concurrency") || strings.Contains(out, "--source-url") ||
+		strings.Contains(out, "password") || strings.Count(out, "--redis-addr") != 1 {
+		t.Errorf("help run: exit %d\n%s", code, out)
+	}
+	if out2, _, _ := runMain(nil, "run", "--help"); out2 != out {
+		t.Errorf("run --help differs from help run")
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "--wiat"}, 2, "apmtel run: unknown flag --wiat (did you mean --wait?)\n"},
+		{[]string{"snapshot", "--reprot"}, 2, "apmtel snapshot: unknown flag --reprot (did you mean --report?)\n"},
+		{[]string{"rnu"}, 2, `apmtel: unknown command "rnu" (did you mean "run"?); see apmtel --help` + "\n"},
+		{[]string{"worker", "--redis-password", "hunter2"}, 2, "apmtel worker: --redis-password: secrets are not accepted as flags"},
+	} {
+		_, errOut, code := runMain(nil, tc.args...)
+		if code != tc.code || !strings.HasPrefix(errOut, strings.TrimSuffix(tc.want, "\n")) || strings.Count(errOut, "\n") != 1 || strings.Contains(errOut, "hunter2") {
+			t.Errorf("%v: exit %d, %q; want %d, %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+	for _, args := range [][]string{{"schema", "--help"}, {"sample", "--help"}, {"telemetry-index", "--help"}, {"sample", "apm", "--help"}} {
+		if out, errOut, code := runMain(nil, args...); code != 0 || !strings.Contains(out, "Usage: apmtel") {
+			t.Errorf("%v: exit %d, %q %q", args, code, out, errOut)
+		}
+	}
+	if out, _, code := runMain(nil, "completion", "bash"); code != 0 || !strings.Contains(out, "bash completion") {
+		t.Errorf("completion bash: exit %d", code)
+	}
+	if out, _, code := runMain(nil, "--version"); code != 0 || !strings.HasPrefix(out, "apmtel ") || !strings.Contains(out, "go1.") {
+		t.Errorf("--version: %d %q", code, out)
+	}
+	if out, _, code := runMain(nil, "tasks", "--json"); code != 0 || !strings.Contains(out, `"name": "aggregated_transactions"`) {
+		t.Errorf("tasks --json: %d %q", code, out)
+	}
+	if _, errOut, code := runMain(map[string]string{"APMTEL_REDIS_ADDR": "127.0.0.1:1"}, "runs"); code != 1 ||
+		errOut != "apmtel runs: cannot reach Redis (single) at 127.0.0.1:1 (APMTEL_REDIS_ADDR): dial tcp 127.0.0.1:1: connect: connection refused\n" {
+		t.Errorf("runs without Redis: exit %d, %q", code, errOut)
+	}
+}

@@ -312,10 +312,11 @@ func runRuns(e *env, args []string) error {
 
 func runSnapshot(e *env, args []string) error {
 	var runID string
-	var report bool
-	cfg, fs, err := load(e, "snapshot", "[RUN] [--report]", args, func(fs *flag.FlagSet) {
+	var report, asJSON bool
+	cfg, fs, err := load(e, "snapshot", "[RUN] [--report [--json]]", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&runID, "run", "", "run id (default: the latest sealed full run); may also be given as an argument")
-		fs.BoolVar(&report, "report", false, "print the run's record (status, tasks, upload, report) as JSON instead of the telemetry object")
+		fs.BoolVar(&report, "report", false, "print the run's record (status, tasks, attempts, upload, report) instead of the telemetry object")
+		fs.BoolVar(&asJSON, "json", false, "with --report: as JSON")
 	})
 	if err != nil {
 		return err
@@ -360,6 +361,16 @@ func runSnapshot(e *env, args []string) error {
 		for k, rec := range results {
 			rec.Result = nil
 			results[k] = rec
+		}
+		if !asJSON {
+			printSummary(e.stdout, r, results)
+			if r.Report != nil {
+				for _, p := range append(r.Report.Problems, r.Report.SchemaProblems...) {
+					fmt.Fprintf(e.stdout, "problem: %s\n", p)
+				}
+			}
+			fmt.Fprintf(e.stdout, "%d attempts recorded; --json shows them\n", len(attempts))
+			return nil
 		}
 		b, _ := json.MarshalIndent(map[string]any{"run": r, "tasks": results, "attempts": attempts}, "", "  ")
 		fmt.Fprintln(e.stdout, string(b))

@@ -17,6 +17,9 @@ import (
 )
 
 func runSample(e *env, args []string) error {
+	if helpRequested(e, args, "apmtel sample apm [flags] | apmtel sample telemetry [flags]   (apmtel sample apm --help for the flags)") {
+		return flag.ErrHelp
+	}
 	if len(args) > 0 {
 		switch args[0] {
 		case "apm":

@@ -20,6 +20,9 @@ import (
 const defaultSchemaFile = "schema/apm.json"
 
 func runSchema(e *env, args []string) error {
+	if helpRequested(e, args, "apmtel schema mapping | check [--fix] [--file F] | es-mapping [--dynamic D] | paths") {
+		return flag.ErrHelp
+	}
 	if len(args) == 0 {
 		return &config.UsageError{Err: errors.New("usage: apmtel schema mapping | check [--fix] [--file F] | es-mapping [--dynamic D] | paths")}
 	}
@@ -76,6 +79,9 @@ func runSchema(e *env, args []string) error {
 }
 
 func runTelemetryIndex(e *env, args []string) error {
+	if helpRequested(e, args, "apmtel telemetry-index setup [--clear] [--dynamic true|false|strict]") {
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "setup" {
 		return &config.UsageError{Err: errors.New("usage: apmtel telemetry-index setup [--clear] [--dynamic true|false|strict]")}
 	}

@@ -17,9 +17,13 @@ type Option struct {
 	Env  string
 	Flag string
 	Help string
-	// Secret options are never printed with their value.
+	// Secret options are never printed with their value, and have no flag.
 	Secret bool
-	set    func(c *Config, v string) error
+	// Group says which commands read the option (see FlagGroups); a command
+	// offers flags only for the groups it reads, every option keeps its
+	// environment variable.
+	Group string
+	set   func(c *Config, v string) error
 }
 
 func str(p func(*Config) *string) func(*Config, string) error {
@@ -72,19 +76,19 @@ func duration(p func(*Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
-func clusterOptions(prefix, flagPrefix, what string, get func(*Config) *Cluster) []Option {
+func clusterOptions(prefix, flagPrefix, group, what string, get func(*Config) *Cluster) []Option {
 	return []Option{
-		{Env: prefix + "_URL", Flag: flagPrefix + "-url", Help: "comma-separated URLs of the " + what,
+		{Env: prefix + "_URL", Group: group, Flag: flagPrefix + "-url", Help: "comma-separated URLs of the " + what,
 			set: list(func(c *Config) *[]string { return &get(c).URLs })},
-		{Env: prefix + "_USERNAME", Flag: flagPrefix + "-username", Help: "basic-auth user of the " + what,
+		{Env: prefix + "_USERNAME", Group: group, Flag: flagPrefix + "-username", Help: "basic-auth user of the " + what,
 			set: str(func(c *Config) *string { return &get(c).Username })},
-		{Env: prefix + "_PASSWORD", Flag: flagPrefix + "-password", Help: "basic-auth password of the " + what, Secret: true,
+		{Env: prefix + "_PASSWORD", Group: group, Flag: flagPrefix + "-password", Help: "basic-auth password of the " + what, Secret: true,
 			set: str(func(c *Config) *string { return &get(c).Password })},
-		{Env: prefix + "_API_KEY", Flag: flagPrefix + "-api-key", Help: "API key (base64 id:key) of the " + what, Secret: true,
+		{Env: prefix + "_API_KEY", Group: group, Flag: flagPrefix + "-api-key", Help: "API key (base64 id:key) of the " + what, Secret: true,
 			set: str(func(c *Config) *string { return &get(c).APIKey })},
-		{Env: prefix + "_CA_CERT", Flag: flagPrefix + "-ca-cert", Help: "PEM CA file for the " + what,
+		{Env: prefix + "_CA_CERT", Group: group, Flag: flagPrefix + "-ca-cert", Help: "PEM CA file for the " + what,
 			set: str(func(c *Config) *string { return &get(c).CACert })},
-		{Env: prefix + "_INSECURE", Flag: flagPrefix + "-insecure", Help: "skip TLS verification for the " + what + " (unsafe)",
+		{Env: prefix + "_INSECURE", Group: group, Flag: flagPrefix + "-insecure", Help: "skip TLS verification for the " + what + " (unsafe)",
 			set: boolean(func(c *Config) *bool { return &get(c).Insecure })},
 	}
 }
@@ -92,93 +96,93 @@ func clusterOptions(prefix, flagPrefix, what string, get func(*Config) *Cluster)
 // Options lists every setting, in the order the README documents them.
 func Options() []Option {
 	opts := []Option{
-		{Env: "APMTEL_REDIS_ADDR", Flag: "redis-addr", Help: "Redis host:port (default 127.0.0.1:6379)",
+		{Env: "APMTEL_REDIS_ADDR", Group: "global", Flag: "redis-addr", Help: "Redis host:port (default 127.0.0.1:6379)",
 			set: func(c *Config, v string) error { c.RedisAddr = v; c.RedisAddrSet = true; return nil }},
-		{Env: "APMTEL_REDIS_SENTINEL_MASTER", Flag: "redis-sentinel-master", Help: "master name: APMTEL_REDIS_ADDR lists Sentinels",
+		{Env: "APMTEL_REDIS_SENTINEL_MASTER", Group: "global", Flag: "redis-sentinel-master", Help: "master name: APMTEL_REDIS_ADDR lists Sentinels",
 			set: str(func(c *Config) *string { return &c.RedisSentinelMaster })},
-		{Env: "APMTEL_REDIS_SENTINEL_PASSWORD", Flag: "redis-sentinel-password", Help: "password of the Sentinels themselves", Secret: true,
+		{Env: "APMTEL_REDIS_SENTINEL_PASSWORD", Group: "global", Flag: "redis-sentinel-password", Help: "password of the Sentinels themselves", Secret: true,
 			set: str(func(c *Config) *string { return &c.RedisSentinelPassword })},
-		{Env: "APMTEL_REDIS_CLUSTER", Flag: "redis-cluster", Help: "APMTEL_REDIS_ADDR lists Redis Cluster nodes",
+		{Env: "APMTEL_REDIS_CLUSTER", Group: "global", Flag: "redis-cluster", Help: "APMTEL_REDIS_ADDR lists Redis Cluster nodes",
 			set: boolean(func(c *Config) *bool { return &c.RedisCluster })},
-		{Env: "APMTEL_REDIS_PASSWORD", Flag: "redis-password", Help: "Redis password", Secret: true,
+		{Env: "APMTEL_REDIS_PASSWORD", Group: "global", Flag: "redis-password", Help: "Redis password", Secret: true,
 			set: str(func(c *Config) *string { return &c.RedisPassword })},
-		{Env: "APMTEL_REDIS_DB", Flag: "redis-db", Help: "Redis database number (default 0)",
+		{Env: "APMTEL_REDIS_DB", Group: "global", Flag: "redis-db", Help: "Redis database number (default 0)",
 			set: integer(func(c *Config) *int { return &c.RedisDB })},
-		{Env: "APMTEL_REDIS_TLS", Flag: "redis-tls", Help: "connect to Redis over TLS",
+		{Env: "APMTEL_REDIS_TLS", Group: "global", Flag: "redis-tls", Help: "connect to Redis over TLS",
 			set: boolean(func(c *Config) *bool { return &c.RedisTLS })},
-		{Env: "APMTEL_REDIS_CA_CERT", Flag: "redis-ca-cert", Help: "PEM CA file for Redis TLS (implies APMTEL_REDIS_TLS)",
+		{Env: "APMTEL_REDIS_CA_CERT", Group: "global", Flag: "redis-ca-cert", Help: "PEM CA file for Redis TLS (implies APMTEL_REDIS_TLS)",
 			set: str(func(c *Config) *string { return &c.RedisCACert })},
-		{Env: "APMTEL_KEY_PREFIX", Flag: "key-prefix", Help: "prefix of apmtel's Redis keys (default apmtel)",
+		{Env: "APMTEL_KEY_PREFIX", Group: "global", Flag: "key-prefix", Help: "prefix of apmtel's Redis keys (default apmtel)",
 			set: str(func(c *Config) *string { return &c.KeyPrefix })},
 	}
-	opts = append(opts, clusterOptions("APMTEL_SOURCE", "source", "source cluster (APM data)", func(c *Config) *Cluster { return &c.Source })...)
-	opts = append(opts, clusterOptions("APMTEL_TELEMETRY", "telemetry", "telemetry cluster (upload target)", func(c *Config) *Cluster { return &c.Telemetry })...)
+	opts = append(opts, clusterOptions("APMTEL_SOURCE", "source", "source", "source cluster (APM data)", func(c *Config) *Cluster { return &c.Source })...)
+	opts = append(opts, clusterOptions("APMTEL_TELEMETRY", "telemetry", "telemetry", "telemetry cluster (upload target)", func(c *Config) *Cluster { return &c.Telemetry })...)
 	opts = append(opts,
-		Option{Env: "APMTEL_SOURCE_NAME", Flag: "source-name", Help: "short name of the source cluster; scopes run keys and job ids (default default)",
+		Option{Env: "APMTEL_SOURCE_NAME", Group: "global", Flag: "source-name", Help: "short name of the source cluster; scopes run keys and job ids (default default)",
 			set: str(func(c *Config) *string { return &c.SourceName })},
-		Option{Env: "APMTEL_TELEMETRY_INDEX", Flag: "telemetry-index", Help: "index receiving the payload (default xpack-phone-home)",
+		Option{Env: "APMTEL_TELEMETRY_INDEX", Group: "telemetry", Flag: "telemetry-index", Help: "index receiving the payload (default xpack-phone-home)",
 			set: str(func(c *Config) *string { return &c.TelemetryIndex })},
-		Option{Env: "APMTEL_TELEMETRY_ENDPOINT", Flag: "telemetry-endpoint", Help: "Elastic telemetry service base URL; the payload goes to {endpoint}/v3/send/kibana-snapshot, JWE-encrypted",
+		Option{Env: "APMTEL_TELEMETRY_ENDPOINT", Group: "telemetry", Flag: "telemetry-endpoint", Help: "Elastic telemetry service base URL; the payload goes to {endpoint}/v3/send/kibana-snapshot, JWE-encrypted",
 			set: str(func(c *Config) *string { return &c.TelemetryEndpoint })},
-		Option{Env: "APMTEL_TELEMETRY_JWKS", Flag: "telemetry-jwks", Help: "JSON file with the telemetry service's public JWK set (RSA-OAEP)",
+		Option{Env: "APMTEL_TELEMETRY_JWKS", Group: "telemetry", Flag: "telemetry-jwks", Help: "JSON file with the telemetry service's public JWK set (RSA-OAEP)",
 			set: str(func(c *Config) *string { return &c.TelemetryJWKS })},
-		Option{Env: "APMTEL_KIBANA_VERSION", Flag: "kibana-version", Help: "Kibana version the envelope reports when the saved objects do not tell it",
+		Option{Env: "APMTEL_KIBANA_VERSION", Group: "source", Flag: "kibana-version", Help: "Kibana version the envelope reports when the saved objects do not tell it",
 			set: str(func(c *Config) *string { return &c.KibanaVersion })},
-		Option{Env: "APMTEL_INDICES_TRANSACTION", Flag: "indices-transaction", Help: "transaction index patterns",
+		Option{Env: "APMTEL_INDICES_TRANSACTION", Group: "indices", Flag: "indices-transaction", Help: "transaction index patterns",
 			set: str(func(c *Config) *string { return &c.Indices.Transaction })},
-		Option{Env: "APMTEL_INDICES_SPAN", Flag: "indices-span", Help: "span index patterns",
+		Option{Env: "APMTEL_INDICES_SPAN", Group: "indices", Flag: "indices-span", Help: "span index patterns",
 			set: str(func(c *Config) *string { return &c.Indices.Span })},
-		Option{Env: "APMTEL_INDICES_ERROR", Flag: "indices-error", Help: "error index patterns",
+		Option{Env: "APMTEL_INDICES_ERROR", Group: "indices", Flag: "indices-error", Help: "error index patterns",
 			set: str(func(c *Config) *string { return &c.Indices.Error })},
-		Option{Env: "APMTEL_INDICES_METRIC", Flag: "indices-metric", Help: "metric index patterns",
+		Option{Env: "APMTEL_INDICES_METRIC", Group: "indices", Flag: "indices-metric", Help: "metric index patterns",
 			set: str(func(c *Config) *string { return &c.Indices.Metric })},
-		Option{Env: "APMTEL_INDICES_ONBOARDING", Flag: "indices-onboarding", Help: "onboarding index patterns",
+		Option{Env: "APMTEL_INDICES_ONBOARDING", Group: "indices", Flag: "indices-onboarding", Help: "onboarding index patterns",
 			set: str(func(c *Config) *string { return &c.Indices.Onboarding })},
-		Option{Env: "APMTEL_INDICES_AGENT_CONFIGURATION", Flag: "indices-agent-configuration", Help: "agent central-configuration index (default .apm-agent-configuration)",
+		Option{Env: "APMTEL_INDICES_AGENT_CONFIGURATION", Group: "indices", Flag: "indices-agent-configuration", Help: "agent central-configuration index (default .apm-agent-configuration)",
 			set: str(func(c *Config) *string { return &c.Indices.AgentConfiguration })},
-		Option{Env: "APMTEL_INDICES_KIBANA", Flag: "indices-kibana", Help: "Kibana saved-object index pattern (default .kibana*)",
+		Option{Env: "APMTEL_INDICES_KIBANA", Group: "indices", Flag: "indices-kibana", Help: "Kibana saved-object index pattern (default .kibana*)",
 			set: str(func(c *Config) *string { return &c.Indices.Kibana })},
-		Option{Env: "APMTEL_INTERVAL", Flag: "interval", Help: "time between scheduled runs (default 12h)",
+		Option{Env: "APMTEL_INTERVAL", Group: "run", Flag: "interval", Help: "time between scheduled runs (default 12h)",
 			set: duration(func(c *Config) *time.Duration { return &c.Interval })},
-		Option{Env: "APMTEL_OPT_IN", Flag: "opt-in", Help: "upload payloads; false collects only (default true)",
+		Option{Env: "APMTEL_OPT_IN", Group: "telemetry", Flag: "opt-in", Help: "upload payloads; false collects only (default true)",
 			set: boolean(func(c *Config) *bool { return &c.OptIn })},
-		Option{Env: "APMTEL_TASK_TIMEOUT", Flag: "task-timeout", Help: "timeout of one telemetry task (default 5m)",
+		Option{Env: "APMTEL_TASK_TIMEOUT", Group: "run", Flag: "task-timeout", Help: "timeout of one telemetry task (default 5m)",
 			set: duration(func(c *Config) *time.Duration { return &c.TaskTimeout })},
-		Option{Env: "APMTEL_SEARCH_TIMEOUT", Flag: "search-timeout", Help: "timeout of one request to the source cluster, also the search body timeout (default 5m)",
+		Option{Env: "APMTEL_SEARCH_TIMEOUT", Group: "source", Flag: "search-timeout", Help: "timeout of one request to the source cluster, also the search body timeout (default 5m)",
 			set: duration(func(c *Config) *time.Duration { return &c.SearchTimeout })},
-		Option{Env: "APMTEL_RUN_DEADLINE", Flag: "run-deadline", Help: "a run is finalized this long after it starts, finished or not (default 30m)",
+		Option{Env: "APMTEL_RUN_DEADLINE", Group: "run", Flag: "run-deadline", Help: "a run is finalized this long after it starts, finished or not (default 30m)",
 			set: duration(func(c *Config) *time.Duration { return &c.RunDeadline })},
-		Option{Env: "APMTEL_MAX_RETRY", Flag: "max-retry", Help: "retries of a failed task or upload (default 3)",
+		Option{Env: "APMTEL_MAX_RETRY", Group: "run", Flag: "max-retry", Help: "retries of a failed task or upload (default 3)",
 			set: integer(func(c *Config) *int { return &c.MaxRetry })},
-		Option{Env: "APMTEL_CONCURRENCY", Flag: "concurrency", Help: "jobs one worker runs at once (default 4)",
+		Option{Env: "APMTEL_CONCURRENCY", Group: "worker", Flag: "concurrency", Help: "jobs one worker runs at once (default 4)",
 			set: integer(func(c *Config) *int { return &c.Concurrency })},
-		Option{Env: "APMTEL_SEARCH_CONCURRENCY", Flag: "search-concurrency", Help: "requests all workers together send to the source cluster at once; 0 = no cap (default 4)",
+		Option{Env: "APMTEL_SEARCH_CONCURRENCY", Group: "source", Flag: "search-concurrency", Help: "requests all workers together send to the source cluster at once; 0 = no cap (default 4)",
 			set: integer(func(c *Config) *int { return &c.SearchConcurrency })},
-		Option{Env: "APMTEL_POLL_INTERVAL", Flag: "poll-interval", Help: "how often an idle worker polls the queues (default 200ms)",
+		Option{Env: "APMTEL_POLL_INTERVAL", Group: "worker", Flag: "poll-interval", Help: "how often an idle worker polls the queues (default 200ms)",
 			set: duration(func(c *Config) *time.Duration { return &c.PollInterval })},
-		Option{Env: "APMTEL_UPLOAD_RETRY_WINDOW", Flag: "upload-retry-window", Help: "how long a failing upload is retried before it is marked failed (default 72h)",
+		Option{Env: "APMTEL_UPLOAD_RETRY_WINDOW", Group: "run", Flag: "upload-retry-window", Help: "how long a failing upload is retried before it is marked failed (default 72h)",
 			set: duration(func(c *Config) *time.Duration { return &c.UploadRetryWindow })},
-		Option{Env: "APMTEL_CATCHUP_GRACE", Flag: "catchup-grace", Help: "no catch-up run at scheduler start when the next slot starts within this (default 10m)",
+		Option{Env: "APMTEL_CATCHUP_GRACE", Group: "run", Flag: "catchup-grace", Help: "no catch-up run at scheduler start when the next slot starts within this (default 10m)",
 			set: duration(func(c *Config) *time.Duration { return &c.CatchupGrace })},
-		Option{Env: "APMTEL_HISTORY_LIMIT", Flag: "history-limit", Help: "runs kept in Redis (default 50)",
+		Option{Env: "APMTEL_HISTORY_LIMIT", Group: "run", Flag: "history-limit", Help: "runs kept in Redis (default 50)",
 			set: integer(func(c *Config) *int { return &c.HistoryLimit })},
-		Option{Env: "APMTEL_HISTORY_TTL", Flag: "history-ttl", Help: "how long a run is kept in Redis (default 168h)",
+		Option{Env: "APMTEL_HISTORY_TTL", Group: "run", Flag: "history-ttl", Help: "how long a run is kept in Redis (default 168h)",
 			set: duration(func(c *Config) *time.Duration { return &c.HistoryTTL })},
-		Option{Env: "APMTEL_DATA_DIR", Flag: "data-dir", Help: "where payloads go without a telemetry cluster (default ./data)",
+		Option{Env: "APMTEL_DATA_DIR", Group: "telemetry", Flag: "data-dir", Help: "where payloads go without a telemetry cluster (default ./data)",
 			set: str(func(c *Config) *string { return &c.DataDir })},
-		Option{Env: "APMTEL_MONITOR_ADDR", Flag: "monitor-addr", Help: "address of the Asynqmon UI (default 127.0.0.1:8080)",
+		Option{Env: "APMTEL_MONITOR_ADDR", Group: "monitor", Flag: "monitor-addr", Help: "address of the Asynqmon UI (default 127.0.0.1:8080)",
 			set: str(func(c *Config) *string { return &c.MonitorAddr })},
-		Option{Env: "APMTEL_MONITOR_TOKEN", Flag: "monitor-token", Help: "token required by the monitor (mandatory off loopback)", Secret: true,
+		Option{Env: "APMTEL_MONITOR_TOKEN", Group: "monitor", Flag: "monitor-token", Help: "token required by the monitor (mandatory off loopback)", Secret: true,
 			set: str(func(c *Config) *string { return &c.MonitorToken })},
-		Option{Env: "APMTEL_MONITOR_READ_ONLY", Flag: "monitor-read-only", Help: "serve Asynqmon read-only; false allows same-origin changes (default true)",
+		Option{Env: "APMTEL_MONITOR_READ_ONLY", Group: "monitor", Flag: "monitor-read-only", Help: "serve Asynqmon read-only; false allows same-origin changes (default true)",
 			set: boolean(func(c *Config) *bool { return &c.MonitorReadOnly })},
-		Option{Env: "APMTEL_HTTP_ADDR", Flag: "http-addr", Help: "where worker and scheduler serve /healthz, /readyz and /metrics; empty = off (off loopback needs APMTEL_MONITOR_TOKEN)",
+		Option{Env: "APMTEL_HTTP_ADDR", Group: "http", Flag: "http-addr", Help: "where worker and scheduler serve /healthz, /readyz and /metrics; empty = off (off loopback needs APMTEL_MONITOR_TOKEN)",
 			set: str(func(c *Config) *string { return &c.HTTPAddr })},
-		Option{Env: "APMTEL_MONITOR_HOSTS", Flag: "monitor-hosts", Help: "further host names the HTTP endpoints answer to (comma-separated)",
+		Option{Env: "APMTEL_MONITOR_HOSTS", Group: "http", Flag: "monitor-hosts", Help: "further host names the HTTP endpoints answer to (comma-separated)",
 			set: list(func(c *Config) *[]string { return &c.MonitorHosts })},
-		Option{Env: "APMTEL_LOG_LEVEL", Flag: "log-level", Help: "trace, debug, info, warn or error (default info)",
+		Option{Env: "APMTEL_LOG_LEVEL", Group: "global", Flag: "log-level", Help: "trace, debug, info, warn or error (default info)",
 			set: str(func(c *Config) *string { return &c.LogLevel })},
-		Option{Env: "APMTEL_LOG_FORMAT", Flag: "log-format", Help: "console or json (default console)",
+		Option{Env: "APMTEL_LOG_FORMAT", Group: "global", Flag: "log-format", Help: "console or json (default console)",
 			set: str(func(c *Config) *string { return &c.LogFormat })},
 	)
 	return opts
@@ -233,32 +237,80 @@ var ErrSecretFlag = errors.New("secrets are not accepted as flags (any user can 
 // RegisterFlags adds one flag per option to fs, writing into c when parsed.
 // Flags are applied after the environment, so they win. A secret's flag
 // exists only to refuse it with a message saying where the secret goes.
-func RegisterFlags(fs *flag.FlagSet, c *Config) {
+//
+// groups limits the flags to the options of those groups and GroupGlobal;
+// none registers every option.
+func RegisterFlags(fs *flag.FlagSet, c *Config, groups ...string) {
+	want := map[string]bool{GroupGlobal: true}
+	for _, g := range groups {
+		want[g] = true
+	}
 	for _, o := range Options() {
 		o := o
-		if o.Secret {
-			fs.Func(o.Flag, "not accepted: set "+o.Env+" or "+o.Env+"_FILE", func(string) error {
-				return fmt.Errorf("%w: set %s or %s_FILE instead", ErrSecretFlag, o.Env, o.Env)
-			})
+		if o.Secret || len(groups) > 0 && !want[o.Group] {
 			continue
 		}
-		fs.Func(o.Flag, o.Help+" ["+o.Env+"]", func(v string) error {
-			if err := o.set(c, v); err != nil {
-				return fmt.Errorf("%s: %w", o.Env, err)
-			}
-			return nil
-		})
+		fs.Var(&optionFlag{o: o, c: c}, o.Flag, o.Help+" ["+o.Env+"]")
 	}
+}
+
+// GroupGlobal options (Redis, key space, logging) are read by every command.
+const GroupGlobal = "global"
+
+// Groups of options, for FlagGroups.
+const (
+	GroupSource    = "source"
+	GroupIndices   = "indices"
+	GroupTelemetry = "telemetry"
+	GroupRun       = "run"
+	GroupWorker    = "worker"
+	GroupMonitor   = "monitor"
+	GroupHTTP      = "http"
+)
+
+// GroupOf returns the group of the option with flag name, or "".
+func GroupOf(flagName string) string {
+	for _, o := range Options() {
+		if o.Flag == flagName {
+			return o.Group
+		}
+	}
+	return ""
+}
+
+// optionFlag is an option as a flag; booleans need no value (--redis-tls).
+type optionFlag struct {
+	o   Option
+	c   *Config
+	val string
+}
+
+func (f *optionFlag) String() string { return f.val }
+
+func (f *optionFlag) Set(v string) error {
+	if err := f.o.set(f.c, v); err != nil {
+		return fmt.Errorf("%s: %w", f.o.Env, err)
+	}
+	f.val = v
+	return nil
+}
+
+// IsBoolFlag: an option is boolean when it takes "true" and refuses
+// anything that is not a boolean (tried on a scratch Config).
+func (f *optionFlag) IsBoolFlag() bool {
+	var scratch Config
+	return f.o.set(&scratch, "true") == nil && f.o.set(&scratch, "maybe") != nil
 }
 
 // Load builds a Config: defaults, then the environment, then args parsed by fs
 // (which must not have been parsed yet), then Validate.
-func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (Config, error) {
+// groups limits the flags as in RegisterFlags.
+func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool), groups ...string) (Config, error) {
 	c := Default()
 	if err := FromEnv(&c, lookup); err != nil {
 		return c, err
 	}
-	RegisterFlags(fs, &c)
+	RegisterFlags(fs, &c, groups...)
 	if err := rejectSecretFlags(args); err != nil {
 		return c, &UsageError{err}
 	}
