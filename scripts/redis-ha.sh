@@ -27,6 +27,28 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# cluster_port: a free port whose cluster bus port (+10000) is free too;
+# Redis refuses ports above 55535 in cluster mode.
+cluster_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 55535)
+    ok = True
+    for q in (p, p + 10000):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", q))
+        except OSError:
+            ok = False
+        finally:
+            s.close()
+    if ok:
+        print(p)
+        break
+PY
+}
+
 wait_for() { # seconds, command...
   local end=$((SECONDS + $1)); shift
   while [ "$SECONDS" -lt "$end" ]; do
@@ -93,7 +115,7 @@ cluster() {
   local dir=$1 nodes=()
   mkdir -p "$dir"; : >"$dir/ports"
   for _ in 1 2 3; do
-    local p; p=$(free_port)
+    local p; p=$(cluster_port)
     server "$dir" "$p" --cluster-enabled yes --cluster-config-file "$dir/$p/nodes.conf" --cluster-node-timeout 2000
     nodes+=("127.0.0.1:$p")
   done
