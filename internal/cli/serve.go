@@ -148,7 +148,7 @@ func serveMonitor(ctx context.Context, cfg config.Config, l zerolog.Logger, read
 	defer insp.Close()
 	rdb := newRedis(cfg)
 	defer rdb.Close()
-	mux.Handle("/metrics", metricsHandler(insp, newRuns(rdb, cfg)))
+	mux.Handle("/metrics", monitorMetrics(insp, newRuns(rdb, cfg), cfg))
 	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))
 	ln, err := net.Listen("tcp", cfg.MonitorAddr)
 	if err != nil {
