@@ -103,7 +103,7 @@ func TestMonitorMetrics(t *testing.T) {
 	st := run.NewStore(rdb, keys.New(""), time.Hour, 3)
 	base := time.Date(2025, 3, 4, 5, 0, 0, 0, time.UTC)
 	a, err := runtest.Seed(ctx, st, runtest.Spec{ID: "run-a", Tasks: tasks, Start: base, Upload: run.UploadUploaded,
-		Fail: map[string]string{"cardinality": "search_phase_execution_exception: too many buckets"},
+		Fail:  map[string]string{"cardinality": "search_phase_execution_exception: too many buckets"},
 		Retry: map[string]string{"agents": "connection reset by peer"}})
 	if err != nil {
 		t.Fatal(err)
