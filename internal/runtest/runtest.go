@@ -40,7 +40,10 @@ type Spec struct {
 var Cluster = uploader.Source{ClusterUUID: "c1u2u3i4d", ClusterName: "apm-prod", Version: "8.19.0",
 	Kibana: &uploader.KibanaFacts{Version: "8.19.0", VersionFrom: "config"}}
 
-const pickup = 7 * time.Millisecond
+const (
+	pickup     = 7 * time.Millisecond
+	retryDelay = 250 * time.Millisecond
+)
 
 // Seed writes the run s describes and returns it as stored.
 func Seed(ctx context.Context, st *run.Store, s Spec) (run.Run, error) {
@@ -87,17 +90,34 @@ func Seed(ctx context.Context, st *run.Store, s Spec) (run.Run, error) {
 		}
 		return best
 	}
+	// A retry is queued when its previous attempt failed, after asynq's
+	// retry delay: it starts no earlier than that.
+	var after time.Time
+	var lastErr string
 	attempt := func(i int, task string, n, maxN int, status run.TaskStatus, errText string) error {
 		sl := next()
 		start := sl.free.Add(pickup)
+		prevEnd := after.Add(-retryDelay)
+		if n > 1 && start.Before(after) {
+			start = after
+		}
 		took := s.Took(i, n)
 		end := start.Add(took)
 		sl.free = end
+		after = end.Add(retryDelay)
 		if _, err := st.Start(ctx, r, task, n, maxN, sl.worker, start); err != nil {
 			return err
 		}
+		queued := s.Start
+		if n > 1 {
+			queued = prevEnd
+		}
 		rec := run.TaskRecord{Task: task, Status: status, TookMS: took.Milliseconds(), Error: errText, Attempt: n,
-			MaxAttempts: maxN, Worker: sl.worker, QueuedAt: s.Start, StartedAt: start, FinishedAt: end}
+			MaxAttempts: maxN, Worker: sl.worker, QueuedAt: queued, StartedAt: start, FinishedAt: end}
+		if n > 1 {
+			rec.LastError = lastErr
+		}
+		lastErr = errText
 		if status == run.TaskOK {
 			rec.Result = json.RawMessage(fmt.Sprintf(`{"tasks_seen":{%q:%d}}`, task, i))
 		}
