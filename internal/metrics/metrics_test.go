@@ -136,12 +136,15 @@ func TestMonitorMetrics(t *testing.T) {
 		{"apmtel_runs_total", map[string]string{"trigger": "schedule", "kind": "full", "status": "ok"}, 1},
 		{"apmtel_runs_total", map[string]string{"trigger": "manual", "kind": "full", "status": "cancelled"}, 1},
 		{"apmtel_task_attempts_total", map[string]string{"task": "agents", "status": "retrying"}, 1},
-		// run-a's second attempt and run-b's one; run-c was cancelled first.
-		{"apmtel_task_attempts_total", map[string]string{"task": "agents", "status": "ok"}, 2},
+		// run-a's second attempt, run-b's, and run-c's, which ran before
+		// the cancel (it cancels after the first half of the tasks).
+		{"apmtel_task_attempts_total", map[string]string{"task": "agents", "status": "ok"}, 3},
 		{"apmtel_task_attempts_total", map[string]string{"task": "cardinality", "status": "failed"}, 1},
 		{"apmtel_uploads_total", map[string]string{"outcome": "uploaded"}, 2},
 		{"apmtel_uploads_total", map[string]string{"outcome": "skipped"}, 1},
-		{"apmtel_task_duration_seconds", map[string]string{"task": "agents"}, 2},
+		{"apmtel_task_duration_seconds", map[string]string{"task": "agents"}, 3},
+		// run-c's cloud never started: no took to observe.
+		{"apmtel_task_duration_seconds", map[string]string{"task": "cloud"}, 2},
 		{"apmtel_run_duration_seconds", map[string]string{"kind": "full"}, 2},
 		{"apmtel_last_successful_run_timestamp_seconds", nil, unix(b.SealedAt)},
 		{"apmtel_last_delivered_upload_timestamp_seconds", nil, unix(b.Upload.At)},
