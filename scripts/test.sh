@@ -14,6 +14,15 @@ trap 'scripts/services.sh stop' EXIT
 . "$APMTEL_STATE_DIR/env"
 export APMTEL_TEST_REDIS_ADDR APMTEL_TEST_ES_URL APMTEL_TEST_OPENSEARCH_URL
 
+# The console's browser tests drive Debian's chromium (internal/console);
+# with CI=true they fail when it is missing.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium (apt-get) for the browser tests"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 echo "== helm (built from the Go module proxy on first use, then cached)"
 APMTEL_HELM=$(scripts/helm.sh --path)
 export APMTEL_HELM

@@ -76,9 +76,9 @@ func TestStandalone(t *testing.T) {
 	mb, _ := io.ReadAll(mres.Body)
 	for _, want := range []string{
 		`apmtel_queue_jobs{queue="telemetry",state="completed"}`,
-		"apmtel_latest_run_failed_tasks 0",
-		"apmtel_latest_run_uploaded 1",
-		"# TYPE apmtel_latest_snapshot_age_seconds gauge",
+		`apmtel_uploads_total{outcome="written"}`,
+		"# TYPE apmtel_last_successful_run_timestamp_seconds gauge",
+		"# TYPE apmtel_task_duration_seconds histogram",
 	} {
 		if !strings.Contains(string(mb), want) {
 			t.Errorf("metrics lack %q:\n%s", want, mb)

@@ -108,6 +108,9 @@ func runRun(e *env, args []string) error {
 		}
 	} else {
 		printSummary(e.stdout, r, results)
+		if u := consoleRunURL(cfg, id); u != "" {
+			fmt.Fprintf(e.stdout, "console: %s\n", u)
+		}
 	}
 	failed := 0
 	for _, name := range r.Tasks {

@@ -35,7 +35,7 @@ func startHTTP(cfg config.Config, l zerolog.Logger, component string, rdb redis.
 	}
 	hl := logs.Named(l, logs.Health).With().Str("of", component).Logger()
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", metricsHandler(asynq.NewInspectorFromRedisClient(rdb), newRuns(rdb, cfg)))
+	mux.Handle("/metrics", processMetrics(asynq.NewInspectorFromRedisClient(rdb)))
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("APMTEL_HTTP_ADDR: %w", err)

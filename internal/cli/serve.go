@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/console"
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/redisconn"
@@ -161,7 +162,10 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", mon)
 	insp, rdb := rt.insp, rt.rdb
-	mux.Handle("/metrics", metricsHandler(insp, newRuns(rdb, cfg)))
+	mux.Handle("/metrics", monitorMetrics(insp, newRuns(rdb, cfg), cfg))
+	if err := mountConsole(mux, cfg, l, rdb); err != nil {
+		return err
+	}
 	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))
 	ln, err := net.Listen("tcp", cfg.MonitorAddr)
 	if err != nil {
@@ -170,7 +174,7 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	h := health.Public(health.New(ml, readyTimeout, health.Redis(rdb), health.Workers(insp)), guard(cfg, ln.Addr().String(), mux))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	ml.Info().Str("url", "http://"+ln.Addr().String()+"/monitoring/").Bool("read_only", cfg.MonitorReadOnly).
-		Bool("auth", cfg.MonitorToken != "").Msg("Asynqmon served")
+		Bool("auth", cfg.MonitorToken != "").Str("console", "http://"+ln.Addr().String()+console.RunsPath).Msg("Asynqmon and the console served")
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -1,0 +1,204 @@
+package metrics
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/apmtel/apmtel/internal/run"
+)
+
+// Buckets in seconds: tasks take from milliseconds (a small cluster) to
+// minutes (a composite aggregation over a large one); runs add the queue
+// and the seal, and are bounded by APMTEL_RUN_DEADLINE.
+var (
+	TaskBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+	RunBuckets  = []float64{.1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+)
+
+// Runs turns the run history in Redis into counters and histograms (see the
+// package doc for why each run is counted once, into in-process metrics).
+// One Runs serves one monitor for its whole life.
+type Runs struct {
+	store *run.Store
+	// window is how many of the newest runs are read per scrape; at least
+	// the history limit, so that no run leaves the history unseen.
+	window  int
+	timeout time.Duration
+
+	mu sync.Mutex
+	// counted holds the terminal runs already counted; uploads the upload
+	// outcome (state and time) counted per run, so a re-send that ends
+	// again counts again.
+	counted map[string]bool
+	uploads map[string]string
+	// lastOK and lastDelivered only move forward: the newest such run may
+	// have been trimmed from the history since.
+	lastOK, lastDelivered time.Time
+	readOK                bool
+
+	runs, attempts, uploadsTotal *prometheus.CounterVec
+	taskDur, runDur              *prometheus.HistogramVec
+	lastOKDesc, lastDelDesc      *prometheus.Desc
+	readDesc                     *prometheus.Desc
+}
+
+// NewRuns reads st's newest window runs at each scrape.
+func NewRuns(st *run.Store, window int) *Runs {
+	return &Runs{store: st, window: max(window, 1), timeout: 10 * time.Second,
+		counted: map[string]bool{}, uploads: map[string]string{},
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "runs_total",
+			Help: "Runs that ended, by trigger, kind and status (ok: every task succeeded; failed: sealed with failed tasks; cancelled)."},
+			[]string{"trigger", "kind", "status"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "task_attempts_total",
+			Help: "Task attempts of ended runs, by task and the attempt's status (retrying: it failed and another attempt followed)."},
+			[]string{"task", "status"}),
+		uploadsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "uploads_total",
+			Help: "Run uploads that ended, by outcome (uploaded, written, skipped, failed)."},
+			[]string{"outcome"}),
+		taskDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "task_duration_seconds",
+			Help: "The took of each task's final attempt in ended runs (the value Kibana reports as tasks.<task>.took.ms).", Buckets: TaskBuckets},
+			[]string{"task"}),
+		runDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "run_duration_seconds",
+			Help: "Wall time of sealed runs, from creation to seal, by kind.", Buckets: RunBuckets},
+			[]string{"kind"}),
+		lastOKDesc: prometheus.NewDesc("apmtel_last_successful_run_timestamp_seconds",
+			"Unix time at which the newest full run whose every task succeeded was sealed.", nil, nil),
+		lastDelDesc: prometheus.NewDesc("apmtel_last_delivered_upload_timestamp_seconds",
+			"Unix time at which the newest delivered upload (indexed or written) ended.", nil, nil),
+		readDesc: prometheus.NewDesc("apmtel_runs_scrape_ok",
+			"1 when the run history could be read from Redis at this scrape, else 0 (the run metrics then keep their last values).", nil, nil),
+	}
+}
+
+func (c *Runs) vecs() []prometheus.Collector {
+	return []prometheus.Collector{c.runs, c.attempts, c.uploadsTotal, c.taskDur, c.runDur}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Runs) Describe(ch chan<- *prometheus.Desc) {
+	for _, v := range c.vecs() {
+		v.Describe(ch)
+	}
+	ch <- c.lastOKDesc
+	ch <- c.lastDelDesc
+	ch <- c.readDesc
+}
+
+// Collect implements prometheus.Collector: it counts the runs that ended
+// since the last scrape, then reports.
+func (c *Runs) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	c.readOK = c.refresh(ctx) == nil
+	for _, v := range c.vecs() {
+		v.Collect(ch)
+	}
+	if !c.lastOK.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.lastOKDesc, prometheus.GaugeValue, unix(c.lastOK))
+	}
+	if !c.lastDelivered.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.lastDelDesc, prometheus.GaugeValue, unix(c.lastDelivered))
+	}
+	ok := 0.0
+	if c.readOK {
+		ok = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.readDesc, prometheus.GaugeValue, ok)
+}
+
+func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// RunStatus is a run's status label: ok, failed or cancelled; "" while the
+// run has not ended.
+func RunStatus(r run.Run) string {
+	switch r.Status {
+	case run.StatusCancelled:
+		return "cancelled"
+	case run.StatusSealed:
+		if r.Report != nil && len(r.Report.Failed) > 0 {
+			return "failed"
+		}
+		return "ok"
+	}
+	return ""
+}
+
+func (c *Runs) refresh(ctx context.Context) error {
+	runs, err := c.store.List(ctx, c.window)
+	if err != nil {
+		return err
+	}
+	present := make(map[string]bool, len(runs))
+	for _, r := range runs {
+		present[r.ID] = true
+		status := RunStatus(r)
+		if status == "" {
+			continue
+		}
+		if !c.counted[r.ID] {
+			if err := c.countRun(ctx, r, status); err != nil {
+				return err
+			}
+			c.counted[r.ID] = true
+		}
+		if r.Status == run.StatusSealed && status == "ok" && r.Kind == run.KindFull && r.SealedAt.After(c.lastOK) {
+			c.lastOK = r.SealedAt
+		}
+		if r.Upload.State.Ended() {
+			sig := string(r.Upload.State) + "@" + r.Upload.At.String()
+			if c.uploads[r.ID] != sig {
+				c.uploadsTotal.WithLabelValues(string(r.Upload.State)).Inc()
+				c.uploads[r.ID] = sig
+			}
+			if r.Upload.State.Delivered() && r.Upload.At.After(c.lastDelivered) {
+				c.lastDelivered = r.Upload.At
+			}
+		}
+	}
+	// A run that left the history never comes back: forget it.
+	for id := range c.counted {
+		if !present[id] {
+			delete(c.counted, id)
+		}
+	}
+	for id := range c.uploads {
+		if !present[id] {
+			delete(c.uploads, id)
+		}
+	}
+	return nil
+}
+
+// countRun counts one ended run: attempts, task durations and wall time.
+func (c *Runs) countRun(ctx context.Context, r run.Run, status string) error {
+	attempts, err := c.store.Attempts(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	results, err := c.store.Results(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	c.runs.WithLabelValues(r.Trigger, string(r.Kind), status).Inc()
+	for _, a := range attempts {
+		c.attempts.WithLabelValues(a.Task, string(a.Status)).Inc()
+	}
+	for _, task := range r.Tasks {
+		rec, ok := results[task]
+		// A task that never started (cancelled, or timed out in the queue)
+		// has no took to observe.
+		if !ok || !rec.Status.Final() || rec.StartedAt.IsZero() {
+			continue
+		}
+		c.taskDur.WithLabelValues(task).Observe(float64(rec.TookMS) / 1000)
+	}
+	if r.Status == run.StatusSealed && !r.SealedAt.IsZero() {
+		c.runDur.WithLabelValues(string(r.Kind)).Observe(r.SealedAt.Sub(r.CreatedAt).Seconds())
+	}
+	return nil
+}
