@@ -44,6 +44,6 @@ echo "== running all telemetry tasks"
 echo "== telemetry object (stack_stats.kibana.plugins.apm)"
 "$D/apmtel" snapshot
 echo
-echo "Asynqmon: http://$APMTEL_MONITOR_ADDR/monitoring/"
+echo "Console: http://$APMTEL_MONITOR_ADDR/runs   Asynqmon: http://$APMTEL_MONITOR_ADDR/monitoring/"
 echo "Payload files: $APMTEL_DATA_DIR/payloads/   Logs: $D/*.log"
 echo "Stop everything: scripts/demo.sh stop"
