@@ -134,17 +134,7 @@ func guard(cfg config.Config, addr string, h http.Handler) http.Handler {
 }
 
 // isLoopback reports whether addr (host:port) only listens on loopback.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func isLoopback(addr string) bool { return webguard.IsLoopback(addr) }
 
 // serveMonitor serves Asynqmon at /monitoring/ until ctx ends. ready, when
 // not nil, receives the listening address.

@@ -65,7 +65,7 @@ func Guard(o Options, h http.Handler) http.Handler {
 	// DNS rebinding. A server bound elsewhere requires a token, which a
 	// rebinding page cannot send, and is reached by names we cannot know
 	// (pod IPs, service names) unless they are configured.
-	checkHost := isLoopback(o.Addr) || len(o.Hosts) > 0
+	checkHost := IsLoopback(o.Addr) || len(o.Hosts) > 0
 	public := map[string]bool{}
 	for _, p := range o.Public {
 		public[p] = true
@@ -132,7 +132,8 @@ func sameOrigin(r *http.Request) bool {
 	return strings.EqualFold(u.Host, r.Host)
 }
 
-func isLoopback(addr string) bool {
+// IsLoopback reports whether addr (host:port) only listens on loopback.
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
