@@ -13,6 +13,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/keys"
+	"github.com/apmtel/apmtel/internal/run"
 )
 
 // Job type names. Never rename one.
@@ -65,8 +66,8 @@ type RunPayload struct {
 
 // Finalize reasons.
 const (
-	ReasonComplete = "complete"
-	ReasonDeadline = "deadline"
+	ReasonComplete = string(run.ReasonComplete)
+	ReasonDeadline = string(run.ReasonDeadline)
 )
 
 // NewCollect returns the collect job of (run, task).

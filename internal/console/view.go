@@ -15,7 +15,8 @@ import (
 
 // filters are the values /runs?status= takes: the run statuses, and "ok"
 // and "failed" for sealed runs with and without failed tasks.
-var filters = []string{"open", "closed", "sealed", "cancelled", "ok", "failed"}
+var filters = []string{string(run.StatusOpen), string(run.StatusClosed), string(run.StatusSealed), string(run.StatusCancelled),
+	string(run.OutcomeOK), string(run.OutcomeFailed)}
 
 func validFilter(s string) bool { return slices.Contains(filters, s) }
 
@@ -23,9 +24,9 @@ func matches(r run.Run, filter string, failed int) bool {
 	switch filter {
 	case "":
 		return true
-	case "ok":
+	case string(run.OutcomeOK):
 		return r.Status == run.StatusSealed && failed == 0
-	case "failed":
+	case string(run.OutcomeFailed):
 		return r.Status == run.StatusSealed && failed > 0
 	}
 	return string(r.Status) == filter

@@ -115,18 +115,7 @@ func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // RunStatus is a run's status label: ok, failed or cancelled; "" while the
 // run has not ended.
-func RunStatus(r run.Run) string {
-	switch r.Status {
-	case run.StatusCancelled:
-		return "cancelled"
-	case run.StatusSealed:
-		if r.Report != nil && len(r.Report.Failed) > 0 {
-			return "failed"
-		}
-		return "ok"
-	}
-	return ""
-}
+func RunStatus(r run.Run) string { return string(r.Outcome()) }
 
 func (c *Runs) refresh(ctx context.Context) error {
 	runs, err := c.store.List(ctx, c.window)
@@ -146,7 +135,7 @@ func (c *Runs) refresh(ctx context.Context) error {
 			}
 			c.counted[r.ID] = true
 		}
-		if r.Status == run.StatusSealed && status == "ok" && r.Kind == run.KindFull && r.SealedAt.After(c.lastOK) {
+		if r.Status == run.StatusSealed && status == string(run.OutcomeOK) && r.Kind == run.KindFull && r.SealedAt.After(c.lastOK) {
 			c.lastOK = r.SealedAt
 		}
 		if r.Upload.State.Ended() {

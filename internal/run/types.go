@@ -256,3 +256,29 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// Outcome sums up how an ended run went, for filters and metrics.
+type Outcome string
+
+const (
+	// OutcomeOK: sealed with every task ok.
+	OutcomeOK Outcome = "ok"
+	// OutcomeFailed: sealed with at least one task without a result.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeCancelled: cancelled.
+	OutcomeCancelled Outcome = "cancelled"
+)
+
+// Outcome returns how r went, or "" while it has not ended.
+func (r Run) Outcome() Outcome {
+	switch r.Status {
+	case StatusCancelled:
+		return OutcomeCancelled
+	case StatusSealed:
+		if r.Report != nil && len(r.Report.Failed) > 0 {
+			return OutcomeFailed
+		}
+		return OutcomeOK
+	}
+	return ""
+}
