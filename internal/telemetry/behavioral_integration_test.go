@@ -240,3 +240,31 @@ func TestBehavioralTasksAgainstSearchEngine(t *testing.T) {
 		}
 	})
 }
+
+// The demo data of `apmtel sample apm` gives non-zero behavioural telemetry
+// for the APM app (what `apmtel preview --envelope` shows).
+func TestSampleGivesBehavioralTelemetry(t *testing.T) {
+	c := testenv.ES(t)
+	p := testenv.Prefix(t, c)
+	now := time.Now()
+	if _, err := sample.Load(context.Background(), c, sample.Options{Services: 2, Days: 1, Docs: 50, Seed: 1, Prefix: p, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	env := telemetry.Env{ES: c, Indices: testenv.Indices(p), SearchTimeout: 30 * time.Second, Now: func() time.Time { return now }}
+	au, err := telemetry.ApplicationUsage().Collect(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apm, _ := au["apm"].(map[string]any)
+	if apm == nil || apm["clicks_7_days"].(float64) <= 0 || apm["clicks_total"].(float64) <= apm["clicks_90_days"].(float64) ||
+		len(apm["views"].([]any)) != 4 || au["ux"] == nil || au["discover"] != nil {
+		t.Errorf("application_usage of the sample: %s", mustJSON(au))
+	}
+	uc, err := telemetry.UICounters().Collect(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(uc["dailyEvents"].([]any)); n < 15 {
+		t.Errorf("%d daily events in the sample: %s", n, mustJSON(uc))
+	}
+}
