@@ -51,7 +51,7 @@ func TestLifecycleFullPartialDryRuns(t *testing.T) {
 	if !strings.Contains(stderr, "worker(s) connected") || !strings.Contains(stderr, "running (attempt 1/") && !strings.Contains(stderr, " ok ") {
 		t.Errorf("live progress missing:\n%s", stderr)
 	}
-	if !strings.Contains(out, "upload written to ") || !strings.Contains(out, "19/19 tasks ok") {
+	if !strings.Contains(out, "upload written to ") || !strings.Contains(out, "21/21 tasks ok") {
 		t.Errorf("summary:\n%s", out)
 	}
 	if n := len(payloadFiles(t, env)); n != 1 {

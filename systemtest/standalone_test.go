@@ -41,7 +41,7 @@ func TestStandalone(t *testing.T) {
 		t.Errorf("standalone does not warn about its embedded Redis:\n%s", p.out.String())
 	}
 	out, stderr, code := run_(t, append(env, "APMTEL_REDIS_ADDR="+redisAddr), "run", "--wait")
-	if code != 0 || !strings.Contains(out, "19/19 tasks ok") {
+	if code != 0 || !strings.Contains(out, "21/21 tasks ok") {
 		t.Fatalf("run --wait: exit %d\n%s\n%s", code, out, stderr)
 	}
 	// Asynqmon's API answers through the monitor.

@@ -471,6 +471,16 @@ func (h *Handlers) deliver(ctx context.Context, st *run.Store, r run.Run) (strin
 	if err != nil {
 		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
 	}
+	// The behavioural tasks' objects (application_usage, ui_counters) go
+	// beside the APM object in stack_stats.kibana.plugins; a run sealed
+	// without them has none. A Redis error is retried like any other.
+	plugins, err := st.Plugins(ctx, r.ID)
+	if err != nil {
+		return "", "", err
+	}
+	if err := env.AddPlugins(plugins); err != nil {
+		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
+	}
 	where, err := h.d.Sink.Put(ctx, uploader.DocID(src.ClusterUUID, r.ID), env)
 	if err != nil {
 		return "", "", err

@@ -28,7 +28,9 @@ func TestMainUsageAndTasks(t *testing.T) {
 	}
 	out, _, code = runMain(nil, "tasks")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(lines) != 19 || lines[0] != "aggregated_transactions" || lines[6] != "per_agent_config_settings" || lines[18] != "top_traces" {
+	// The 19 data tasks in Kibana's order, then the behavioural ones.
+	if code != 0 || len(lines) != 21 || lines[0] != "aggregated_transactions" || lines[6] != "per_agent_config_settings" || lines[18] != "top_traces" ||
+		lines[19] != "application_usage" || lines[20] != "ui_counters" {
 		t.Errorf("tasks: %d %v", code, lines)
 	}
 	_, errOut, code := runMain(nil, "nosuch")

@@ -438,10 +438,13 @@ func runPreview(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	snap, rep, results := previewOnce(ctx, cfg, source, selected, parallel)
-	b, err := json.Marshal(snap)
+	all, rep, results := previewOnce(ctx, cfg, source, selected, parallel)
+	b, err := json.Marshal(all.APM)
 	if err == nil && envelope {
-		b, err = previewEnvelope(ctx, e, cfg, source, l, b)
+		b, err = previewEnvelope(ctx, e, cfg, source, l, b, all.Plugins)
+	} else if len(all.Plugins) > 0 {
+		fmt.Fprintf(e.stderr, "not shown: the objects of %s (stack_stats.kibana.plugins.<name>); see --envelope\n",
+			strings.Join(sortedKeys(all.Plugins), ", "))
 	}
 	if err != nil {
 		return err
@@ -464,17 +467,17 @@ func runPreview(e *env, args []string) error {
 }
 
 // previewOnce runs tasks in-process through the workers' executor and
-// assembles their telemetry object as finalize would (without last good
-// values).
-func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks []telemetry.Task, parallel int) (map[string]any, run.Report, map[string]run.TaskRecord) {
+// assembles their telemetry objects as finalize would (without last good
+// values): the APM object and the other plugins' objects.
+func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks []telemetry.Task, parallel int) (collect.Assembled, run.Report, map[string]run.TaskRecord) {
 	x := newExecutor(cfg, source)
 	results := collect.Preview(ctx, x, "preview-"+time.Now().UTC().Format("20060102T150405Z"), tasks, cfg.Indices, parallel)
 	names := make([]string, len(tasks))
 	for i, t := range tasks {
 		names[i] = t.Name
 	}
-	snap, rep := collect.Assemble(names, results, nil)
-	return snap, rep, results
+	all, rep := collect.AssembleAll(names, results, nil)
+	return all, rep, results
 }
 
 // newExecutor is the one executor configuration, shared by workers and preview.

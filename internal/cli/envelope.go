@@ -23,11 +23,12 @@ func describer(cfg config.Config) uploader.Describer {
 	return uploader.Describer{KibanaIndex: cfg.Indices.Kibana, KibanaVersion: cfg.KibanaVersion}
 }
 
-// previewEnvelope wraps the telemetry object apm as the upload of the
-// current schedule slot's run would: the same Source reads, Build, the
-// document id and the sink's target. The document goes to stdout as the
+// previewEnvelope wraps the telemetry object apm, and the other plugins'
+// objects (application_usage, ui_counters), as the upload of the current
+// schedule slot's run would: the same Source reads, Build, the document id
+// and the sink's target. The document goes to stdout as the
 // result; the id, target and anything Describe could not read go to stderr.
-func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.Doer, l zerolog.Logger, apm []byte) ([]byte, error) {
+func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.Doer, l zerolog.Logger, apm []byte, plugins map[string]map[string]any) ([]byte, error) {
 	src, err := describer(cfg).Describe(ctx, source, cfg.SearchTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("describe source: %w", err)
@@ -35,6 +36,15 @@ func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.D
 	now := time.Now()
 	doc, err := uploader.Build(src, now, apm)
 	if err != nil {
+		return nil, err
+	}
+	objs := map[string]json.RawMessage{}
+	for name, obj := range plugins {
+		if objs[name], err = json.Marshal(obj); err != nil {
+			return nil, err
+		}
+	}
+	if err := doc.AddPlugins(objs); err != nil {
 		return nil, err
 	}
 	sink, err := newSink(cfg, l)

@@ -121,8 +121,8 @@ func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) 
 		return nil, err
 	}
 	fmt.Fprintln(e.stderr, "sample telemetry: collecting once from the source cluster")
-	snap, _, _ := previewOnce(ctx, cfg, source, telemetry.Default().All(), 4)
-	b, _ := json.Marshal(snap)
+	all, _, _ := previewOnce(ctx, cfg, source, telemetry.Default().All(), 4)
+	b, _ := json.Marshal(all.APM)
 	return decodeObject(b)
 }
 

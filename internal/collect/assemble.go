@@ -9,14 +9,46 @@ import (
 	"github.com/apmtel/apmtel/internal/telemetry"
 )
 
+// Assembled is a run's telemetry: the APM object (the snapshot,
+// stack_stats.kibana.plugins.apm) and the objects of the other plugins its
+// tasks fill (application_usage, ui_counters), by plugin name.
+type Assembled struct {
+	APM     map[string]any
+	Plugins map[string]map[string]any
+}
+
 // Assemble merges the run's results, in the run's task order, into the
 // telemetry object. A task that failed keeps its last good fragment when
 // there is one (Kibana erases it); tasks.<name>.took.ms is written only for
 // tasks that succeeded in this run, as Kibana does. A stored "ok" result that
 // is not a JSON object counts as a failed task and is named in
-// Report.Problems: one corrupt record never blocks a run.
+// Report.Problems: one corrupt record never blocks a run. The fragments of
+// tasks of other plugins are left out (see AssembleAll).
 func Assemble(tasks []string, results map[string]run.TaskRecord, lastGood map[string]json.RawMessage) (map[string]any, run.Report) {
-	out := map[string]any{}
+	a, rep := AssembleAll(tasks, results, lastGood)
+	return a.APM, rep
+}
+
+// AssembleAll is Assemble for every plugin: each task's fragment goes to
+// its plugin's object (telemetry.Default().PluginOf), the APM tasks' to the
+// APM object. Only the APM object gets tasks.<name>.took.ms: Kibana's
+// application_usage and ui_counters objects have no such field, and the
+// took of every task stays in the report.
+func AssembleAll(tasks []string, results map[string]run.TaskRecord, lastGood map[string]json.RawMessage) (Assembled, run.Report) {
+	reg := telemetry.Default()
+	out := Assembled{APM: map[string]any{}, Plugins: map[string]map[string]any{}}
+	into := func(name string) map[string]any {
+		p := reg.PluginOf(name)
+		if p == telemetry.PluginAPM {
+			return out.APM
+		}
+		m, ok := out.Plugins[p]
+		if !ok {
+			m = map[string]any{}
+			out.Plugins[p] = m
+		}
+		return m
+	}
 	rep := run.Report{Tasks: map[string]run.TaskSummary{}, Failed: []string{}, CarriedOver: []string{}}
 	for _, name := range tasks {
 		rec, ok := results[name]
@@ -27,7 +59,10 @@ func Assemble(tasks []string, results map[string]run.TaskRecord, lastGood map[st
 			frag, err := decodeFragment(rec.Result)
 			if err == nil {
 				rep.Tasks[name] = summary(rec)
-				telemetry.Merge(out, telemetry.WithTook(frag, name, rec.TookMS))
+				if reg.PluginOf(name) == telemetry.PluginAPM {
+					frag = telemetry.WithTook(frag, name, rec.TookMS)
+				}
+				telemetry.Merge(into(name), frag)
 				continue
 			}
 			msg := fmt.Sprintf("task %s: stored result is unusable: %v", name, err)
@@ -42,7 +77,7 @@ func Assemble(tasks []string, results map[string]run.TaskRecord, lastGood map[st
 				rep.Problems = append(rep.Problems, fmt.Sprintf("task %s: last good value is unusable: %v", name, err))
 				continue
 			}
-			telemetry.Merge(out, frag)
+			telemetry.Merge(into(name), frag)
 			rep.CarriedOver = append(rep.CarriedOver, name)
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apmtel/apmtel/internal/run"
+	"github.com/apmtel/apmtel/internal/uploader"
 )
 
 func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
@@ -70,4 +72,59 @@ func FuzzAssemble(f *testing.F) {
 			t.Fatalf("tasks %v, failed %v", tasks, rep.Failed)
 		}
 	})
+}
+
+// The behavioural tasks' fragments land in their plugins' objects, without
+// tasks.<name>.took (Kibana's shapes have none), the APM object keeps only
+// the data tasks', and the uploaded document carries each object under
+// stack_stats.kibana.plugins.<name>.
+func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
+	results := map[string]run.TaskRecord{
+		"cloud":             {Status: run.TaskOK, TookMS: 4, Result: json.RawMessage(`{"cloud":{"provider":["aws"]}}`)},
+		"application_usage": {Status: run.TaskOK, TookMS: 7, Result: json.RawMessage(`{"apm":{"appId":"apm","viewId":"main","clicks_total":3,"views":[]}}`)},
+		"ui_counters":       {Status: run.TaskFailed, Error: "boom"},
+	}
+	lastGood := map[string]json.RawMessage{"ui_counters": json.RawMessage(`{"dailyEvents":[{"appName":"apm","total":2}]}`)}
+	all, rep := AssembleAll([]string{"cloud", "application_usage", "ui_counters"}, results, lastGood)
+	if got := asJSON(all.APM); got != `{"cloud":{"provider":["aws"]},"tasks":{"cloud":{"took":{"ms":4}}}}` {
+		t.Errorf("apm object %s", got)
+	}
+	if got := asJSON(all.Plugins); got != `{"application_usage":{"apm":{"appId":"apm","clicks_total":3,"viewId":"main","views":[]}},"ui_counters":{"dailyEvents":[{"appName":"apm","total":2}]}}` {
+		t.Errorf("plugin objects %s", got)
+	}
+	if asJSON(rep.Failed) != `["ui_counters"]` || asJSON(rep.CarriedOver) != `["ui_counters"]` || rep.Tasks["application_usage"].TookMS != 7 {
+		t.Errorf("report %+v", rep)
+	}
+	if snap, _ := Assemble([]string{"cloud", "application_usage", "ui_counters"}, results, lastGood); asJSON(snap) != asJSON(all.APM) {
+		t.Errorf("Assemble is the APM object of AssembleAll: %s", asJSON(snap))
+	}
+
+	apm, _ := json.Marshal(all.APM)
+	plugins, _ := json.Marshal(all.Plugins)
+	var stored map[string]json.RawMessage // as the run store keeps and returns them
+	_ = json.Unmarshal(plugins, &stored)
+	env, err := uploader.Build(uploader.Source{ClusterUUID: "u1"}, time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), apm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.AddPlugins(stored); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		StackStats struct {
+			Kibana struct {
+				Plugins map[string]map[string]any `json:"plugins"`
+			} `json:"kibana"`
+		} `json:"stack_stats"`
+	}
+	b, _ := json.Marshal(env)
+	_ = json.Unmarshal(b, &doc)
+	p := doc.StackStats.Kibana.Plugins
+	if len(p) != 3 || p["apm"]["cloud"] == nil || p["apm"]["application_usage"] != nil || p["apm"]["dailyEvents"] != nil ||
+		p["application_usage"]["apm"] == nil || p["ui_counters"]["dailyEvents"] == nil {
+		t.Errorf("stack_stats.kibana.plugins = %s", asJSON(p))
+	}
+	if err := env.AddPlugins(map[string]json.RawMessage{"apm": json.RawMessage(`{}`)}); err == nil {
+		t.Error("a plugin object may not replace the APM object")
+	}
 }

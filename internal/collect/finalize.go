@@ -86,15 +86,29 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 	if err != nil {
 		return Finalized{}, fmt.Errorf("finalize %s: last good values: %w", id, err)
 	}
-	snap, rep := Assemble(r.Tasks, results, lastGood)
-	b, err := json.Marshal(snap)
+	all, rep := AssembleAll(r.Tasks, results, lastGood)
+	b, err := json.Marshal(all.APM)
 	if err != nil {
 		return Finalized{}, fmt.Errorf("finalize %s: encode snapshot: %w", id, err)
 	}
 	l := f.Logger.With().Str("run_id", id).Logger()
 	var generic map[string]any
 	_ = json.Unmarshal(b, &generic)
-	if probs := schema.Validate(generic); len(probs) > 0 {
+	probs := schema.Validate(generic)
+	// The other plugins' objects are stored beside the snapshot (the
+	// snapshot stays the APM object) and added to the document at upload.
+	var plugins []byte
+	if len(all.Plugins) > 0 {
+		if plugins, err = json.Marshal(all.Plugins); err != nil {
+			return Finalized{}, fmt.Errorf("finalize %s: encode plugin objects: %w", id, err)
+		}
+		var gp map[string]map[string]any
+		_ = json.Unmarshal(plugins, &gp)
+		for name, obj := range gp {
+			probs = append(probs, schema.ValidatePlugin(name, obj)...)
+		}
+	}
+	if len(probs) > 0 {
 		rep.SchemaProblems = schema.Summary(probs)
 		l.Warn().Strs("fields", rep.SchemaProblems).Msg("payload has fields the schema does not map; they are sent anyway")
 	}
@@ -107,7 +121,7 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 			good[name] = rec.Result
 		}
 	}
-	sealed, err := f.Runs.Seal(ctx, r, run.Seal{At: now(), Unfinished: unfinished, Snapshot: b, Report: rep,
+	sealed, err := f.Runs.Seal(ctx, r, run.Seal{At: now(), Unfinished: unfinished, Snapshot: b, Plugins: plugins, Report: rep,
 		LastGood: good, Skip: f.skipReason(r)})
 	if err != nil && !sealed {
 		return Finalized{}, err

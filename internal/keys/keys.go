@@ -64,7 +64,7 @@ func NewFor(prefix, source string) Space {
 func (s Space) base() string { return s.Prefix + ":{" + s.Source + "}:" }
 
 // RunPrefix is what every per-run key starts with; the trim script builds a
-// run's keys from it, so it must match Run, Results, Pending, Attempts and Snapshot.
+// run's keys from it, so it must match Run, Results, Pending, Attempts, Snapshot and Plugins.
 func (s Space) RunPrefix() string { return s.base() + "run:" }
 
 // Run is the hash holding a run's metadata (status, kind, created_at, deadline,
@@ -83,6 +83,12 @@ func (s Space) Attempts(runID string) string { return s.RunPrefix() + runID + ":
 
 // Snapshot is the string holding a run's assembled telemetry object.
 func (s Space) Snapshot(runID string) string { return s.RunPrefix() + runID + ":snapshot" }
+
+// Plugins is the string holding a sealed run's objects for the other
+// plugins of the document (stack_stats.kibana.plugins.<name> besides apm:
+// application_usage, ui_counters), a JSON object name → object; absent when
+// the run had none.
+func (s Space) Plugins(runID string) string { return s.RunPrefix() + runID + ":plugins" }
 
 // Runs is the sorted set of run ids scored by creation time (ms), the bounded run history.
 func (s Space) Runs() string { return s.base() + "runs" }
@@ -107,7 +113,7 @@ func (s Space) SearchQueue() string { return s.base() + "searchslots:queue" }
 func (s Space) SearchWaiters() string { return s.base() + "searchslots:waiters" }
 
 // RunSuffixes are the suffixes of a run's keys after Run(id), "" for the run hash.
-var RunSuffixes = []string{"", ":results", ":pending", ":attempts", ":snapshot"}
+var RunSuffixes = []string{"", ":results", ":pending", ":attempts", ":snapshot", ":plugins"}
 
 // RunKeys lists every key that belongs to one run.
 func (s Space) RunKeys(runID string) []string {

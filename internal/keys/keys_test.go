@@ -26,7 +26,7 @@ func TestKeys(t *testing.T) {
 		}
 	}
 	rk := s.RunKeys("r")
-	if len(rk) != 5 || rk[0] != s.Run("r") || rk[4] != s.Snapshot("r") {
+	if len(rk) != 6 || rk[0] != s.Run("r") || rk[4] != s.Snapshot("r") || rk[5] != s.Plugins("r") {
 		t.Errorf("RunKeys: %v", rk)
 	}
 	for _, k := range rk {

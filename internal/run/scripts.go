@@ -158,16 +158,17 @@ return {1, 'cancelled'}
 `)
 
 // sealScript seals a closed run in one step: the records of tasks that never
-// finished, the snapshot, the latest pointer (full runs only, unless a newer
+// finished, the snapshot, the other plugins' objects, the latest pointer (full runs only, unless a newer
 // run holds it), the last good values (unless a newer run wrote them),
 // sealed_at, status, report and the upload state.
 //
 // KEYS[1] run hash, KEYS[2] results hash, KEYS[3] snapshot, KEYS[4] latest,
-// KEYS[5] last good hash, KEYS[6] attempts hash
+// KEYS[5] last good hash, KEYS[6] attempts hash, KEYS[7] plugin objects
 // ARGV[1] sealed_at (RFC 3339), ARGV[2] report JSON, ARGV[3] snapshot JSON,
 // ARGV[4] "1" to move latest to this run, ARGV[5] "<created_ms>|<run id>",
 // ARGV[6] upload state, ARGV[7] upload detail, ARGV[8] created_ms,
-// ARGV[9] n = number of unfinished tasks, then n groups of 4: task, record
+// ARGV[9] n = number of unfinished tasks, ARGV[10] plugin objects JSON
+// ("" for none: nothing written), then n groups of 4: task, record
 // JSON, attempt field ("" for none), attempt JSON; then pairs of task,
 // fragment JSON for the last good values
 // Result: {code, status}: 1 = sealed by this call, 0 = the run was not
@@ -177,7 +178,7 @@ local st = redis.call('HGET', KEYS[1], 'status')
 if st ~= 'closed' then return {0, st or ''} end
 local ttl = redis.call('PTTL', KEYS[1])
 local n = tonumber(ARGV[9])
-local i = 10
+local i = 11
 for _ = 1, n do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i+1])
   if ARGV[i+2] ~= '' then redis.call('HSET', KEYS[6], ARGV[i+2], ARGV[i+3]) end
@@ -185,10 +186,12 @@ for _ = 1, n do
 end
 if ttl > 0 then
   redis.call('SET', KEYS[3], ARGV[3], 'PX', ttl)
+  if ARGV[10] ~= '' then redis.call('SET', KEYS[7], ARGV[10], 'PX', ttl) end
   redis.call('PEXPIRE', KEYS[2], ttl)
   if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('PEXPIRE', KEYS[6], ttl) end
 else
   redis.call('SET', KEYS[3], ARGV[3])
+  if ARGV[10] ~= '' then redis.call('SET', KEYS[7], ARGV[10]) end
 end
 if ARGV[4] == '1' then
   local cur = redis.call('GET', KEYS[4])

@@ -314,7 +314,10 @@ type Seal struct {
 	Unfinished []TaskRecord
 	// Snapshot is the assembled telemetry object.
 	Snapshot []byte
-	Report   Report
+	// Plugins is the JSON object of the other plugins' objects (name →
+	// object, e.g. application_usage); empty when the run has none.
+	Plugins []byte
+	Report  Report
 	// LastGood holds the fragments of the tasks that succeeded in this run.
 	LastGood map[string]json.RawMessage
 	// Skip, when set, marks the upload skipped; otherwise it stays pending.
@@ -338,7 +341,8 @@ func (s *Store) Seal(ctx context.Context, r Run, in Seal) (bool, error) {
 		up, detail = UploadSkipped, string(in.Skip)
 	}
 	created := strconv.FormatInt(r.CreatedAt.UnixMilli(), 10)
-	args := []any{ts(in.At), string(rb), string(in.Snapshot), latest, created + "|" + r.ID, string(up), detail, created, len(in.Unfinished)}
+	args := []any{ts(in.At), string(rb), string(in.Snapshot), latest, created + "|" + r.ID, string(up), detail, created, len(in.Unfinished),
+		string(bytes.TrimSpace(in.Plugins))}
 	for _, rec := range in.Unfinished {
 		b, err := json.Marshal(rec)
 		if err != nil {
@@ -356,7 +360,7 @@ func (s *Store) Seal(ctx context.Context, r Run, in Seal) (bool, error) {
 	}
 	k := s.keys
 	res, err := sealScript.Run(ctx, s.rdb,
-		[]string{k.Run(r.ID), k.Results(r.ID), k.Snapshot(r.ID), k.Latest(), k.LastGood(), k.Attempts(r.ID)}, args...).Slice()
+		[]string{k.Run(r.ID), k.Results(r.ID), k.Snapshot(r.ID), k.Latest(), k.LastGood(), k.Attempts(r.ID), k.Plugins(r.ID)}, args...).Slice()
 	if err != nil {
 		return false, fmt.Errorf("seal run %s: %w", r.ID, err)
 	}
@@ -498,6 +502,24 @@ func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
 		}
 		return a.Attempt < b.Attempt
 	})
+	return out, nil
+}
+
+// Plugins returns a sealed run's objects for the plugins besides apm
+// (name → object); empty, without error, when the run stored none (it had
+// no such task, or was sealed by a release without them).
+func (s *Store) Plugins(ctx context.Context, id string) (map[string]json.RawMessage, error) {
+	b, err := s.rdb.Get(ctx, s.keys.Plugins(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return map[string]json.RawMessage{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plugin objects of run %s: %w", id, err)
+	}
+	out := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("plugin objects of run %s: %w", id, err)
+	}
 	return out, nil
 }
 

@@ -52,7 +52,9 @@ func finish(t *testing.T, s *run.Store, id string, skip run.SkipReason) run.Run 
 	if _, err := s.Close(ctx, id, run.ReasonComplete, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.Seal(ctx, r, run.Seal{At: time.Now(), Snapshot: []byte(`{"run":"` + id + `"}`), LastGood: good, Skip: skip}); err != nil || !ok {
+	// Every sealed run has plugin objects, so the trim test sees that key go too.
+	if ok, err := s.Seal(ctx, r, run.Seal{At: time.Now(), Snapshot: []byte(`{"run":"` + id + `"}`), LastGood: good, Skip: skip,
+		Plugins: []byte(`{"ui_counters":{"dailyEvents":[]},"application_usage":{"run":"` + id + `"}}`)}); err != nil || !ok {
 		t.Fatalf("seal %s: %v %v", id, ok, err)
 	}
 	r, _ = s.Get(ctx, id)
@@ -377,5 +379,38 @@ func TestCorruptDataIsReportedNotLost(t *testing.T) {
 	runs, _ := s.List(ctx, 10)
 	if len(runs) != 1 || !strings.HasPrefix(string(runs[0].Status), "corrupt") {
 		t.Errorf("a corrupt run must still be listed: %+v", runs)
+	}
+}
+
+// The seal stores the other plugins' objects beside the snapshot, with the
+// run's TTL; a run sealed without any reads as none, not as an error.
+func TestSealStoresPluginObjects(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	s, ctx := run.NewStore(rdb, keys.New(""), time.Hour, 10), context.Background()
+	mustCreate(t, s, newRun("p1", run.KindFull, time.Now(), "a"))
+	finish(t, s, "p1", "")
+	got, err := s.Plugins(ctx, "p1")
+	if err != nil || len(got) != 2 || string(got["application_usage"]) != `{"run":"p1"}` || string(got["ui_counters"]) != `{"dailyEvents":[]}` {
+		t.Fatalf("plugins %v, %v", got, err)
+	}
+	if b, _ := s.Snapshot(ctx, "p1"); string(b) != `{"run":"p1"}` {
+		t.Errorf("the snapshot stays the apm object: %s", b)
+	}
+	if ttl := rdb.PTTL(ctx, s.Keys().Plugins("p1")).Val(); ttl <= 0 {
+		t.Errorf("plugins key has no TTL (%v)", ttl)
+	}
+	mustCreate(t, s, newRun("p2", run.KindFull, time.Now(), "a"))
+	if _, err := s.Close(ctx, "p2", run.ReasonComplete, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := s.Get(ctx, "p2")
+	if ok, err := s.Seal(ctx, r, run.Seal{At: time.Now(), Snapshot: []byte(`{}`)}); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if got, err := s.Plugins(ctx, "p2"); err != nil || len(got) != 0 {
+		t.Errorf("run without plugin objects: %v, %v", got, err)
+	}
+	if n := rdb.Exists(ctx, s.Keys().Plugins("p2")).Val(); n != 0 {
+		t.Error("an empty plugins key was written")
 	}
 }

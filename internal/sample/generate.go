@@ -295,8 +295,9 @@ func loadExtras(ctx context.Context, d es.Doer, g *generator, o Options) error {
 	return loadSavedObjects(ctx, d, o)
 }
 
-// loadSavedObjects writes Kibana saved objects for service groups and custom
-// dashboards. Elasticsearch 8 may refuse writes to Kibana's system indices;
+// loadSavedObjects writes Kibana saved objects for service groups, custom
+// dashboards and the APM apps' behavioural telemetry (application usage,
+// UI counters). Elasticsearch 8 may refuse writes to Kibana's system indices;
 // that is reported, not fatal: the rest of the sample is still useful.
 func loadSavedObjects(ctx context.Context, d es.Doer, o Options) error {
 	index := o.Prefix + ".kibana_apmtel_sample"
@@ -322,6 +323,7 @@ func loadSavedObjects(ctx context.Context, d es.Doer, o Options) error {
 		"type": "apm-custom-dashboards", "namespaces": []string{"default"}, "updated_at": o.Now.UTC().Format(time.RFC3339),
 		"apm-custom-dashboards": map[string]any{"dashboardSavedObjectId": "sample", "kuery": "service.name: svc-java-0", "serviceEnvironmentFilterEnabled": true},
 	}})
+	docs = append(docs, behavioralObjects(index, o)...)
 	if err := Bulk(ctx, d, docs, false); err != nil && o.Progress != nil {
 		fmt.Fprintf(o.Progress, "sample: saved objects not written (%v)\n", err)
 	}

@@ -50,3 +50,44 @@ func BenchmarkGenerate(b *testing.B) {
 		_ = g.doc(i)
 	}
 }
+
+// The behavioural sample spans 120 days (some outside Kibana's 90-day
+// window), several views, UI counters of the last 5 days, and is the same
+// for the same seed.
+func TestBehavioralObjects(t *testing.T) {
+	o := Options{Seed: 3, Now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	a, b := behavioralObjects("ix", o), behavioralObjects("ix", o)
+	if len(a) != len(b) || len(a) < 300 {
+		t.Fatalf("%d / %d objects", len(a), len(b))
+	}
+	views := map[string]bool{}
+	var oldest, outside90, counters int
+	for i, d := range a {
+		if d.ID != b[i].ID {
+			t.Fatalf("object %d differs between runs with the same seed", i)
+		}
+		switch d.Source["type"] {
+		case "application_usage_daily":
+			attrs := d.Source["application_usage_daily"].(map[string]any)
+			views[attrs["appId"].(string)+"/"+attrs["viewId"].(string)] = true
+			ts, err := time.Parse(time.RFC3339, attrs["timestamp"].(string))
+			if err != nil || ts.After(o.Now) {
+				t.Fatalf("timestamp %v: %v", attrs["timestamp"], err)
+			}
+			age := int(o.Now.Sub(ts).Hours() / 24)
+			oldest = max(oldest, age)
+			if age > 90 {
+				outside90++
+			}
+		case "usage-counter":
+			counters++
+			at, _ := time.Parse(time.RFC3339Nano, d.Source["updated_at"].(string))
+			if at.After(o.Now) || o.Now.Sub(at) > 5*24*time.Hour {
+				t.Errorf("counter %s updated at %v", d.ID, at)
+			}
+		}
+	}
+	if len(views) != 7 || oldest < 115 || outside90 < 20 || counters < 25 {
+		t.Errorf("views %v, oldest %d days, %d outside 90 days, %d counters", views, oldest, outside90, counters)
+	}
+}

@@ -24,8 +24,9 @@ func render(v any) []byte {
 }
 
 // ESIndex returns the body that creates the telemetry index: the envelope
-// of Kibana's local collection and the APM object's mapping under
-// stack_stats.kibana.plugins.apm. dynamic is the APM object's dynamic
+// of Kibana's local collection and the mapping of every object apmtel
+// sends under stack_stats.kibana.plugins (apm, application_usage,
+// ui_counters; Plugins). dynamic is the APM object's dynamic
 // setting ("true", "false" or "strict"). The parts apmtel does not define
 // (cluster_stats, the license's extra fields, other plugins, os) keep only
 // the fields dashboards filter on and are otherwise dynamic false: stored in
@@ -56,16 +57,21 @@ func ESIndex(dynamic string) []byte {
 	}
 	kw, lng, date := typed(Keyword), typed(Long), typed(Date)
 	total := object("", "total", lng)
-	var apm orderedObject
-	apm.add("dynamic", dynamic)
-	apm.add("properties", esMapping(APM()).(orderedObject)[0].v)
+	// Every object apmtel defines keeps the requested dynamic setting.
+	pluginProps := []any{}
+	for _, p := range Plugins() {
+		var o orderedObject
+		o.add("dynamic", dynamic)
+		o.add("properties", esMapping(p.Node()).(orderedObject)[0].v)
+		pluginProps = append(pluginProps, p.Name, o)
+	}
 	kibana := object("",
 		"count", lng, "indices", lng,
 		"versions", object("", "version", kw, "count", lng),
 		"os", object("false"),
 		"dashboard", total, "visualization", total, "search", total,
 		"index_pattern", total, "graph_workspace", total, "timelion_sheet", total,
-		"plugins", object("false", "apm", apm),
+		"plugins", object("false", pluginProps...),
 	)
 	clusterStats := object("false",
 		"cluster_uuid", kw, "timestamp", date, "status", kw,
@@ -200,7 +206,7 @@ func validate(path string, n *Node, v any, out *[]Problem) {
 			validate(fmt.Sprintf("%s[%d]", path, i), n.Items, item, out)
 		}
 	case n.Type != "":
-		want := map[string]string{Long: "number", Float: "number", Keyword: "string", Boolean: "boolean", Date: "string"}[n.Type]
+		want := map[string]string{Long: "number", Integer: "number", Float: "number", Keyword: "string", Boolean: "boolean", Date: "string"}[n.Type]
 		if kind != want {
 			*out = append(*out, Problem{Path: path, Kind: "type", Want: n.Type, Got: kind})
 		}

@@ -2,10 +2,13 @@ package schema
 
 import (
 	"encoding/json"
+	"flag"
 	"os"
 	"strings"
 	"testing"
 )
+
+var update = flag.Bool("update", false, "rewrite the committed plugin schema files")
 
 // The committed schema/apm.json must be what the code generates; CI also
 // runs `apmtel schema check`, which names each differing path.
@@ -129,5 +132,53 @@ func TestESIndex(t *testing.T) {
 	}
 	if strings.Contains(s, `"array"`) || strings.Contains(s, `"_meta"`) {
 		t.Error("ES mapping must not contain telemetry-schema constructs")
+	}
+}
+
+// Every plugin's committed telemetry-schema file is what the code
+// generates (schema/apm.json is also checked by `apmtel schema check`).
+func TestCommittedPluginMappingsAreCurrent(t *testing.T) {
+	for _, p := range Plugins() {
+		want, err := PluginMapping(p.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile("../../" + p.File)
+		if *update {
+			if string(got) != string(want) {
+				if err := os.WriteFile("../../"+p.File, want, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v (run go test ./internal/schema -run PluginMappings -update)", err)
+		}
+		if string(got) != string(want) {
+			diffs, _ := Diff(want, got)
+			t.Errorf("%s is stale (go test ./internal/schema -run PluginMappings -update):\n%s", p.File, strings.Join(diffs, "\n"))
+		}
+	}
+	if m, _ := PluginMapping("apm"); string(m) != string(Mapping()) {
+		t.Error("the apm plugin's mapping is not Mapping()")
+	}
+}
+
+func TestValidatePlugin(t *testing.T) {
+	var v map[string]any
+	_ = json.Unmarshal([]byte(`{"dailyEvents":[{"appName":"apm","eventName":"x","counterType":"click","lastUpdatedAt":"2026-11-26T10:00:00.000Z","fromTimestamp":"2026-11-26T00:00:00Z","total":"3","extra":1}]}`), &v)
+	got := strings.Join(Summary(ValidatePlugin("ui_counters", v)), "\n")
+	want := "ui_counters.dailyEvents[0].extra is not in the schema\nui_counters.dailyEvents[0].total is string, the schema says integer"
+	if got != want {
+		t.Errorf("problems:\n%s\nwant:\n%s", got, want)
+	}
+	v = nil
+	_ = json.Unmarshal([]byte(`{"apm":{"appId":"apm","viewId":"main","clicks_total":3,"minutes_on_screen_total":1.5,"views":[{"appId":"apm","viewId":"services","clicks_7_days":1}]},"discover":{}}`), &v)
+	if got := Summary(ValidatePlugin("application_usage", v)); strings.Join(got, "|") != "application_usage.discover is not in the schema" {
+		t.Errorf("application_usage problems: %q", got)
+	}
+	if got := ValidatePlugin("nosuch", v); len(got) != 1 || got[0].Path != "nosuch" {
+		t.Errorf("unknown plugin: %v", got)
 	}
 }

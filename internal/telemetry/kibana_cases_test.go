@@ -411,6 +411,14 @@ func kibanaCases() []kibanaCase {
 				return `{"hits":{"total":{"value":11,"relation":"eq"},"hits":[]}}`
 			},
 			want: `{"counts":{"environments":{"1d":2},"max_error_groups_per_service":{"1d":4},"max_transaction_groups_per_service":{"1d":7},"services":{"1d":3},"span_destination_service_resource":{"1d":5},"traces":{"1d":11}}}`},
+		{source: "apmtel: application_usage", task: ApplicationUsage(),
+			note:   "Kibana's collector test mocks the saved-objects finder; this is the search answer it stands for",
+			answer: func(int, es.Request, map[string]any) string { return appUsageFixture },
+			want:   appUsageFixtureWant},
+		{source: "apmtel: ui_counters", task: UICounters(),
+			note:   "Kibana's collector test mocks the saved-objects finder; this is the search answer it stands for",
+			answer: func(int, es.Request, map[string]any) string { return uiCountersFixture },
+			want:   uiCountersFixtureWant},
 		{source: "apmtel: per_service", task: PerService(),
 			answer: func(int, es.Request, map[string]any) string { return esDocPerServiceResponse },
 			want: `{"per_service":[{"agent":{"activation_method":"javaagent-flag","name":"java","version":"1.38.0"},"cloud":{"availability_zones":[],"providers":["aws"],"regions":["us-east-1"]},` +
@@ -444,7 +452,7 @@ func TestKibanaCases(t *testing.T) {
 			if got, want := asJSON(t, f), canonical(t, tc.want); got != want {
 				t.Errorf("%s (note: %s)\n got  %s\n want %s", tc.task.Name, tc.note, got, want)
 			}
-			checkSchema(t, f)
+			checkPluginSchema(t, tc.task.PluginName(), f)
 			if tc.check != nil {
 				tc.check(t, rec.reqs)
 			}
@@ -454,6 +462,21 @@ func TestKibanaCases(t *testing.T) {
 		if !covered[name] {
 			t.Errorf("task %s has no fixture in kibanaCases", name)
 		}
+	}
+}
+
+// checkPluginSchema is checkSchema for a task of any plugin.
+func checkPluginSchema(t *testing.T, plugin string, f Fragment) {
+	t.Helper()
+	if plugin == PluginAPM {
+		checkSchema(t, f)
+		return
+	}
+	var generic map[string]any
+	b, _ := json.Marshal(f)
+	_ = json.Unmarshal(b, &generic)
+	if bad := schema.ValidatePlugin(plugin, generic); len(bad) > 0 {
+		t.Errorf("fragment outside the %s schema:\n%s", plugin, strings.Join(schema.Summary(bad), "\n"))
 	}
 }
 
@@ -505,7 +528,13 @@ func canonical(t *testing.T, s string) string {
 // The schema lists the task names itself (so it needs no import of this
 // package); they must be the registry's, in order.
 func TestSchemaTaskNamesAreTheRegistry(t *testing.T) {
-	if got, want := strings.Join(schema.TaskNames, ","), strings.Join(Default().Names(), ","); got != want {
+	var apm []string
+	for _, task := range Default().All() {
+		if task.PluginName() == PluginAPM {
+			apm = append(apm, task.Name)
+		}
+	}
+	if got, want := strings.Join(schema.TaskNames, ","), strings.Join(apm, ","); got != want {
 		t.Errorf("schema.TaskNames = %s\nregistry        = %s", got, want)
 	}
 }

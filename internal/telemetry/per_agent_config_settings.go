@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/apmtel/apmtel/internal/es"
 )
@@ -132,53 +131,8 @@ func objectKeys(raw json.RawMessage) ([]string, error) {
 // scrollAll reads every document of index through the scroll API and
 // always releases the scroll context.
 func scrollAll(ctx context.Context, env Env, index string, each func(id string, src json.RawMessage) error) error {
-	keepAlive := es.FormatTimeout(max(env.SearchTimeout, time.Minute))
-	b, err := env.ES.Do(ctx, es.Request{
-		Method: "POST", Index: []string{index}, Endpoint: "_search",
-		Params:  url.Values{"scroll": {keepAlive}, "ignore_unavailable": {"true"}, "allow_no_indices": {"true"}},
-		Body:    map[string]any{"size": agentConfigPageSize, "track_total_hits": true, "timeout": es.FormatTimeout(env.SearchTimeout), "sort": []any{"_doc"}},
-		Timeout: env.SearchTimeout,
-	})
-	if err != nil {
-		return fmt.Errorf("search %s: %w", index, err)
-	}
-	var scrollID string
-	defer func() {
-		if scrollID != "" {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			_, _ = env.ES.Do(cctx, es.Request{Method: "DELETE", Endpoint: "_search/scroll", ClusterWide: true,
-				Body: map[string]any{"scroll_id": scrollID}, Timeout: 10 * time.Second})
-		}
-	}()
-	for {
-		var page struct {
-			ScrollID string `json:"_scroll_id"`
-			Hits     struct {
-				Hits []struct {
-					ID     string          `json:"_id"`
-					Source json.RawMessage `json:"_source"`
-				} `json:"hits"`
-			} `json:"hits"`
-		}
-		if err := json.Unmarshal(b, &page); err != nil {
-			return fmt.Errorf("search %s: decode response: %w", index, err)
-		}
-		if page.ScrollID != "" {
-			scrollID = page.ScrollID
-		}
-		for _, h := range page.Hits.Hits {
-			if err := each(h.ID, h.Source); err != nil {
-				return err
-			}
-		}
-		if len(page.Hits.Hits) < agentConfigPageSize || scrollID == "" {
-			return nil
-		}
-		b, err = env.ES.Do(ctx, es.Request{Method: "POST", Endpoint: "_search/scroll", ClusterWide: true,
-			Body: map[string]any{"scroll": keepAlive, "scroll_id": scrollID}, Timeout: env.SearchTimeout})
-		if err != nil {
-			return fmt.Errorf("scroll %s: %w", index, err)
-		}
-	}
+	_, err := scroll(ctx, env, []string{index}, url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}},
+		map[string]any{"size": agentConfigPageSize, "track_total_hits": true, "timeout": es.FormatTimeout(env.SearchTimeout), "sort": []any{"_doc"}},
+		agentConfigPageSize, each)
+	return err
 }

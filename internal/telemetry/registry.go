@@ -27,8 +27,10 @@ func NewRegistry(tasks ...Task) (*Registry, error) {
 	return r, nil
 }
 
-// Default returns every telemetry task, in the execution order of current
-// Kibana (spec §2.2, with per_agent_config_settings 7th as in tasks.ts 030822b0).
+// Default returns every telemetry task: the 19 data tasks in the execution
+// order of current Kibana (spec §2.2, with per_agent_config_settings 7th as
+// in tasks.ts 030822b0), then the behavioural tasks, whose objects go to
+// other plugins of the same document (docs/behavioral.md).
 // A new task is one file plus one line here.
 func Default() *Registry {
 	r, err := NewRegistry(
@@ -51,6 +53,9 @@ func Default() *Registry {
 		CustomDashboards(),
 		PerService(),
 		TopTraces(),
+		// Behavioural telemetry, after the data tasks.
+		ApplicationUsage(),
+		UICounters(),
 	)
 	if err != nil {
 		panic(err)
@@ -68,6 +73,16 @@ func (r *Registry) Names() []string {
 		out[i] = t.Name
 	}
 	return out
+}
+
+// PluginOf returns the plugin of the task called name; a name the registry
+// does not know (a task of an older release still in a run's record) is
+// the APM object's, where every task used to go.
+func (r *Registry) PluginOf(name string) string {
+	if t, ok := r.Lookup(name); ok {
+		return t.PluginName()
+	}
+	return PluginAPM
 }
 
 // Lookup returns the task called name.

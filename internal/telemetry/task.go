@@ -40,8 +40,24 @@ func (e Env) warn(format string, a ...any) {
 type Task struct {
 	// Name is the stable key of the task (tasks.<name>.took.ms); never renamed.
 	Name string
+	// Plugin names the object of stack_stats.kibana.plugins the task's
+	// fragment belongs to: "" is the APM object (PluginAPM), the 19 data
+	// tasks; the behavioural tasks fill Kibana's own collectors' objects
+	// (application_usage, ui_counters), which carry no tasks.<name>.took.
+	Plugin string
 	// Collect runs the task's queries and returns its fragment.
 	Collect func(ctx context.Context, env Env) (Fragment, error)
+}
+
+// PluginAPM is the plugin of the data telemetry tasks.
+const PluginAPM = "apm"
+
+// PluginName is the task's plugin, PluginAPM when Plugin is empty.
+func (t Task) PluginName() string {
+	if t.Plugin == "" {
+		return PluginAPM
+	}
+	return t.Plugin
 }
 
 // index kinds, as in the spec's shorthands (§2.1).

@@ -3,7 +3,9 @@ package uploader
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -118,6 +120,21 @@ func (e *Envelope) AddPlugin(name string, obj json.RawMessage) error {
 		e.StackStats.Kibana.Plugins = map[string]json.RawMessage{}
 	}
 	e.StackStats.Kibana.Plugins[name] = obj
+	return nil
+}
+
+// AddPlugins adds the objects of the plugins besides apm (a sealed run's
+// application_usage, ui_counters). "apm" is refused: the APM object is the
+// run's snapshot, passed to Build, and is never replaced.
+func (e *Envelope) AddPlugins(objs map[string]json.RawMessage) error {
+	for _, name := range slices.Sorted(maps.Keys(objs)) {
+		if name == "apm" {
+			return fmt.Errorf("plugin object apm: the APM object is the snapshot")
+		}
+		if err := e.AddPlugin(name, objs[name]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
