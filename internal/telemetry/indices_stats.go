@@ -49,10 +49,10 @@ func (e Env) stats(ctx context.Context, indices []string, filtered bool) (statsR
 	var s statsResponse
 	b, err := e.ES.Do(ctx, es.Request{Method: "GET", Index: indices, Endpoint: "_stats", Params: params, Timeout: e.SearchTimeout})
 	if err != nil {
-		return s, fmt.Errorf("stats %v: %w", indices, err)
+		return s, fmt.Errorf("stats %s: %w", indexList(indices), err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("stats %v: decode response: %w", indices, err)
+		return s, fmt.Errorf("stats %s: decode response: %w", indexList(indices), err)
 	}
 	return s, nil
 }
@@ -190,11 +190,11 @@ func (e Env) searchExpandAll(ctx context.Context, indices []string, body map[str
 	req.Params.Set("expand_wildcards", "all")
 	b, err := e.ES.Do(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("search %v: %w", indices, err)
+		return nil, fmt.Errorf("search %s: %w", indexList(indices), err)
 	}
 	var r searchResponse
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("search %v: decode response: %w", indices, err)
+		return nil, fmt.Errorf("search %s: decode response: %w", indexList(indices), err)
 	}
 	return &r, nil
 }

@@ -91,16 +91,32 @@ func (e Env) indices(kinds string) []string {
 	return out
 }
 
+// indexList names the patterns of a request once each, for error messages:
+// the kinds of a request often share patterns (apm-* is in all of them).
+func indexList(indices []string) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, group := range indices {
+		for _, p := range strings.Split(group, ",") {
+			if p = strings.TrimSpace(p); p != "" && !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return strings.Join(out, ",")
+}
+
 // search runs a search and decodes the answer.
 func (e Env) search(ctx context.Context, indices []string, body map[string]any) (*searchResponse, error) {
 	req := es.Search(indices, body, e.SearchTimeout)
 	b, err := e.ES.Do(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("search %s: %w", strings.Join(indices, ","), err)
+		return nil, fmt.Errorf("search %s: %w", indexList(indices), err)
 	}
 	var r searchResponse
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("search %s: decode response: %w", strings.Join(indices, ","), err)
+		return nil, fmt.Errorf("search %s: decode response: %w", indexList(indices), err)
 	}
 	return &r, nil
 }

@@ -257,3 +257,10 @@ func TestDegenerateAnswers(t *testing.T) {
 		t.Errorf("timed_out not propagated: %v %v", f, err)
 	}
 }
+
+func TestIndexListNamesEachPatternOnce(t *testing.T) {
+	got := indexList([]string{"logs-apm*,apm-*", "metrics-apm*,apm-*", " traces-apm*, apm-*"})
+	if got != "logs-apm*,apm-*,metrics-apm*,traces-apm*" {
+		t.Errorf("indexList = %q", got)
+	}
+}
