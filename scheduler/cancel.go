@@ -15,7 +15,9 @@ import (
 // Cancelled is what Cancel did.
 type Cancelled struct {
 	// Stopped counts in-flight collect jobs whose context was cancelled (their
-	// searches end); Removed counts queued, scheduled or retrying jobs deleted.
+	// searches end); Removed counts collect jobs deleted before they ran
+	// (queued, scheduled or waiting to retry). The deadline finalize is
+	// deleted too, and not counted.
 	Stopped, Removed int
 }
 
@@ -46,17 +48,17 @@ func Cancel(ctx context.Context, runs *run.Store, insp *asynq.Inspector, id stri
 		}
 	}
 	c.Stopped = len(stopped)
-	del := func(queue, tid string) {
+	del := func(queue, tid string) bool {
 		info, err := insp.GetTaskInfo(queue, tid)
 		if err != nil || info.State == asynq.TaskStateActive || info.State == asynq.TaskStateCompleted {
-			return
+			return false
 		}
-		if insp.DeleteTask(queue, tid) == nil {
-			c.Removed++
-		}
+		return insp.DeleteTask(queue, tid) == nil
 	}
 	for _, name := range r.Tasks {
-		del(jobs.QueueCollect, jobs.CollectID(r.Source, id, name))
+		if del(jobs.QueueCollect, jobs.CollectID(r.Source, id, name)) {
+			c.Removed++
+		}
 	}
 	del(jobs.QueueControl, jobs.FinalizeID(r.Source, id, jobs.ReasonDeadline))
 	// A stopped job goes to the retry set when its handler returns; remove it

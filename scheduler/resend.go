@@ -22,7 +22,11 @@ func Resend(ctx context.Context, runs *run.Store, enq jobs.Enqueuer, timing conf
 		return &run.StateError{Run: id, Status: r.Status, Op: "upload"}
 	}
 	if !r.Uploadable() {
-		return fmt.Errorf("run %s is a %s run: it is never uploaded", id, r.Kind)
+		what := "a partial run"
+		if r.Kind == run.KindDryRun {
+			what = "a dry run"
+		}
+		return fmt.Errorf("run %s is %s: it is never uploaded", id, what)
 	}
 	now := time.Now()
 	if err := runs.UploadResend(ctx, id, now); err != nil {

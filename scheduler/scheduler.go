@@ -129,7 +129,7 @@ func (s *Scheduler) Stale(ctx context.Context) (bool, error) {
 // never stop the loop.
 func (s *Scheduler) Run(ctx context.Context) error {
 	l := s.log()
-	l.Info().Dur("interval", s.Config.Interval).Msg("scheduler started")
+	l.Info().Str("interval", s.Config.Interval.String()).Msg("scheduler started")
 	stale, err := s.Stale(ctx)
 	if err != nil {
 		l.Warn().Err(err).Msg("cannot read the latest snapshot; assuming stale")
@@ -138,9 +138,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	next := SlotStart(s.now(), s.Config.Interval).Add(s.Config.Interval)
 	switch {
 	case stale && next.Sub(s.now()) <= s.Config.CatchupGrace:
-		l.Info().Time("next_slot", next).Dur("grace", s.Config.CatchupGrace).
+		l.Info().Time("next_slot", next).Str("grace", s.Config.CatchupGrace.String()).
 			Msg("newest snapshot is stale, but the next slot starts within APMTEL_CATCHUP_GRACE; no catch-up run")
 	case stale:
+		// Runs never overlap: a full run already in flight (a manual one,
+		// or another replica's catch-up) is this catch-up.
+		if r, open, err := s.Runs.OpenFull(ctx); err == nil && open {
+			l.Info().Str("run_id", r.ID).Msg("newest snapshot is stale, but a full run is in progress; no catch-up run")
+			break
+		}
 		s.tickLogged(ctx)
 	}
 	for {
@@ -173,7 +179,7 @@ func (s *Scheduler) tickLogged(ctx context.Context) {
 			}
 			return
 		}
-		l.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).Msg("cannot start the scheduled run; retrying")
+		l.Warn().Err(err).Int("attempt", attempt).Str("retry_in", backoff.String()).Msg("cannot start the scheduled run; retrying")
 		select {
 		case <-ctx.Done():
 			return

@@ -10,8 +10,17 @@ export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/demo}
 D=$APMTEL_STATE_DIR
 
 stop() {
+  local pids=()
   for p in scheduler worker-1 worker-2 monitor; do
-    [ -f "$D/$p.pid" ] && { kill "$(cat "$D/$p.pid")" 2>/dev/null || true; rm -f "$D/$p.pid"; }
+    if [ -f "$D/$p.pid" ]; then
+      pids+=("$(cat "$D/$p.pid")")
+      kill "$(cat "$D/$p.pid")" 2>/dev/null || true
+      rm -f "$D/$p.pid"
+    fi
+  done
+  # Workers drain their jobs (8 s at most) while Redis is still there.
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
   done
   scripts/services.sh stop
 }

@@ -122,6 +122,15 @@ func TestLifecycleFullPartialDryRuns(t *testing.T) {
 func TestLifecycleWaitWithoutWorker(t *testing.T) {
 	s := newStack(t)
 	env := s.env(t, testenv.ESURL(t))
+	// Runs never overlap: with a full run open, `apmtel run` follows it.
+	first := startRun(t, env)
+	out, stderr, code := run_(t, env, "run")
+	if code != 0 || strings.TrimSpace(out) != first || !strings.Contains(stderr, "already in progress") {
+		t.Errorf("second full run: exit %d, %q %q; want the open run %s followed", code, out, stderr, first)
+	}
+	if out, _, _ := run_(t, env, "run", "--force"); strings.TrimSpace(out) == first {
+		t.Errorf("--force did not start another full run")
+	}
 	cmd := exec.Command(binary, "run", "cloud", "--wait", "--timeout", "6s")
 	cmd.Env = env
 	pipe, err := cmd.StderrPipe()
@@ -143,7 +152,7 @@ func TestLifecycleWaitWithoutWorker(t *testing.T) {
 	}
 	err = cmd.Wait()
 	took := time.Since(began)
-	code := cmd.ProcessState.ExitCode()
+	code = cmd.ProcessState.ExitCode()
 	if warnedAfter == 0 || warnedAfter > 5*time.Second || !strings.Contains(all.String(), "apmtel worker") {
 		t.Errorf("warning after %s (want ≤ 5s) in:\n%s", warnedAfter, all.String())
 	}

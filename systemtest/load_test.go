@@ -50,12 +50,7 @@ func TestLoadHundredRuns(t *testing.T) {
 	took := time.Since(began)
 	// tasks.<name>.took is the APM object's: the data tasks, not the
 	// behavioural ones (their objects are other plugins').
-	var names []string
-	for _, task := range telemetry.Default().All() {
-		if task.PluginName() == telemetry.PluginAPM {
-			names = append(names, task.Name)
-		}
-	}
+	names := telemetry.Default().NamesOf(telemetry.PluginAPM)
 	files, _ := filepath.Glob(filepath.Join(payloads, "*.json"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)

@@ -198,11 +198,17 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	// One job per run reads the source's identity (the first task's), so a
-	// run adds one set of requests, under the cap, not one per task.
+	// run adds one set of requests, under the cap, not one per task. It runs
+	// beside the task, so the task's took is its own, and is done before the
+	// task is recorded, so the identity is stored before the run can seal.
+	described := make(chan struct{})
 	if len(r.SourceInfo) == 0 && p.Task == r.Tasks[0] {
-		h.captureSource(ctx, st, r)
+		go func() { defer close(described); h.captureSource(ctx, st, r) }()
+	} else {
+		close(described)
 	}
 	out := h.d.Executor.Run(ctx, collect.Job{RunID: r.ID, Task: task, Indices: r.Indices, RunDeadline: r.Deadline})
+	<-described
 	if out.Interrupted {
 		// Shutdown or cancel: record nothing, so the job goes back to the
 		// queue and runs again elsewhere (or finds its run cancelled).

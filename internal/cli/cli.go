@@ -63,22 +63,23 @@ const (
 	gIndices   = config.GroupIndices
 	gTelemetry = config.GroupTelemetry
 	gRun       = config.GroupRun
+	gSchedule  = config.GroupSchedule
 	gWorker    = config.GroupWorker
 	gMonitor   = config.GroupMonitor
 	gHTTP      = config.GroupHTTP
 )
 
 func commands() []command {
-	all := []string{gSource, gIndices, gTelemetry, gRun, gWorker, gMonitor, gHTTP}
+	all := []string{gSource, gIndices, gTelemetry, gRun, gSchedule, gWorker, gMonitor, gHTTP}
 	return []command{
-		{"scheduler", "enqueue a telemetry run every APMTEL_INTERVAL (and at start when stale)", "", []string{gRun, gIndices, gHTTP}, runScheduler},
+		{"scheduler", "enqueue a telemetry run every APMTEL_INTERVAL (and at start when stale)", "", []string{gRun, gSchedule, gIndices, gHTTP}, runScheduler},
 		{"worker", "process telemetry jobs (collect, finalize, upload)", "", []string{gSource, gIndices, gTelemetry, gRun, gWorker, gHTTP}, runWorker},
-		{"run", "start a run now; --wait follows it to its upload", "[TASK ...] [--no-upload] [--wait [--timeout D] [--json]]", []string{gRun, gIndices}, runRun},
+		{"run", "start a run now; --wait follows it to its upload", "[TASK ...] [--no-upload] [--force] [--wait [--timeout D] [--json]]", []string{gRun, gIndices}, runRun},
 		{"runs", "list recent runs: kind, status, duration, failed tasks, upload", "[--limit N] [--pending-upload] [--json]", []string{gRun}, runRuns},
 		{"cancel", "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", "RUN", []string{gRun}, runCancel},
-		{"upload", "send a sealed run's payload again (after its upload failed)", "RUN", []string{gRun}, runUpload},
+		{"upload", "send a sealed full run's payload (again): after its upload failed, or to repeat it", "RUN", []string{gRun}, runUpload},
 		{"snapshot", "print a stored telemetry object (latest by default), or a run's record", "[RUN] [--report [--json]]", []string{gRun}, runSnapshot},
-		{"preview", "run tasks in-process against the source cluster and print the telemetry object", "[TASK ...] [--parallel N] [--envelope]", []string{gSource, gIndices, gTelemetry, gRun}, runPreview},
+		{"preview", "run tasks in-process against the source cluster and print the telemetry object", "[TASK ...] [--parallel N] [--envelope]", []string{gSource, gIndices, gTelemetry, gRun, gSchedule}, runPreview},
 		{"monitor", "serve Asynqmon (queue inspection UI), health and metrics", "", []string{gMonitor, gRun}, runMonitor},
 		{"standalone", "scheduler, workers and monitor in one process (embedded Redis when none is configured)", "[--workers N]", all, runStandalone},
 		{"tasks", "list the registered telemetry tasks in execution order", "[--json]", nil, runTasks},
@@ -249,10 +250,13 @@ func printUsage(w io.Writer, name, usageLine string, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "\n%s:\n", title)
 		for _, f := range flags {
 			kind, help := flag.UnquoteUsage(f)
+			if k := config.KindOf(f.Name); k != "" {
+				kind = k
+			}
 			if kind == "value" {
 				kind = "string"
 			}
-			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() || kind == "bool" {
 				kind = ""
 			}
 			fmt.Fprintf(w, "  --%s %s\n      %s\n", f.Name, kind, help)

@@ -41,17 +41,18 @@ func rejectWorkerFlags(args []string) error {
 
 func runRun(e *env, args []string) error {
 	var tasks multiFlag
-	var wait, noUpload, asJSON bool
+	var wait, noUpload, asJSON, force bool
 	var waitTimeout time.Duration
 	if err := rejectWorkerFlags(args); err != nil {
 		return err
 	}
-	cfg, fs, err := load(e, "run", "[--task NAME ...] [--no-upload] [--wait [--timeout D] [--json]]", args, func(fs *flag.FlagSet) {
-		fs.Var(&tasks, "task", "run only this task (repeatable; a partial run: reported, never latest, never uploaded)")
+	cfg, fs, err := load(e, "run", "[TASK ...] [--no-upload] [--force] [--wait [--timeout D] [--json]]", args, func(fs *flag.FlagSet) {
+		fs.Var(&tasks, "task", "run only this task, like a TASK argument (repeatable; a partial run: reported, never latest, never uploaded)")
+		fs.BoolVar(&force, "force", false, "start a full run even while another one is in progress")
 		fs.BoolVar(&noUpload, "no-upload", false, "dry run: collect every task, store and report, never upload")
 		fs.BoolVar(&wait, "wait", false, "show live progress until the upload ended; exit 1 if a task or the upload failed")
 		fs.DurationVar(&waitTimeout, "timeout", 0, "with --wait: give up after this long, exit 1 (default: the run deadline plus 1m)")
-		fs.DurationVar(&waitTimeout, "wait-timeout", 0, "same as --timeout")
+		fs.DurationVar(&waitTimeout, "wait-timeout", 0, "the old name of --timeout")
 		fs.BoolVar(&asJSON, "json", false, "with --wait: print the run and its task records as JSON at the end")
 	})
 	if err != nil {
@@ -69,7 +70,8 @@ func runRun(e *env, args []string) error {
 	case noUpload:
 		kind = run.KindDryRun
 	}
-	l := newLogger(e, cfg)
+	// The command's own lines say what happened; the scheduler's log would repeat it.
+	l := newLogger(e, cfg).Level(zerolog.WarnLevel)
 	rt, err := openRuntime(cfg, "run")
 	if err != nil {
 		return err
@@ -79,9 +81,19 @@ func runRun(e *env, args []string) error {
 	s := &scheduler.Scheduler{Config: cfg, Runs: st, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
 	ctx, stop := signalContext()
 	defer stop()
-	id := scheduler.ManualRunID(time.Now())
-	if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
-		return err
+	id := ""
+	if kind == run.KindFull && !force {
+		// Runs never overlap: a full run in progress is the one asked for.
+		if r, open, err := st.OpenFull(ctx); err == nil && open {
+			id = r.ID
+			fmt.Fprintf(e.stderr, "a full run is already in progress (%s, %s): following it instead of starting another (--force starts one)\n", r.ID, r.Trigger)
+		}
+	}
+	if id == "" {
+		id = scheduler.ManualRunID(time.Now())
+		if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(e.stdout, id)
 	if !wait {
@@ -138,6 +150,8 @@ type waiter struct {
 	redisAddr string
 	// status is the last progress line, for the timeout message.
 	status string
+	// final counts the tasks whose final line was printed.
+	final int
 	// Poll and WorkerCheck pace the loop; zero values use 250 ms and 1 s.
 	poll time.Duration
 }
@@ -166,10 +180,15 @@ func (w *waiter) wait(ctx context.Context, id string) (run.Run, map[string]run.T
 				done++
 			}
 			line := taskLine(rec, ok)
-			if shown[name] != line {
-				shown[name] = line
-				fmt.Fprintf(w.out, "[%d/%d] %-24s %s\n", done, len(r.Tasks), name, line)
+			if shown[name] == line {
+				continue
 			}
+			shown[name] = line
+			// The counter counts final lines as they are printed, so it only goes up.
+			if ok && rec.Status.Final() {
+				w.final++
+			}
+			fmt.Fprintf(w.out, "[%2d/%d] %-26s %s\n", w.final, len(r.Tasks), name, line)
 		}
 		if time.Since(lastWorkerCheck) >= time.Second && w.insp != nil {
 			lastWorkerCheck = time.Now()
@@ -380,6 +399,11 @@ func runSnapshot(e *env, args []string) error {
 		return nil
 	}
 	b, err := st.Snapshot(ctx, runID)
+	if errors.Is(err, run.ErrNotFound) {
+		if r, gerr := st.Get(ctx, runID); gerr == nil && !r.Status.Terminal() || gerr == nil && r.Status == run.StatusCancelled {
+			return fmt.Errorf("run %s is %s: it has no snapshot", runID, r.Status)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -521,7 +545,7 @@ func runCancel(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "run %s cancelled: %d in-flight jobs stopped, %d queued jobs removed, no upload\n", id, c.Stopped, c.Removed)
+	fmt.Fprintf(e.stdout, "run %s cancelled: %d running tasks stopped, %d queued tasks dropped, no upload\n", id, c.Stopped, c.Removed)
 	return nil
 }
 

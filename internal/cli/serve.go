@@ -103,7 +103,7 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Str("redis_kind", redisconn.Kind(cfg)).Msg("worker started")
 	<-ctx.Done()
 	running.Set(false)
-	wl.Info().Dur("grace", cfg.Timing().ShutdownTimeout).Msg("worker stopping; in-flight jobs get the shutdown grace, then return to the queue")
+	wl.Info().Str("grace", cfg.Timing().ShutdownTimeout.String()).Msg("worker stopping; in-flight jobs get the shutdown grace, then return to the queue")
 	srv.Shutdown()
 	wl.Info().Msg("worker stopped")
 	return nil

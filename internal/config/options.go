@@ -142,7 +142,7 @@ func Options() []Option {
 			set: str(func(c *Config) *string { return &c.Indices.AgentConfiguration })},
 		Option{Env: "APMTEL_INDICES_KIBANA", Group: "indices", Flag: "indices-kibana", Help: "Kibana saved-object index pattern (default .kibana*)",
 			set: str(func(c *Config) *string { return &c.Indices.Kibana })},
-		Option{Env: "APMTEL_INTERVAL", Group: "run", Flag: "interval", Help: "time between scheduled runs (default 12h)",
+		Option{Env: "APMTEL_INTERVAL", Group: "schedule", Flag: "interval", Help: "time between scheduled runs (default 12h)",
 			set: duration(func(c *Config) *time.Duration { return &c.Interval })},
 		Option{Env: "APMTEL_OPT_IN", Group: "telemetry", Flag: "opt-in", Help: "upload payloads; false collects only (default true)",
 			set: boolean(func(c *Config) *bool { return &c.OptIn })},
@@ -162,7 +162,7 @@ func Options() []Option {
 			set: duration(func(c *Config) *time.Duration { return &c.PollInterval })},
 		Option{Env: "APMTEL_UPLOAD_RETRY_WINDOW", Group: "run", Flag: "upload-retry-window", Help: "how long a failing upload is retried before it is marked failed (default 72h)",
 			set: duration(func(c *Config) *time.Duration { return &c.UploadRetryWindow })},
-		Option{Env: "APMTEL_CATCHUP_GRACE", Group: "run", Flag: "catchup-grace", Help: "no catch-up run at scheduler start when the next slot starts within this (default 10m)",
+		Option{Env: "APMTEL_CATCHUP_GRACE", Group: "schedule", Flag: "catchup-grace", Help: "no catch-up run at scheduler start when the next slot starts within this (default 10m)",
 			set: duration(func(c *Config) *time.Duration { return &c.CatchupGrace })},
 		Option{Env: "APMTEL_HISTORY_LIMIT", Group: "run", Flag: "history-limit", Help: "runs kept in Redis (default 50)",
 			set: integer(func(c *Config) *int { return &c.HistoryLimit })},
@@ -263,6 +263,7 @@ const (
 	GroupIndices   = "indices"
 	GroupTelemetry = "telemetry"
 	GroupRun       = "run"
+	GroupSchedule  = "schedule"
 	GroupWorker    = "worker"
 	GroupMonitor   = "monitor"
 	GroupHTTP      = "http"
@@ -274,6 +275,27 @@ func GroupOf(flagName string) string {
 		if o.Flag == flagName {
 			return o.Group
 		}
+	}
+	return ""
+}
+
+// KindOf names the value type of the option with flag name, for help:
+// bool, duration, int or string (tried on a scratch Config).
+func KindOf(flagName string) string {
+	for _, o := range Options() {
+		if o.Flag != flagName {
+			continue
+		}
+		accepts := func(v string) bool { var c Config; return o.set(&c, v) == nil }
+		switch {
+		case accepts("true") && !accepts("maybe"):
+			return "bool"
+		case accepts("7s") && !accepts("7"):
+			return "duration"
+		case accepts("7") && !accepts("x"):
+			return "int"
+		}
+		return "string"
 	}
 	return ""
 }

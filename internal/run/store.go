@@ -589,6 +589,22 @@ func (s *Store) List(ctx context.Context, n int) ([]Run, error) {
 	return out, nil
 }
 
+// OpenFull returns the newest full run that is still open or closing (not
+// sealed yet), if any: a second full run beside it would collect the same
+// figures twice and load the source twice.
+func (s *Store) OpenFull(ctx context.Context) (Run, bool, error) {
+	runs, err := s.List(ctx, max(s.limit, 20))
+	if err != nil {
+		return Run{}, false, err
+	}
+	for _, r := range runs {
+		if r.Kind == KindFull && (r.Status == StatusOpen || r.Status == StatusClosed) {
+			return r, true, nil
+		}
+	}
+	return Run{}, false, nil
+}
+
 // PendingUploads returns sealed full runs whose upload did not deliver:
 // pending, retrying or failed, newest first.
 func (s *Store) PendingUploads(ctx context.Context, n int) ([]Run, error) {

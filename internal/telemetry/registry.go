@@ -75,6 +75,17 @@ func (r *Registry) Names() []string {
 	return out
 }
 
+// NamesOf returns the names of the tasks whose fragments go to plugin, in order.
+func (r *Registry) NamesOf(plugin string) []string {
+	var out []string
+	for _, t := range r.tasks {
+		if t.PluginName() == plugin {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
 // PluginOf returns the plugin of the task called name; a name the registry
 // does not know (a task of an older release still in a run's record) is
 // the APM object's, where every task used to go.
