@@ -109,10 +109,12 @@ func (c *console) tally(ctx context.Context, r run.Run) (ok, failed, other int, 
 		return 0, 0, 0, err
 	}
 	for _, name := range r.Tasks {
+		// A cancelled task did not fail: it counts with the tasks that did
+		// not finish ("stopped" on the page of a cancelled run).
 		switch st := res[name].Status; {
 		case st == run.TaskOK:
 			ok++
-		case st.Final():
+		case st.Final() && st != run.TaskCancelled:
 			failed++
 		default:
 			other++
