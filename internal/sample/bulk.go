@@ -102,7 +102,10 @@ func PutTemplates(ctx context.Context, d es.Doer, prefix string) error {
 			"priority":       500,
 			"data_stream":    map[string]any{},
 			"template": map[string]any{
-				"settings": map[string]any{"number_of_shards": 1, "number_of_replicas": 0},
+				// Sample data is loaded in bulk and refreshed once at the end
+				// (Load): no periodic refresh and no fsync per request while it loads.
+				"settings": map[string]any{"number_of_shards": 1, "number_of_replicas": 0,
+					"refresh_interval": "-1", "translog.durability": "async"},
 				"mappings": mappings,
 			},
 		}
