@@ -6,13 +6,11 @@ package systemtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -141,12 +139,7 @@ func TestFaultWorkerKilled(t *testing.T) {
 	id := startRun(t, env, "--task", "cloud", "--task", "host")
 	waitInFlight(t, p, 1)
 	killed := time.Now()
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-a.done
-	a.done <- errors.New("killed by the test")
-	running = running[1:]
+	a.kill(t)
 	setFault(p, faultproxy.Fault{Mode: "none"})
 	start(t, "worker-b", env, "worker")
 	s.waitRun(t, id, 4*time.Minute, "recovery of the killed worker's task", finalized)

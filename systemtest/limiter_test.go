@@ -2,10 +2,8 @@ package systemtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,12 +29,7 @@ func TestFaultDeadWorkerReleasesSearchSlots(t *testing.T) {
 	}
 	before := p.Stats().Requests
 	killed := time.Now()
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-a.done
-	a.done <- errors.New("killed by the test")
-	running = running[1:]
+	a.kill(t)
 	setFault(p, faultproxy.Fault{Mode: "none"})
 	start(t, "worker-b", env, "worker")
 	eventually(t, 10*time.Second, "a search of worker-b", func() bool { return p.Stats().Requests > before })

@@ -84,6 +84,18 @@ func start(t *testing.T, name string, env []string, args ...string) *proc {
 	return p
 }
 
+// kill SIGKILLs the process, waits for it, and takes it off the list of
+// processes the test expects to stay up (it must be the first one there).
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := <-p.done
+	p.done <- err
+	running = running[1:]
+}
+
 // stop sends SIGTERM and waits for a clean exit.
 func (p *proc) stop(timeout time.Duration) error {
 	if p.cmd.ProcessState != nil {

@@ -3,7 +3,6 @@ package systemtest
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,21 +11,11 @@ import (
 	"github.com/apmtel/apmtel/internal/testenv"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestStandalone runs scheduler, workers and Asynqmon in one process on an
 // embedded Redis, and a second process joins it to trigger a run.
 func TestStandalone(t *testing.T) {
 	loadFixture(t)
-	redisAddr, monAddr := freeAddr(t), freeAddr(t)
+	redisAddr, monAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	env := baseEnv("APMTEL_SOURCE_URL="+testenv.ESURL(t), "APMTEL_MONITOR_ADDR="+monAddr,
 		"APMTEL_POLL_INTERVAL=100ms", "APMTEL_DATA_DIR="+t.TempDir())
 	p := start(t, "standalone", env, "standalone", "--workers", "2", "--embedded-redis-addr", redisAddr)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -16,17 +15,6 @@ import (
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/testenv"
 )
-
-// freeAddr returns a loopback address that nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func fetch(t *testing.T, url, token string) (int, string) {
 	t.Helper()
@@ -58,7 +46,7 @@ func waitFor(t *testing.T, url string, want int) (int, string) {
 
 func TestMonitorHealthWithRedisDown(t *testing.T) {
 	cfg := config.Default()
-	cfg.RedisAddr = freeAddr(t) // closed port: Redis is "down"
+	cfg.RedisAddr = testenv.FreeAddr(t) // closed port: Redis is "down"
 	cfg.MonitorAddr = "127.0.0.1:0"
 	cfg.MonitorToken = "s3cret"
 	ctx, cancel := context.WithCancel(context.Background())
@@ -100,7 +88,7 @@ func TestWorkerAndMonitorReady(t *testing.T) {
 	cfg := config.Default()
 	cfg.RedisAddr = testenv.RedisAddr(t)
 	cfg.RedisDB = db
-	cfg.Source.URLs = []string{"http://" + freeAddr(t)} // never called: no job is enqueued
+	cfg.Source.URLs = []string{"http://" + testenv.FreeAddr(t)} // never called: no job is enqueued
 	cfg.DataDir = t.TempDir()
 	cfg.MonitorAddr = "127.0.0.1:0"
 	cfg.MonitorToken = "s3cret"
@@ -117,7 +105,7 @@ func TestWorkerAndMonitorReady(t *testing.T) {
 	}
 
 	wcfg := cfg
-	wcfg.HTTPAddr = freeAddr(t)
+	wcfg.HTTPAddr = testenv.FreeAddr(t)
 	wctx, wcancel := context.WithCancel(ctx)
 	wDone := make(chan error, 1)
 	go func() { wDone <- serveWorker(wctx, wcfg, testRuntime(t, wcfg), l) }()
@@ -164,7 +152,7 @@ func TestSchedulerHTTP(t *testing.T) {
 	cfg.RedisAddr = testenv.RedisAddr(t)
 	cfg.RedisDB = db
 	cfg.OptIn = false
-	cfg.HTTPAddr = freeAddr(t)
+	cfg.HTTPAddr = testenv.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serveScheduler(ctx, cfg, testRuntime(t, cfg), zerolog.Nop()) }()
@@ -182,7 +170,7 @@ func TestSchedulerHTTP(t *testing.T) {
 }
 
 func TestHTTPAddrOffLoopbackNeedsToken(t *testing.T) {
-	env := map[string]string{"APMTEL_HTTP_ADDR": "0.0.0.0:0", "APMTEL_REDIS_ADDR": freeAddr(t)}
+	env := map[string]string{"APMTEL_HTTP_ADDR": "0.0.0.0:0", "APMTEL_REDIS_ADDR": testenv.FreeAddr(t)}
 	for _, cmd := range []string{"scheduler", "worker"} {
 		if cmd == "worker" {
 			env["APMTEL_SOURCE_URL"] = "http://127.0.0.1:1"
@@ -200,7 +188,7 @@ func TestHealthcheckExitCodes(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"nothing listening", []string{"--url", "http://" + freeAddr(t) + "/readyz"}, "connection refused"},
+		{"nothing listening", []string{"--url", "http://" + testenv.FreeAddr(t) + "/readyz"}, "connection refused"},
 		{"bad flag", []string{"--nope"}, "flag provided but not defined"},
 		{"stray argument", []string{"http://x"}, `unexpected argument "http://x"`},
 	}

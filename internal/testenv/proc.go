@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,6 +133,17 @@ func Exec(t testing.TB, env []string, args ...string) (stdout, stderr string, co
 		}
 	}
 	return o.String(), e.String(), code
+}
+
+// FreeAddr returns a loopback address that nothing listens on right now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // Eventually polls f every 100 ms until it holds or timeout passes.

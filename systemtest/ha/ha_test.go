@@ -233,11 +233,6 @@ func TestOneRedisClientPerWorker(t *testing.T) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	_, p, _ := net.SplitHostPort(testenv.FreeAddr(t))
 	return p
 }
