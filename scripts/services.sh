@@ -12,6 +12,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${APMTEL_STATE_DIR:-$ROOT/.run}
 CACHE=${APMTEL_CACHE_DIR:-$HOME/.cache/apmtel}
 OS_LIB=$CACHE/opensearch-2.19.1/lib
+# 2 GiB: with 1 GiB the indexing buffer (10 % of the heap) flushes so often
+# that bulk loading runs ~20 % slower (docs/benchmarks.md).
+OS_HEAP=${APMTEL_OPENSEARCH_HEAP:-2g}
 
 log() { echo "services: $*" >&2; }
 
@@ -66,7 +69,7 @@ start() {
   rm -rf "$STATE/opensearch"
   mkdir -p "$STATE/opensearch"
   log "starting OpenSearch on 127.0.0.1:$osport"
-  nohup java -Xms512m -Xmx1g -Dlog4j2.level=warn -cp "$OS_LIB/*" "$ROOT/tools/opensearch/Launch.java" \
+  nohup java -Xms"$OS_HEAP" -Xmx"$OS_HEAP" -Dlog4j2.level=warn -cp "$OS_LIB/*" "$ROOT/tools/opensearch/Launch.java" \
     -basePath "$STATE/opensearch" -httpPort "$osport" >"$STATE/opensearch.log" 2>&1 &
   echo $! >"$STATE/opensearch.pid"
   if ! wait_for opensearch 120 curl -sf "http://127.0.0.1:$osport/_cluster/health?wait_for_status=yellow&timeout=1s"; then

@@ -39,7 +39,7 @@ func runSampleAPM(e *env, args []string) error {
 		fs.IntVar(&o.Docs, "docs", 5000, "number of documents")
 		fs.Int64Var(&o.Seed, "seed", 1, "random seed (same seed, same data)")
 		fs.IntVar(&o.Bulk, "bulk-size", 1000, "documents per bulk request")
-		fs.IntVar(&o.Parallel, "parallel", 2, "bulk requests in flight")
+		fs.IntVar(&o.Parallel, "parallel", 3, "bulk requests in flight")
 	})
 	if err != nil {
 		return err

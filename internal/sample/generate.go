@@ -1,12 +1,14 @@
 package sample
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +25,8 @@ type Options struct {
 	Seed     int64
 	// Bulk is the number of documents per bulk request.
 	Bulk int
-	// Parallel is the number of bulk requests in flight (default 2).
+	// Parallel is the number of bulk requests in flight (default 3: one
+	// being parsed per engine core and one on the wire).
 	Parallel int
 	// Prefix is put before every index name (tests isolate their data with it).
 	Prefix string
@@ -110,87 +113,218 @@ func (g *generator) hex(n int) string {
 	return string(b)
 }
 
-func (g *generator) doc(i int) Doc {
-	s := g.services[g.r.IntN(len(g.services))]
+// appendHex appends n random lowercase hex digits.
+func (g *generator) appendHex(b []byte, n int) []byte {
+	for range n {
+		b = append(b, hexDigits[g.r.IntN(16)])
+	}
+	return b
+}
+
+// hexMember writes k: n random hex digits.
+func (g *generator) hexMember(w *jw, k string, n int) {
+	w.key(k)
+	w.b = append(w.b, '"')
+	w.b = g.appendHex(w.b, n)
+	w.b = append(w.b, '"')
+}
+
+// appendDoc appends document i's source (one JSON object) to b and returns
+// the index it belongs in. The random draws come in a fixed order, so a seed
+// gives the same documents every time.
+func (g *generator) appendDoc(b []byte, i int) (index string, _ []byte) {
+	s := &g.services[g.r.IntN(len(g.services))]
 	age := time.Duration(g.r.Int64N(int64(time.Duration(g.o.Days) * 24 * time.Hour)))
 	ts := g.o.Now.Add(-age).UTC()
-	src := map[string]any{
-		"@timestamp": ts.Format(time.RFC3339Nano),
-		"agent":      map[string]any{"name": s.agent, "version": s.agentVersion, "activation_method": s.activation},
-		"service": map[string]any{
-			"name": s.name, "version": "1.0." + fmt.Sprint(i%3), "node": map[string]any{"name": s.host},
-			"language": map[string]any{"name": s.lang, "version": s.langVersion},
-		},
-		"host":       map[string]any{"name": s.host, "os": map[string]any{"platform": s.platform}},
-		"cloud":      map[string]any{"provider": s.provider, "region": s.region, "availability_zone": s.zone},
-		"observer":   map[string]any{"version": "8.15." + fmt.Sprint(i%2), "hostname": "apm-server-1"},
-		"container":  map[string]any{"id": s.container},
-		"kubernetes": map[string]any{"pod": map[string]any{"name": s.pod}},
-		"labels":     map[string]any{"team": []string{"a", "b", "c"}[g.r.IntN(3)]},
-	}
-	svc := src["service"].(map[string]any)
+	team := [...]string{"a", "b", "c"}[g.r.IntN(3)]
+
+	w := jw{b: b}
+	w.open()
+	w.time("@timestamp", ts)
+	w.obj("agent")
+	w.str("name", s.agent)
+	w.str("version", s.agentVersion)
+	w.str("activation_method", s.activation)
+	w.close()
+	w.obj("service")
+	w.str("name", s.name)
+	w.key("version")
+	w.b = append(w.b, `"1.0.`...)
+	w.b = strconv.AppendInt(w.b, int64(i%3), 10)
+	w.b = append(w.b, '"')
+	w.obj("node")
+	w.str("name", s.host)
+	w.close()
+	w.obj("language")
+	w.str("name", s.lang)
+	w.str("version", s.langVersion)
+	w.close()
 	if s.env != "" {
-		svc["environment"] = s.env
+		w.str("environment", s.env)
 	}
 	if s.framework != "" {
-		svc["framework"] = map[string]any{"name": s.framework, "version": s.fwVersion}
+		w.obj("framework")
+		w.str("name", s.framework)
+		w.str("version", s.fwVersion)
+		w.close()
 	}
 	if s.runtime != "" {
-		svc["runtime"] = map[string]any{"name": s.runtime, "version": s.rtVersion}
+		w.obj("runtime")
+		w.str("name", s.runtime)
+		w.str("version", s.rtVersion)
+		w.close()
 	}
+	w.close()
+	w.obj("host")
+	w.str("name", s.host)
+	w.obj("os")
+	w.str("platform", s.platform)
+	w.close()
+	w.close()
+	w.obj("cloud")
+	w.str("provider", s.provider)
+	w.str("region", s.region)
+	w.str("availability_zone", s.zone)
+	w.close()
+	w.obj("observer")
+	w.key("version")
+	w.b = append(w.b, `"8.15.`...)
+	w.b = strconv.AppendInt(w.b, int64(i%2), 10)
+	w.b = append(w.b, '"')
+	w.str("hostname", "apm-server-1")
+	w.close()
+	w.obj("container")
+	w.str("id", s.container)
+	w.close()
+	w.obj("kubernetes")
+	w.obj("pod")
+	w.str("name", s.pod)
+	w.close()
+	w.close()
+	w.obj("labels")
+	w.str("team", team)
+	w.close()
+
 	p := g.o.Prefix
 	switch k := g.r.IntN(100); {
 	case k < 40:
 		if g.r.IntN(3) == 0 || g.traceID == "" {
-			g.traceID, g.rootID = g.hex(32), g.hex(16)
+			g.traceID = string(g.appendHex(nil, 32))
+			g.rootID = string(g.appendHex(nil, 16))
 		} else {
-			src["parent"] = map[string]any{"id": g.rootID}
+			w.obj("parent")
+			w.str("id", g.rootID)
+			w.close()
 		}
-		src["trace"] = map[string]any{"id": g.traceID}
-		src["processor"] = map[string]any{"event": "transaction"}
+		w.obj("trace")
+		w.str("id", g.traceID)
+		w.close()
+		w.obj("processor")
+		w.str("event", "transaction")
+		w.close()
 		typ := "request"
 		if s.agent == "rum-js" {
 			typ = "page-load"
-			src["user_agent"] = map[string]any{"name": "Chrome", "original": "Mozilla/5.0 Chrome/" + fmt.Sprint(100+g.r.IntN(20))}
-			src["client"] = map[string]any{"geo": map[string]any{"country_iso_code": []string{"US", "DE", "FR", "JP"}[g.r.IntN(4)]}}
+			w.obj("user_agent")
+			w.str("name", "Chrome")
+			w.key("original")
+			w.b = append(w.b, `"Mozilla/5.0 Chrome/`...)
+			w.b = strconv.AppendInt(w.b, int64(100+g.r.IntN(20)), 10)
+			w.b = append(w.b, '"')
+			w.close()
+			w.obj("client")
+			w.obj("geo")
+			w.str("country_iso_code", [...]string{"US", "DE", "FR", "JP"}[g.r.IntN(4)])
+			w.close()
+			w.close()
 		}
-		src["transaction"] = map[string]any{"name": fmt.Sprintf("GET /api/%d", g.r.IntN(20)), "type": typ, "result": "HTTP 2xx", "id": g.hex(16)}
-		return Doc{Index: p + "traces-apm-default", Source: src}
+		w.obj("transaction")
+		w.key("name")
+		w.b = append(w.b, `"GET /api/`...)
+		w.b = strconv.AppendInt(w.b, int64(g.r.IntN(20)), 10)
+		w.b = append(w.b, '"')
+		w.str("type", typ)
+		w.str("result", "HTTP 2xx")
+		g.hexMember(&w, "id", 16)
+		w.close()
+		index = p + "traces-apm-default"
 	case k < 75:
-		src["processor"] = map[string]any{"event": "span"}
-		src["trace"] = map[string]any{"id": g.traceID}
-		src["parent"] = map[string]any{"id": g.rootID}
-		src["span"] = map[string]any{"destination": map[string]any{"service": map[string]any{"resource": []string{"postgresql", "redis", "elasticsearch", "kafka/orders"}[g.r.IntN(4)]}}}
-		return Doc{Index: p + "traces-apm-default", Source: src}
+		w.obj("processor")
+		w.str("event", "span")
+		w.close()
+		w.obj("trace")
+		w.str("id", g.traceID)
+		w.close()
+		w.obj("parent")
+		w.str("id", g.rootID)
+		w.close()
+		w.obj("span")
+		w.obj("destination")
+		w.obj("service")
+		w.str("resource", [...]string{"postgresql", "redis", "elasticsearch", "kafka/orders"}[g.r.IntN(4)])
+		w.close()
+		w.close()
+		w.close()
+		index = p + "traces-apm-default"
 	case k < 80:
-		src["processor"] = map[string]any{"event": "error"}
-		src["error"] = map[string]any{"grouping_key": g.hex(8)[:2]}
-		src["trace"] = map[string]any{"id": g.traceID}
-		return Doc{Index: p + "logs-apm.error-default", Source: src}
+		w.obj("processor")
+		w.str("event", "error")
+		w.close()
+		w.obj("error")
+		// Eight digits drawn, two kept: few distinct groups, as in real data.
+		key := g.appendHex(nil, 8)
+		w.str("grouping_key", string(key[:2]))
+		w.close()
+		w.obj("trace")
+		w.str("id", g.traceID)
+		w.close()
+		index = p + "logs-apm.error-default"
 	case k < 90:
-		src["processor"] = map[string]any{"event": "metric"}
-		src["metricset"] = map[string]any{"name": "app"}
-		return Doc{Index: p + "metrics-apm.app." + s.name + "-default", Source: src}
+		w.obj("processor")
+		w.str("event", "metric")
+		w.close()
+		w.obj("metricset")
+		w.str("name", "app")
+		w.close()
+		index = p + "metrics-apm.app." + s.name + "-default"
 	default:
-		src["processor"] = map[string]any{"event": "metric"}
-		ms := []string{"transaction", "service_transaction", "service_summary", "service_destination", "span_breakdown"}[g.r.IntN(5)]
-		iv := []string{"1m", "10m", "60m"}[g.r.IntN(3)]
-		src["metricset"] = map[string]any{"name": ms, "interval": iv}
+		w.obj("processor")
+		w.str("event", "metric")
+		w.close()
+		ms := [...]string{"transaction", "service_transaction", "service_summary", "service_destination", "span_breakdown"}[g.r.IntN(5)]
+		iv := [...]string{"1m", "10m", "60m"}[g.r.IntN(3)]
+		w.obj("metricset")
+		w.str("name", ms)
+		w.str("interval", iv)
+		w.close()
 		if ms == "span_breakdown" {
-			return Doc{Index: p + "metrics-apm.internal-default", Source: src}
+			index = p + "metrics-apm.internal-default"
+		} else {
+			index = p + "metrics-apm." + ms + "." + iv + "-default"
 		}
-		return Doc{Index: p + "metrics-apm." + ms + "." + iv + "-default", Source: src}
 	}
+	w.close()
+	return index, w.b
+}
+
+// doc returns document i on its own (tests; the loader uses appendDoc).
+func (g *generator) doc(i int) Doc {
+	index, raw := g.appendDoc(nil, i)
+	return Doc{Index: index, Raw: raw}
 }
 
 // Load generates o.Docs documents and bulk-indexes them, o.Parallel requests
-// in flight; memory holds at most Parallel+2 chunks.
+// in flight. Documents are written straight into reused bulk bodies, so
+// memory holds at most Parallel+1 bodies whatever the number of documents.
 func Load(ctx context.Context, d es.Doer, o Options) (Stats, error) {
 	if o.Services < 1 || o.Days < 1 || o.Docs < 0 {
 		return Stats{}, fmt.Errorf("sample: services and days must be at least 1, docs not negative")
 	}
 	if o.Bulk <= 0 {
 		o.Bulk = 1000
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 3
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
@@ -203,37 +337,52 @@ func Load(ctx context.Context, d es.Doer, o Options) (Stats, error) {
 	g := &generator{r: r, o: o, services: newServices(r, o.Services)}
 	st := Stats{ByIndex: map[string]int{}}
 
-	if o.Parallel <= 0 {
-		o.Parallel = 2
+	type chunk struct {
+		body []byte
+		n    int
 	}
-	chunks := make(chan []Doc, 1)
+	chunks := make(chan chunk)
+	free := make(chan []byte, o.Parallel+1)
 	errc := make(chan error, o.Parallel)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for w := 0; w < o.Parallel; w++ {
 		go func() {
 			for c := range chunks {
-				if err := Bulk(ctx, d, c, false); err != nil {
+				if err := BulkNDJSON(ctx, d, c.body, c.n, false); err != nil {
 					errc <- err
 					cancel()
 					for range chunks {
 					}
 					return
 				}
+				select {
+				case free <- c.body[:0]:
+				default:
+				}
 			}
 			errc <- nil
 		}()
 	}
 	var genErr error
+	var scratch []byte
 	for i := 0; i < o.Docs; i += o.Bulk {
 		n := min(o.Bulk, o.Docs-i)
-		c := make([]Doc, n)
-		for j := range c {
-			c[j] = g.doc(i + j)
-			st.ByIndex[c[j].Index]++
+		var body []byte
+		select {
+		case body = <-free:
+		default:
+		}
+		for j := range n {
+			// The action line names the index, known once the document is drawn.
+			var index string
+			index, scratch = g.appendDoc(scratch[:0], i+j)
+			body = appendAction(body, index, "")
+			body = append(append(body, scratch...), '\n')
+			st.ByIndex[index]++
 		}
 		select {
-		case chunks <- c:
+		case chunks <- chunk{body, n}:
 		case <-ctx.Done():
 			genErr = ctx.Err()
 		}
@@ -263,8 +412,8 @@ func Load(ctx context.Context, d es.Doer, o Options) (Stats, error) {
 	}
 	st.Duration = time.Since(start)
 	if o.Progress != nil {
-		fmt.Fprintf(o.Progress, "sample: %d documents in %s (%.0f docs/s), peak RSS %s\n", st.Docs, st.Duration.Round(time.Millisecond),
-			float64(st.Docs)/st.Duration.Seconds(), peakRSS())
+		fmt.Fprintf(o.Progress, "sample: %d documents in %s (%.0f docs/s), loader CPU %s, peak RSS %s\n", st.Docs, st.Duration.Round(time.Millisecond),
+			float64(st.Docs)/st.Duration.Seconds(), cpuTime(), peakRSS())
 	}
 	return st, nil
 }
@@ -328,6 +477,26 @@ func loadSavedObjects(ctx context.Context, d es.Doer, o Options) error {
 		fmt.Fprintf(o.Progress, "sample: saved objects not written (%v)\n", err)
 	}
 	return nil
+}
+
+// cpuTime reads the process's user+system CPU time (Linux), for the
+// benchmark: what the loader takes from the engine on a shared machine.
+func cpuTime() string {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return "unknown"
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return "unknown"
+	}
+	ut, err1 := strconv.Atoi(f[11])
+	st, err2 := strconv.Atoi(f[12])
+	if err1 != nil || err2 != nil {
+		return "unknown"
+	}
+	return (time.Duration(ut+st) * time.Second / 100).String() // USER_HZ is 100 on Linux
 }
 
 // peakRSS reads the process's peak resident set size (Linux), for the benchmark.

@@ -1,7 +1,10 @@
 package sample
 
 import (
+	"bytes"
+	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,13 +21,14 @@ func TestGeneratorIsDeterministicAndRealistic(t *testing.T) {
 	agents := map[string]bool{}
 	for i := 0; i < 2000; i++ {
 		da, db := a.doc(i), b.doc(i)
-		if da.Index != db.Index || da.Source["@timestamp"] != db.Source["@timestamp"] {
+		if da.Index != db.Index || !bytes.Equal(da.Raw, db.Raw) {
 			t.Fatalf("doc %d differs between runs with the same seed", i)
 		}
-		ev := da.Source["processor"].(map[string]any)["event"].(string)
+		src := decode(t, da.Raw)
+		ev := src["processor"].(map[string]any)["event"].(string)
 		events[ev]++
-		agents[da.Source["agent"].(map[string]any)["name"].(string)] = true
-		ts, err := time.Parse(time.RFC3339Nano, da.Source["@timestamp"].(string))
+		agents[src["agent"].(map[string]any)["name"].(string)] = true
+		ts, err := time.Parse(time.RFC3339Nano, src["@timestamp"].(string))
 		if err != nil || ts.After(a.o.Now) || ts.Before(a.o.Now.Add(-72*time.Hour)) {
 			t.Fatalf("doc %d timestamp %v outside the 3 days: %v", i, ts, err)
 		}
@@ -37,8 +41,95 @@ func TestGeneratorIsDeterministicAndRealistic(t *testing.T) {
 	if len(agents) != 9 {
 		t.Errorf("%d agents, want 9", len(agents))
 	}
-	if c := newGen(8).doc(0); c.Source["@timestamp"] == newGen(7).doc(0).Source["@timestamp"] {
+	if c := newGen(8).doc(0); bytes.Equal(c.Raw, newGen(7).doc(0).Raw) {
 		t.Error("different seeds gave the same document")
+	}
+}
+
+func decode(t *testing.T, raw []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("document is not JSON: %v\n%s", err, raw)
+	}
+	return m
+}
+
+// Every kind of document carries the fields the telemetry tasks aggregate on,
+// and each index gets the events that belong in it.
+func TestGeneratedDocumentsByKind(t *testing.T) {
+	g := newGen(3)
+	seen := map[string]bool{}
+	for i := 0; i < 5000; i++ {
+		d := g.doc(i)
+		src := decode(t, d.Raw)
+		ev := src["processor"].(map[string]any)["event"].(string)
+		svc := src["service"].(map[string]any)
+		if svc["name"] == "" || src["agent"].(map[string]any)["version"] == "" || src["cloud"].(map[string]any)["availability_zone"] == "" {
+			t.Fatalf("doc %d lacks service, agent or cloud fields: %s", i, d.Raw)
+		}
+		var want string
+		switch ev {
+		case "transaction":
+			want = "traces-apm-default"
+			tx := src["transaction"].(map[string]any)
+			if len(tx["id"].(string)) != 16 || len(src["trace"].(map[string]any)["id"].(string)) != 32 || !strings.HasPrefix(tx["name"].(string), "GET /api/") {
+				t.Fatalf("transaction %d: %s", i, d.Raw)
+			}
+		case "span":
+			want = "traces-apm-default"
+			if src["span"].(map[string]any)["destination"].(map[string]any)["service"].(map[string]any)["resource"] == "" {
+				t.Fatalf("span %d: %s", i, d.Raw)
+			}
+		case "error":
+			want = "logs-apm.error-default"
+			if len(src["error"].(map[string]any)["grouping_key"].(string)) != 2 {
+				t.Fatalf("error %d: %s", i, d.Raw)
+			}
+		case "metric":
+			ms := src["metricset"].(map[string]any)
+			switch ms["name"] {
+			case "app":
+				want = "metrics-apm.app." + svc["name"].(string) + "-default"
+			case "span_breakdown":
+				want = "metrics-apm.internal-default"
+			default:
+				want = "metrics-apm." + ms["name"].(string) + "." + ms["interval"].(string) + "-default"
+			}
+		}
+		if d.Index != want {
+			t.Fatalf("%s document %d went to %s, want %s", ev, i, d.Index, want)
+		}
+		seen[ev+" "+d.Index] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("only %d event/index pairs: %v", len(seen), seen)
+	}
+}
+
+// A bulk body is one action line and one source line per document, in order.
+func TestBulkBodyLines(t *testing.T) {
+	b := appendAction(nil, "traces-apm-default", "")
+	b = appendAction(b, `we"ird`, "id\n1")
+	want := `{"create":{"_index":"traces-apm-default"}}` + "\n" + `{"index":{"_index":"we\"ird","_id":"id\n1"}}` + "\n"
+	if string(b) != want {
+		t.Fatalf("got %q\nwant %q", b, want)
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "tab\tnl\ncr\r", "\x00\x1f", "é ü 日本", "bad\xffutf8", "<html>&"} {
+		got := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q: %s is not JSON: %v", s, got, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		_ = json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Errorf("%q round-trips to %q, encoding/json to %q", s, back, wantBack)
+		}
 	}
 }
 
@@ -46,8 +137,9 @@ func TestGeneratorIsDeterministicAndRealistic(t *testing.T) {
 func BenchmarkGenerate(b *testing.B) {
 	g := newGen(1)
 	b.ReportAllocs()
+	var buf []byte
 	for i := 0; b.Loop(); i++ {
-		_ = g.doc(i)
+		_, buf = g.appendDoc(buf[:0], i)
 	}
 }
 
