@@ -112,6 +112,12 @@ func (s Space) SearchQueue() string { return s.base() + "searchslots:queue" }
 // lease expiry (ms): a waiter that stops polling (dead process) leaves the queue.
 func (s Space) SearchWaiters() string { return s.base() + "searchslots:waiters" }
 
+// SearchWake is the pub/sub channel on which a freed search slot is
+// announced, so waiters take it at once rather than at their next poll.
+// Pub/sub ignores the database number: deployments sharing one Redis server
+// must differ in prefix or source (a stray message only costs a poll).
+func (s Space) SearchWake() string { return s.base() + "searchslots:wake" }
+
 // RunSuffixes are the suffixes of a run's keys after Run(id), "" for the run hash.
 var RunSuffixes = []string{"", ":results", ":pending", ":attempts", ":snapshot", ":plugins"}
 

@@ -9,6 +9,14 @@
 // ordered by arrival (Redis time); slots go out strictly in ticket order, so
 // no request can starve, and a waiting request holds no slot.
 //
+// Wake-ups: a released slot is announced on a pub/sub channel
+// (keys.Space.SearchWake); each announcement moves every waiter one place
+// up, and a waiter whose turn has come tries at once instead of at its next
+// poll. Before this, the poll (up to 100 ms for waiters far back) was dead
+// time at every hand-over: a serial preview spent 1.8 s of its 4.3 s
+// between requests. Polling stays as the fallback for what is not announced
+// (expired leases) and for a lost subscription.
+//
 // Leases: a slot is a short lease (Options.Lease, 5 s by default) that its
 // holder renews every third of a lease while the request runs (heartbeat);
 // a queued ticket is a lease too (Options.WaiterLease, 3 s), renewed by each

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -118,8 +119,20 @@ type Options struct {
 type Semaphore struct {
 	rdb   redis.UniversalClient
 	keys  []string
+	wake  string
 	limit int
 	opt   Options
+	// poll bounds a waiter's fallback poll interval (minPoll, maxPoll; tests
+	// lengthen them to show that wake-ups alone hand slots out).
+	pollMin, pollMax time.Duration
+
+	// Wake-ups: one subscription per Semaphore, started by the first waiter;
+	// every message closes cur and replaces it, waking all local waiters.
+	subOnce sync.Once
+	mu      sync.Mutex
+	cur     chan struct{}
+	closed  bool
+	sub     *redis.PubSub
 }
 
 // New returns a semaphore of limit slots in the key space ks.
@@ -130,15 +143,59 @@ func New(rdb redis.UniversalClient, ks keys.Space, limit int, opt Options) *Sema
 	if opt.WaiterLease <= 0 {
 		opt.WaiterLease = DefaultWaiterLease
 	}
-	return &Semaphore{rdb: rdb, keys: []string{ks.SearchSlots(), ks.SearchQueue(), ks.SearchWaiters()}, limit: limit, opt: opt}
+	return &Semaphore{rdb: rdb, keys: []string{ks.SearchSlots(), ks.SearchQueue(), ks.SearchWaiters()}, wake: ks.SearchWake(),
+		limit: limit, opt: opt, pollMin: minPoll, pollMax: maxPoll, cur: make(chan struct{})}
+}
+
+// Close ends the wake-up subscription. Waiters still polling go on polling.
+func (s *Semaphore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.sub != nil {
+		return s.sub.Close()
+	}
+	return nil
+}
+
+// wakeups returns the channel closed at the next announced release, and
+// subscribes on first use. Until the subscription stands (or when Redis
+// pub/sub is unavailable) waiters fall back to polling alone.
+func (s *Semaphore) wakeups() <-chan struct{} {
+	s.subOnce.Do(func() {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		s.sub = s.rdb.Subscribe(context.Background(), s.wake)
+		ch := s.sub.Channel() // re-subscribes by itself after a reconnect
+		s.mu.Unlock()
+		go func() {
+			for range ch {
+				s.mu.Lock()
+				close(s.cur)
+				s.cur = make(chan struct{})
+				s.mu.Unlock()
+			}
+		}()
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// announce tells every waiter of every process that a slot or a place in
+// the queue came free.
+func (s *Semaphore) announce(ctx context.Context) {
+	_ = s.rdb.Publish(ctx, s.wake, "").Err()
 }
 
 // RecoveryBound is the longest a dead process's slots stay taken: one lease
 // after its last heartbeat, plus one poll of the next waiter.
 func (s *Semaphore) RecoveryBound() time.Duration { return s.opt.Lease + maxPoll }
 
-// Poll intervals of a waiter: fast when its turn is near, slower when many
-// tickets are ahead, so hundreds of queued requests do not flood Redis.
+// Poll intervals of a waiter (see Acquire).
 const (
 	minPoll = 5 * time.Millisecond
 	maxPoll = 100 * time.Millisecond
@@ -151,8 +208,11 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	ticket := hex.EncodeToString(b[:])
-	wait := minPoll
+	wait := s.pollMin
 	for {
+		// Taken before the script runs, so a release between the script
+		// and the wait is not missed.
+		woken := s.wakeups()
 		res, err := acquireScript.Run(ctx, s.rdb, s.keys, s.limit, ticket, s.opt.Lease.Milliseconds(), s.opt.WaiterLease.Milliseconds()).Int64Slice()
 		if err != nil {
 			s.leave(ctx, ticket)
@@ -168,19 +228,33 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 		if len(res) == 2 {
 			ahead = res[1]
 		}
-		// Near the front: poll quickly, the slot is about to come.
+		// The poll is the fallback (expired leases announce nothing, and
+		// pub/sub may be down): fast when the turn is near, slower when many
+		// tickets are ahead, so hundreds of queued requests do not flood Redis.
 		if ahead <= int64(s.limit) {
-			wait = minPoll
+			wait = s.pollMin
 		} else {
-			wait = min(2*wait, maxPoll)
+			wait = min(2*wait, s.pollMax)
 		}
+		// Each announced release moves every waiter one place up; try again
+		// when this ticket's turn should have come.
 		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			s.leave(ctx, ticket)
-			return nil, nil, fmt.Errorf("waiting for a search slot: %w", context.Cause(ctx))
-		case <-t.C:
+	sleep:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				s.leave(ctx, ticket)
+				return nil, nil, fmt.Errorf("waiting for a search slot: %w", context.Cause(ctx))
+			case <-t.C:
+				break sleep
+			case <-woken:
+				if ahead--; ahead <= 0 {
+					t.Stop()
+					break sleep
+				}
+				woken = s.wakeups()
+			}
 		}
 	}
 }
@@ -237,7 +311,9 @@ func (s *Semaphore) hold(ctx context.Context, ticket string) (context.Context, f
 func (s *Semaphore) leave(ctx context.Context, ticket string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = leaveScript.Run(ctx, s.rdb, s.keys, ticket).Err()
+	if n, err := leaveScript.Run(ctx, s.rdb, s.keys, ticket).Int(); err == nil && n > 0 {
+		s.announce(ctx)
+	}
 }
 
 // Gate has the signature of es.ClientParams.Gate: the client takes a slot

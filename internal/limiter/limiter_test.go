@@ -247,3 +247,50 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A released slot is announced: with the fallback poll set to an hour,
+// forty requests through one slot still all complete,
+// handed on by the wake-ups alone. Without them this test would wait an hour
+// for the second request (and fail at its context's deadline).
+func TestReleaseWakesTheNextWaiter(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	wks := keys.New("apmtel:test-wake-" + t.Name())
+	var sems []*Semaphore
+	for w := 0; w < 2; w++ {
+		s := New(rdb, wks, 1, Options{})
+		s.pollMin, s.pollMax = time.Hour, time.Hour
+		t.Cleanup(func() { _ = s.Close() })
+		sems = append(sems, s)
+	}
+	// Subscribe before the first release, as a running worker has long done.
+	for _, s := range sems {
+		s.wakeups()
+	}
+	testenv.Eventually(t, 5*time.Second, "both semaphores subscribed", func() bool {
+		n, err := rdb.PubSubNumSub(context.Background(), wks.SearchWake()).Result()
+		return err == nil && n[wks.SearchWake()] == 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d := &slowDoer{delay: 2 * time.Millisecond}
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := sems[i%2].Doer(d).Do(ctx, es.Request{ClusterWide: true, Timeout: time.Second}); err != nil {
+				t.Error(err)
+				return
+			}
+			done.Add(1)
+		}()
+	}
+	wg.Wait()
+	if n := done.Load(); n != 40 {
+		t.Fatalf("%d of 40 requests done", n)
+	}
+	if p := d.peak.Load(); p != 1 {
+		t.Errorf("peak concurrency %d, want 1", p)
+	}
+}
