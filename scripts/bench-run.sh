@@ -12,11 +12,11 @@
 # (scripts/services.sh, own APMTEL_STATE_DIR), loads DOCS sample documents,
 # prints the table and writes it into docs/benchmarks.md (between markers).
 #
-# Usage: scripts/bench-run.sh            (DOCS=100000 W=4 C=16 DELAYS="0 50 200")
+# Usage: scripts/bench-run.sh            (DOCS=100000 W=4 C=16 DELAYS="0 50 200" REPEAT=3)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-export DOCS=${DOCS:-100000} W=${W:-4} C=${C:-16} DELAYS=${DELAYS:-"0 50 200"}
+export DOCS=${DOCS:-100000} W=${W:-4} C=${C:-16} DELAYS=${DELAYS:-"0 50 200"} REPEAT=${REPEAT:-3}
 export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/bench-run}
 scripts/services.sh start
 trap 'scripts/services.sh stop' EXIT
@@ -40,7 +40,7 @@ env0 = dict(os.environ)
 proxy = env0["APMTEL_TEST_ES_URL"]
 redis_host, redis_port = env0["APMTEL_TEST_REDIS_ADDR"].split(":")
 state, apmtel = env0["APMTEL_STATE_DIR"], env0["APMTEL_BIN"]
-W, C, docs = int(env0["W"]), int(env0["C"]), int(env0["DOCS"])
+W, C, docs, R = int(env0["W"]), int(env0["C"]), int(env0["DOCS"]), int(env0["REPEAT"])
 delays = [int(d) for d in env0["DELAYS"].split()]
 DB = "5"
 base = {k: v for k, v in env0.items() if not k.startswith("APMTEL_")}
@@ -74,25 +74,26 @@ def timed(args, **extra):
     return wall, ctl("stats")
 
 def distributed():
+    # `run --wait --json` follows the run through apmtel's own store (no raw
+    # keys here); --poll 5ms keeps the follow-up's granularity out of the figure.
     ctl("reset-stats", {})
-    t0, w0 = time.monotonic(), time.time()
-    p = subprocess.run([apmtel, "run"], env=base, capture_output=True, text=True, check=True)
-    rid = p.stdout.strip()
-    while True:
-        st = redis("HGET", f"apmtel:run:{rid}", "status").strip()
-        up = redis("HGET", f"apmtel:run:{rid}", "upload").strip()
-        if st == "finalized" and up not in ("", "pending", "retrying"):
-            break
-        if time.monotonic() - t0 > 300:
-            raise SystemExit(f"run {rid} not done after 300s: {st} {up}")
-        time.sleep(0.005)
-    wall, done = time.monotonic() - t0, time.time()
+    t0 = time.monotonic()
+    p = subprocess.run([apmtel, "run", "--wait", "--json", "--poll", "5ms", "--timeout", "5m"], env=base,
+                       capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    out = p.stdout[p.stdout.find("{"):]
+    if p.returncode not in (0, 1) or not out:
+        sys.stderr.write(p.stderr[-2000:])
+        raise SystemExit(f"apmtel run --wait: exit {p.returncode}")
+    rec = json.loads(out)
     stats = ctl("stats")
-    lines = redis("HGETALL", f"apmtel:run:{rid}:results").splitlines()
-    recs = [json.loads(v) for v in lines[1::2]]
-    bad = [r["task"] if "task" in r else "?" for r in recs if r.get("status") != "ok"]
-    last = max(ts(r["finished_at"]) for r in recs)
-    return wall, stats, done - last, bad
+    tasks = rec["tasks"].values() if isinstance(rec["tasks"], dict) else rec["tasks"]
+    bad = [t["task"] for t in tasks if t.get("status") != "ok"]
+    up = rec["run"].get("upload") or {}
+    if up.get("state") not in ("written", "uploaded"):
+        bad.append(f"upload {up.get('state')}")
+    last = max(ts(t["finished_at"]) for t in tasks)
+    return wall, stats, ts(up["at"]) - last if up.get("at") else float("nan"), bad
 
 procs = []
 try:
@@ -101,19 +102,31 @@ try:
                                       stdout=open(f"{state}/worker-{i}.log", "w"), stderr=subprocess.STDOUT))
     time.sleep(1.5)
     ctl("fault", {"mode": "none"})
-    timed(["preview", "--parallel", "19"])  # warm the engine's caches
+    # A fresh node answers its first hundreds of searches several times slower
+    # (JIT, caches): warm it with whole runs before measuring anything.
+    for _ in range(3):
+        timed(["preview", "--parallel", "19"])
+    distributed()
     rows, overheads = [], []
+    med = lambda xs: sorted(xs)[len(xs) // 2]
     for d in delays:
         ctl("fault", {"mode": "delay", "delay_ms": d} if d else {"mode": "none"})
-        print(f"bench-run: delay {d} ms", file=sys.stderr)
-        s_wall, s_st = timed(["preview", "--parallel", "1"], APMTEL_SEARCH_CONCURRENCY="1")
-        p_wall, p_st = timed(["preview", "--parallel", "19"])
-        d_wall, d_st, over, bad = distributed()
+        print(f"bench-run: delay {d} ms ({R} runs each, median)", file=sys.stderr)
+        S, P, D = [], [], []
+        for _ in range(R):
+            S.append(timed(["preview", "--parallel", "1"], APMTEL_SEARCH_CONCURRENCY="1"))
+            P.append(timed(["preview", "--parallel", "19"]))
+            D.append(distributed())
+        s_wall, s_st = med([x[0] for x in S]), S[0][1]
+        p_wall, p_st = med([x[0] for x in P]), P[0][1]
+        d_wall, d_st = med([x[0] for x in D]), D[0][1]
+        over, bad = med([x[2] for x in D]), sorted({b for x in D for b in x[3]})
         overheads.append(over)
         req = d_st["requests"]
         lb = math.ceil(req / C) * d / 1000
-        rows.append((d, s_wall, p_wall, d_wall, s_wall / d_wall, req, s_st["max_in_flight"], p_st["max_in_flight"],
-                     d_st["max_in_flight"], lb, (d_wall / lb) if lb else float("nan"), over, bad))
+        rows.append((d, s_wall, p_wall, d_wall, s_wall / d_wall, req, max(x[1]["max_in_flight"] for x in S),
+                     max(x[1]["max_in_flight"] for x in P), max(x[1]["max_in_flight"] for x in D), lb,
+                     (d_wall / lb) if lb else float("nan"), over, bad))
 finally:
     for p in procs:
         p.terminate()
@@ -134,15 +147,16 @@ section = f"""<!-- bench-run:start -->
 
 Measured on {time.strftime('%Y-%m-%d', time.gmtime())} with DOCS={docs} sample documents, W={W} workers
 (`APMTEL_CONCURRENCY=5` each), cap C={C} (`APMTEL_SEARCH_CONCURRENCY`), `APMTEL_POLL_INTERVAL=100ms`; the
-test proxy (tools/esproxy) adds the delay to every request. Each figure is **one run** on a 2-core machine
-shared with other jobs: expect ±20 %.
+test proxy (tools/esproxy) adds the delay to every request. Each figure is the **median of {R} runs**, after
+three whole in-process runs and one distributed run warmed the freshly started node; the engine, Redis,
+the workers and the benchmark share 2 cores.
 
 {table}
 
 Serial is `APMTEL_SEARCH_CONCURRENCY=1 apmtel preview --parallel 1` (one task and one request at a time,
 Kibana's way); in-process is `apmtel preview --parallel 19` (all tasks at once, requests concurrent
-inside tasks, capped in-process at C); distributed is timed from the start of `apmtel run` to the
-upload's end (polling Redis every 5 ms rather than `run --wait`'s 250 ms). The requests column counts
+inside tasks, capped in-process at C); distributed is timed from the start of `apmtel run --wait` to its exit at the
+upload's end (`--poll 5ms` rather than the default 250 ms). The requests column counts
 the distributed run's requests at the proxy.
 
 Queue overhead (enqueue → handler start, 1,000 jobs one every 5 ms, 100 ms poll interval;

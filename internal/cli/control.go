@@ -42,7 +42,7 @@ func rejectWorkerFlags(args []string) error {
 func runRun(e *env, args []string) error {
 	var tasks multiFlag
 	var wait, noUpload, asJSON, force bool
-	var waitTimeout time.Duration
+	var waitTimeout, poll time.Duration
 	if err := rejectWorkerFlags(args); err != nil {
 		return err
 	}
@@ -54,9 +54,13 @@ func runRun(e *env, args []string) error {
 		fs.DurationVar(&waitTimeout, "timeout", 0, "with --wait: give up after this long, exit 1 (default: the run deadline plus 1m)")
 		fs.DurationVar(&waitTimeout, "wait-timeout", 0, "the old name of --timeout")
 		fs.BoolVar(&asJSON, "json", false, "with --wait: print the run and its task records as JSON at the end")
+		fs.DurationVar(&poll, "poll", 250*time.Millisecond, "with --wait: how often to read the run's state (benchmarks use a few ms)")
 	})
 	if err != nil {
 		return err
+	}
+	if poll < time.Millisecond {
+		return &config.UsageError{Err: fmt.Errorf("--poll %s: must be at least 1ms", poll)}
 	}
 	tasks = append(tasks, fs.Args()...)
 	// Reject unknown tasks before touching Redis, so nothing is enqueued.
@@ -104,7 +108,7 @@ func runRun(e *env, args []string) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, waitTimeout)
 	defer cancel()
-	w := &waiter{runs: st, insp: rt.insp, out: e.stderr, redisAddr: cfg.RedisAddr}
+	w := &waiter{runs: st, insp: rt.insp, out: e.stderr, redisAddr: cfg.RedisAddr, poll: poll}
 	r, results, err := w.wait(wctx, id)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
