@@ -33,6 +33,11 @@ type Stats struct {
 	InFlight    int `json:"in_flight"`
 	MaxInFlight int `json:"max_in_flight"`
 	Faulted     int `json:"faulted"`
+	// UpstreamMS sums the time the target took to answer (injected delays
+	// excluded): the source cluster's own share of a run, for benchmarks.
+	UpstreamMS float64 `json:"upstream_ms"`
+	// MaxUpstreamMS is the slowest single answer.
+	MaxUpstreamMS float64 `json:"max_upstream_ms"`
 	// OpaqueIDs counts requests per X-Opaque-Id header.
 	OpaqueIDs map[string]int `json:"opaque_ids,omitempty"`
 }
@@ -164,7 +169,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-release:
 		}
 	}
+	t0 := time.Now()
 	p.rp.ServeHTTP(w, r)
+	ms := float64(time.Since(t0).Microseconds()) / 1000
+	p.mu.Lock()
+	p.stats.UpstreamMS += ms
+	p.stats.MaxUpstreamMS = max(p.stats.MaxUpstreamMS, ms)
+	p.mu.Unlock()
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

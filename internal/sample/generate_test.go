@@ -60,8 +60,15 @@ func decode(t *testing.T, raw []byte) map[string]any {
 func TestGeneratedDocumentsByKind(t *testing.T) {
 	g := newGen(3)
 	seen := map[string]bool{}
+	created := map[string]bool{}
+	for _, n := range dataStreams("", g.services) {
+		created[n] = true
+	}
 	for i := 0; i < 5000; i++ {
 		d := g.doc(i)
+		if !created[d.Index] {
+			t.Fatalf("doc %d goes to %s, which the loader does not create up front", i, d.Index)
+		}
 		src := decode(t, d.Raw)
 		ev := src["processor"].(map[string]any)["event"].(string)
 		svc := src["service"].(map[string]any)
