@@ -41,6 +41,7 @@ proxy = env0["APMTEL_TEST_ES_URL"]
 redis_host, redis_port = env0["APMTEL_TEST_REDIS_ADDR"].split(":")
 state, apmtel = env0["APMTEL_STATE_DIR"], env0["APMTEL_BIN"]
 W, C, docs, R = int(env0["W"]), int(env0["C"]), int(env0["DOCS"]), int(env0["REPEAT"])
+cores = os.cpu_count() or 1
 delays = [int(d) for d in env0["DELAYS"].split()]
 DB = "5"
 base = {k: v for k, v in env0.items() if not k.startswith("APMTEL_")}
@@ -124,9 +125,14 @@ try:
         overheads.append(over)
         req = d_st["requests"]
         lb = math.ceil(req / C) * d / 1000
+        # E: the engine's own time for one run's requests, one at a time (the
+        # serial run's upstream time at the proxy); on `cores` cores it cannot
+        # take less than E/cores however the requests overlap.
+        E = med([x[1]["upstream_ms"] for x in S]) / 1000
+        eb = lb + E / cores
         rows.append((d, s_wall, p_wall, d_wall, s_wall / d_wall, req, max(x[1]["max_in_flight"] for x in S),
                      max(x[1]["max_in_flight"] for x in P), max(x[1]["max_in_flight"] for x in D), lb,
-                     (d_wall / lb) if lb else float("nan"), over, bad))
+                     (d_wall / lb) if lb else float("nan"), over, bad, E, eb))
 finally:
     for p in procs:
         p.terminate()
@@ -135,11 +141,13 @@ finally:
 
 hdr = ("| delay | serial | in-process (cap %d) | distributed (%d workers, cap %d) | serial / distributed | requests "
        "| max in flight at the source (serial / in-process / distributed) | lower bound ⌈req/cap⌉×delay | distributed / lower bound "
-       "| run overhead (last task → upload done) |" % (C, W, C))
-out = [hdr, "|" + "---|" * 10]
-for d, s, p, dw, ratio, req, ms, mp, md, lb, vs, over, bad in rows:
+       "| run overhead (last task → upload done) | engine time E (serial run) | bound with the engine ⌈req/cap⌉×delay + E/%d cores "
+       "| distributed / that bound |" % (C, W, C, cores))
+out = [hdr, "|" + "---|" * 13]
+for d, s, p, dw, ratio, req, ms, mp, md, lb, vs, over, bad, E, eb in rows:
     out.append(f"| {d} ms | {s:.2f} s | {p:.2f} s | {dw:.2f} s | {ratio:.1f}× | {req} | {ms} / {mp} / {md} | "
-               f"{lb:.2f} s | {'–' if lb == 0 else f'{vs:.2f}×'} | {over*1000:.0f} ms |" + (f" failed: {bad}" if bad else ""))
+               f"{lb:.2f} s | {'–' if lb == 0 else f'{vs:.2f}×'} | {over*1000:.0f} ms | {E:.2f} s | {eb:.2f} s | {dw / eb:.2f}× |"
+               + (f" failed: {bad}" if bad else ""))
 table = "\n".join(out)
 q = os.environ.get("QUEUE_LINE", "")
 section = f"""<!-- bench-run:start -->
