@@ -10,6 +10,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 )
@@ -86,7 +87,8 @@ func (x *Executor) now() time.Time {
 // code is a failed, permanent outcome.
 func (x *Executor) Run(ctx context.Context, j Job) (out Outcome) {
 	start := x.now()
-	tctx, cancel := context.WithTimeoutCause(ctx, x.TaskTimeout,
+	// The task's requests queue for the cluster-wide cap by the task's age.
+	tctx, cancel := context.WithTimeoutCause(limiter.InTaskOrder(ctx), x.TaskTimeout,
 		&deadlineError{which: run.DeadlineTask, after: x.TaskTimeout, env: "APMTEL_TASK_TIMEOUT"})
 	defer cancel()
 	if !j.RunDeadline.IsZero() {

@@ -7,7 +7,12 @@
 //
 // Fairness: a request that finds no free slot takes a ticket in a queue
 // ordered by arrival (Redis time); slots go out strictly in ticket order, so
-// no request can starve, and a waiting request holds no slot.
+// no request can starve, and a waiting request holds no slot. Requests of
+// one telemetry task (InTaskOrder, set by the executor) queue at the task's
+// first arrival: a task's dependent next request goes ahead of the fan-out
+// of tasks that started later instead of behind it (measured: the second
+// of aggregated_transactions' seven chained requests waited 3.6 s behind a
+// hundred others, and the run waited for it).
 //
 // Wake-ups: a released slot is announced on a pub/sub channel
 // (keys.Space.SearchWake); each announcement moves every waiter one place

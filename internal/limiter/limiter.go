@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,9 +32,11 @@ var ErrLeaseLost = errors.New("search slot lease lost")
 // KEYS[1] holders: sorted set, member ticket, score lease expiry (ms)
 // KEYS[2] queue: sorted set, member ticket, score arrival time (µs)
 // KEYS[3] waiters: sorted set, member ticket, score waiter lease expiry (ms)
-// ARGV[1] limit, ARGV[2] ticket, ARGV[3] holder lease (ms), ARGV[4] waiter lease (ms)
-// Result: {1, 0} when the ticket now holds a slot; {0, n} while it waits,
-// n >= 1 being how many slots must free up before its turn.
+// ARGV[1] limit, ARGV[2] ticket, ARGV[3] holder lease (ms), ARGV[4] waiter lease (ms),
+// ARGV[5] (optional) the ticket's place in the queue (µs, Redis time), 0 or absent for now
+// Result: {1, 0, q} when the ticket now holds a slot; {0, n, q} while it
+// waits, n >= 1 being how many slots must free up before its turn; q is the
+// ticket's queue score (ARGV[5], or now on its first call).
 //
 // Expired holders and waiters are dropped first. A ticket takes a slot only
 // when fewer tickets are ahead of it in the queue than there are free slots,
@@ -46,8 +49,10 @@ local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now = math.floor(us / 1000)
 local limit, ticket = tonumber(ARGV[1]), ARGV[2]
 local lease, wlease = tonumber(ARGV[3]), tonumber(ARGV[4])
+local q = tonumber(ARGV[5] or '0') or 0
+if q <= 0 then q = us end
 if redis.call('ZSCORE', KEYS[1], ticket) then
-  return {1, 0}
+  return {1, 0, q}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
@@ -57,8 +62,11 @@ end
 if #dead > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 end
-if not redis.call('ZSCORE', KEYS[2], ticket) then
-  redis.call('ZADD', KEYS[2], us, ticket)
+local queued = redis.call('ZSCORE', KEYS[2], ticket)
+if queued then
+  q = tonumber(queued)
+else
+  redis.call('ZADD', KEYS[2], q, ticket)
 end
 local keep = 2 * math.max(lease, wlease)
 local rank = redis.call('ZRANK', KEYS[2], ticket)
@@ -68,12 +76,12 @@ if rank < free then
   redis.call('ZREM', KEYS[3], ticket)
   redis.call('ZADD', KEYS[1], now + lease, ticket)
   redis.call('PEXPIRE', KEYS[1], keep)
-  return {1, 0}
+  return {1, 0, q}
 end
 redis.call('ZADD', KEYS[3], now + wlease, ticket)
 redis.call('PEXPIRE', KEYS[2], keep)
 redis.call('PEXPIRE', KEYS[3], keep)
-return {0, rank - math.max(free, 0) + 1}
+return {0, rank - math.max(free, 0) + 1, q}
 `)
 
 // renewScript extends a held slot's lease (the heartbeat).
@@ -147,6 +155,20 @@ func New(rdb redis.UniversalClient, ks keys.Space, limit int, opt Options) *Sema
 		limit: limit, opt: opt, pollMin: minPoll, pollMax: maxPoll, cur: make(chan struct{})}
 }
 
+type orderKey struct{}
+
+// InTaskOrder returns a context whose requests queue for a slot in the
+// order of the task's first request rather than each its own arrival: a
+// task whose requests depend on each other (page after page, a query built
+// from the previous answer) would otherwise send each next request to the
+// back of a queue of every other task's fan-out, and the run would wait for
+// its longest chain times the queue's length. Still no starvation: a ticket
+// can only be passed by tickets of tasks that started before it, and those
+// are finitely many. Requests without it keep first come, first served.
+func InTaskOrder(ctx context.Context) context.Context {
+	return context.WithValue(ctx, orderKey{}, new(atomic.Int64))
+}
+
 // Close ends the wake-up subscription. Waiters still polling go on polling.
 func (s *Semaphore) Close() error {
 	s.mu.Lock()
@@ -208,12 +230,17 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	ticket := hex.EncodeToString(b[:])
+	order, _ := ctx.Value(orderKey{}).(*atomic.Int64)
+	var place int64
+	if order != nil {
+		place = order.Load()
+	}
 	wait := s.pollMin
 	for {
 		// Taken before the script runs, so a release between the script
 		// and the wait is not missed.
 		woken := s.wakeups()
-		res, err := acquireScript.Run(ctx, s.rdb, s.keys, s.limit, ticket, s.opt.Lease.Milliseconds(), s.opt.WaiterLease.Milliseconds()).Int64Slice()
+		res, err := acquireScript.Run(ctx, s.rdb, s.keys, s.limit, ticket, s.opt.Lease.Milliseconds(), s.opt.WaiterLease.Milliseconds(), place).Int64Slice()
 		if err != nil {
 			s.leave(ctx, ticket)
 			if ctx.Err() != nil {
@@ -221,11 +248,15 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 			}
 			return nil, nil, fmt.Errorf("search slot: %w", err)
 		}
-		if len(res) == 2 && res[0] == 1 {
+		if len(res) == 3 && order != nil {
+			// The task's first ticket fixes its place for all that follow.
+			order.CompareAndSwap(0, res[2])
+		}
+		if len(res) == 3 && res[0] == 1 {
 			return s.hold(ctx, ticket)
 		}
 		ahead := int64(1)
-		if len(res) == 2 {
+		if len(res) == 3 {
 			ahead = res[1]
 		}
 		// The poll is the fallback (expired leases announce nothing, and

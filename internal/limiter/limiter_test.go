@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -292,5 +293,61 @@ func TestReleaseWakesTheNextWaiter(t *testing.T) {
 	}
 	if p := d.peak.Load(); p != 1 {
 		t.Errorf("peak concurrency %d, want 1", p)
+	}
+}
+
+// A task's next request queues at its task's place, ahead of the fan-out of
+// tasks that started later; plain requests keep arrival order.
+func TestTaskOrderPutsAChainAheadOfLaterTasks(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	oks := keys.New("apmtel:test-order-" + t.Name())
+	s := New(rdb, oks, 1, Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	bg := context.Background()
+	taskA := InTaskOrder(bg)
+	// A's first request holds the only slot; this fixes A's place.
+	_, releaseA1, err := s.Acquire(taskA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	acquire := func(ctx context.Context, name string) {
+		defer wg.Done()
+		_, release, err := s.Acquire(ctx)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		release()
+	}
+	queued := func(n int64) func() bool {
+		return func() bool { c, _ := rdb.ZCard(bg, oks.SearchQueue()).Result(); return c == n }
+	}
+	// A later task fans out three requests, and a plain request arrives.
+	taskB := InTaskOrder(bg)
+	for i := range 3 {
+		wg.Add(1)
+		go acquire(taskB, fmt.Sprint("B", i))
+		testenv.Eventually(t, 5*time.Second, "B queued", queued(int64(i+1)))
+	}
+	wg.Add(1)
+	go acquire(bg, "plain")
+	testenv.Eventually(t, 5*time.Second, "plain queued", queued(4))
+	// A's second request (it needed the first one's answer) comes last...
+	wg.Add(1)
+	go acquire(taskA, "A2")
+	testenv.Eventually(t, 5*time.Second, "A2 queued", queued(5))
+	releaseA1()
+	wg.Wait()
+	// ...and is served first; B's requests, which queued at B's first ticket
+	// (before the plain one), come next, the plain request last.
+	if len(order) != 5 || order[0] != "A2" || order[4] != "plain" {
+		t.Fatalf("served in order %v, want A2 first and the plain request last", order)
 	}
 }
