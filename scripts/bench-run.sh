@@ -13,6 +13,8 @@
 # prints the table and writes it into docs/benchmarks.md (between markers).
 #
 # Usage: scripts/bench-run.sh            (DOCS=100000 W=4 C=16 DELAYS="0 50 200" REPEAT=3)
+#        QUEUE_JOBS=1000 jobs for the queue overhead; WARM=3 warming runs; BENCH_OUT=FILE writes there
+#        instead of docs/benchmarks.md (the suite's smoke run, systemtest/bench).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -28,8 +30,8 @@ export APMTEL_BIN=$APMTEL_STATE_DIR/apmtel
 echo "bench-run: loading $DOCS sample documents" >&2
 APMTEL_SOURCE_URL=$APMTEL_TEST_ES_URL "$APMTEL_BIN" sample apm --docs "$DOCS" --services 20 --days 7 --seed 42 2>&1 | tail -1 >&2
 
-echo "bench-run: queue overhead (1,000 jobs)" >&2
-queue=$(go test -count=1 -run '^$' -bench QueueOverhead -benchtime 1000x ./systemtest | grep '^BenchmarkQueueOverhead' || true)
+echo "bench-run: queue overhead (${QUEUE_JOBS:-1000} jobs)" >&2
+queue=$(go test -count=1 -run '^$' -bench QueueOverhead -benchtime "${QUEUE_JOBS:-1000}x" ./systemtest | grep '^BenchmarkQueueOverhead' || true)
 export QUEUE_LINE=$queue
 
 python3 - <<'PY'
@@ -105,9 +107,9 @@ try:
     ctl("fault", {"mode": "none"})
     # A fresh node answers its first hundreds of searches several times slower
     # (JIT, caches): warm it with whole runs before measuring anything.
-    for _ in range(3):
+    for _ in range(int(env0.get("WARM", "3"))):
         timed(["preview", "--parallel", "19"])
-    distributed()
+        distributed()
     rows, overheads = [], []
     med = lambda xs: sorted(xs)[len(xs) // 2]
     for d in delays:
@@ -156,7 +158,7 @@ section = f"""<!-- bench-run:start -->
 Measured on {time.strftime('%Y-%m-%d', time.gmtime())} with DOCS={docs} sample documents, W={W} workers
 (`APMTEL_CONCURRENCY=5` each), cap C={C} (`APMTEL_SEARCH_CONCURRENCY`), `APMTEL_POLL_INTERVAL=100ms`; the
 test proxy (tools/esproxy) adds the delay to every request. Each figure is the **median of {R} runs**, after
-three whole in-process runs and one distributed run warmed the freshly started node; the engine, Redis,
+three in-process and three distributed runs warmed the freshly started node; the engine, Redis,
 the workers and the benchmark share 2 cores.
 
 {table}
@@ -176,7 +178,7 @@ Queue overhead (enqueue → handler start, 1,000 jobs one every 5 ms, 100 ms pol
 <!-- bench-run:end -->"""
 print(table)
 print(q)
-path = "docs/benchmarks.md"
+path = os.environ.get("BENCH_OUT") or "docs/benchmarks.md"
 doc = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
 if "<!-- bench-run:start -->" in doc:
     a, b = doc.index("<!-- bench-run:start -->"), doc.index("<!-- bench-run:end -->") + len("<!-- bench-run:end -->")
