@@ -9,8 +9,9 @@
 // ordered by arrival (Redis time); slots go out strictly in ticket order, so
 // no request can starve, and a waiting request holds no slot. Requests of
 // one telemetry task (InTaskOrder, set by the executor) queue at the task's
-// first arrival: a task's dependent next request goes ahead of the fan-out
-// of tasks that started later instead of behind it (measured: the second
+// start (oldest task first, in Redis time via each process's measured
+// offset): a task's dependent next request goes ahead of the fan-out of
+// tasks that started later instead of behind it (measured: the second
 // of aggregated_transactions' seven chained requests waited 3.6 s behind a
 // hundred others, and the run waited for it).
 //

@@ -134,6 +134,11 @@ type Semaphore struct {
 	// lengthen them to show that wake-ups alone hand slots out).
 	pollMin, pollMax time.Duration
 
+	// offset is Redis time minus this process's clock (µs), learnt from the
+	// acquire script's answers; InTaskOrder places tasks with it.
+	offset      atomic.Int64
+	offsetKnown atomic.Bool
+
 	// Wake-ups: one subscription per Semaphore, started by the first waiter;
 	// every message closes cur and replaces it, waking all local waiters.
 	subOnce sync.Once
@@ -157,16 +162,26 @@ func New(rdb redis.UniversalClient, ks keys.Space, limit int, opt Options) *Sema
 
 type orderKey struct{}
 
-// InTaskOrder returns a context whose requests queue for a slot in the
-// order of the task's first request rather than each its own arrival: a
-// task whose requests depend on each other (page after page, a query built
-// from the previous answer) would otherwise send each next request to the
-// back of a queue of every other task's fan-out, and the run would wait for
-// its longest chain times the queue's length. Still no starvation: a ticket
-// can only be passed by tickets of tasks that started before it, and those
-// are finitely many. Requests without it keep first come, first served.
+// taskOrder is a task's place in the queue: when the task started, on this
+// process's clock, and once known, the same instant in Redis time.
+type taskOrder struct {
+	start time.Time
+	place atomic.Int64
+}
+
+// InTaskOrder returns a context whose requests queue for a slot at the
+// moment the task started (now) rather than each at its own arrival:
+// oldest task first. A task whose requests depend on each other (page after
+// page, a query built from the previous answer) would otherwise send each
+// next request to the back of a queue of every other task's fan-out, and
+// the run would wait for its longest chain times the queue's length; and a
+// task's first request, sent a few ms after the task began, would land in
+// the middle of the flood of requests all tasks send at once. Still no
+// starvation: a ticket can only be passed by tickets of tasks that started
+// before it, and those are finitely many. Requests without it keep first
+// come, first served.
 func InTaskOrder(ctx context.Context) context.Context {
-	return context.WithValue(ctx, orderKey{}, new(atomic.Int64))
+	return context.WithValue(ctx, orderKey{}, &taskOrder{start: time.Now()})
 }
 
 // Close ends the wake-up subscription. Waiters still polling go on polling.
@@ -230,16 +245,22 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	ticket := hex.EncodeToString(b[:])
-	order, _ := ctx.Value(orderKey{}).(*atomic.Int64)
+	order, _ := ctx.Value(orderKey{}).(*taskOrder)
 	var place int64
 	if order != nil {
-		place = order.Load()
+		if place = order.place.Load(); place == 0 && s.offsetKnown.Load() {
+			// Redis time of the task's start: this process's clock, corrected
+			// by its measured offset to Redis, so workers' clocks do not matter.
+			place = order.start.UnixMicro() + s.offset.Load()
+			order.place.CompareAndSwap(0, place)
+		}
 	}
 	wait := s.pollMin
 	for {
 		// Taken before the script runs, so a release between the script
 		// and the wait is not missed.
 		woken := s.wakeups()
+		sent := time.Now()
 		res, err := acquireScript.Run(ctx, s.rdb, s.keys, s.limit, ticket, s.opt.Lease.Milliseconds(), s.opt.WaiterLease.Milliseconds(), place).Int64Slice()
 		if err != nil {
 			s.leave(ctx, ticket)
@@ -248,9 +269,15 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 			}
 			return nil, nil, fmt.Errorf("search slot: %w", err)
 		}
-		if len(res) == 3 && order != nil {
-			// The task's first ticket fixes its place for all that follow.
-			order.CompareAndSwap(0, res[2])
+		if len(res) == 3 && place == 0 {
+			// The script stamped the ticket with Redis's now: learn this
+			// process's offset to Redis time (midpoint of the round trip).
+			mid := sent.Add(time.Since(sent) / 2)
+			s.offset.Store(res[2] - mid.UnixMicro())
+			s.offsetKnown.Store(true)
+			if order != nil {
+				order.place.CompareAndSwap(0, res[2])
+			}
 		}
 		if len(res) == 3 && res[0] == 1 {
 			return s.hold(ctx, ticket)

@@ -351,3 +351,51 @@ func TestTaskOrderPutsAChainAheadOfLaterTasks(t *testing.T) {
 		t.Fatalf("served in order %v, want A2 first and the plain request last", order)
 	}
 }
+
+// A task that started earlier goes first even when its first request comes
+// after a later task's fan-out: its place is its start, in Redis time.
+func TestTaskOrderIsTheTaskStart(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	oks := keys.New("apmtel:test-order-" + t.Name())
+	s := New(rdb, oks, 1, Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	bg := context.Background()
+	taskA := InTaskOrder(bg) // started first, sends later
+	time.Sleep(20 * time.Millisecond)
+	taskB := InTaskOrder(bg)
+	_, releaseH, err := s.Acquire(bg) // holds the slot; teaches the offset
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	acquire := func(ctx context.Context, name string) {
+		defer wg.Done()
+		_, release, err := s.Acquire(ctx)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+		release()
+	}
+	queued := func(n int64) func() bool {
+		return func() bool { c, _ := rdb.ZCard(bg, oks.SearchQueue()).Result(); return c == n }
+	}
+	for i := range 3 {
+		wg.Add(1)
+		go acquire(taskB, fmt.Sprint("B", i))
+		testenv.Eventually(t, 5*time.Second, "B queued", queued(int64(i+1)))
+	}
+	wg.Add(1)
+	go acquire(taskA, "A")
+	testenv.Eventually(t, 5*time.Second, "A queued", queued(4))
+	releaseH()
+	wg.Wait()
+	if len(order) != 4 || order[0] != "A" {
+		t.Fatalf("served in order %v, want the older task's request first", order)
+	}
+}
