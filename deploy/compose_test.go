@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,7 +19,9 @@ import (
 
 type service struct {
 	Image           string            `json:"image"`
+	Entrypoint      []string          `json:"entrypoint"`
 	Command         []string          `json:"command"`
+	Secrets         []string          `json:"secrets"`
 	Restart         string            `json:"restart"`
 	Environment     map[string]string `json:"environment"`
 	Volumes         []string          `json:"volumes"`
@@ -40,6 +43,10 @@ type service struct {
 
 type composeFile struct {
 	Services map[string]service `json:"services"`
+	Secrets  map[string]struct {
+		File        string `json:"file"`
+		Environment string `json:"environment"`
+	} `json:"secrets"`
 }
 
 func loadCompose(t *testing.T) (composeFile, string) {
@@ -62,8 +69,7 @@ func loadCompose(t *testing.T) (composeFile, string) {
 var interpolation = regexp.MustCompile(`\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}`)
 
 // resolve expands compose's ${VAR:-default} to default and a required
-// ${VAR:?message} to "<required VAR>", as compose would with an .env that
-// sets only the required variables.
+// ${VAR:?message} to "<required VAR>", as compose would without an .env.
 func resolve(s string) string {
 	return interpolation.ReplaceAllStringFunc(s, func(m string) string {
 		p := interpolation.FindStringSubmatch(m)
@@ -76,9 +82,6 @@ func resolve(s string) string {
 		return ""
 	})
 }
-
-// requiredVar matches a value that is nothing but a required variable.
-var requiredVar = regexp.MustCompile(`^\$\{[A-Z0-9_]+:\?[^}]+\}$`)
 
 func isApmtel(s service) bool { return s.Image == "apmtel:local" }
 
@@ -116,8 +119,12 @@ func TestComposeElasticsearchSecurityOn(t *testing.T) {
 			t.Errorf("elasticsearch %s = %q, want %q", k, got, want)
 		}
 	}
-	if !requiredVar.MatchString(es.Environment["ELASTIC_PASSWORD"]) {
-		t.Errorf("elasticsearch ELASTIC_PASSWORD = %q, want a required ${VAR:?...}", es.Environment["ELASTIC_PASSWORD"])
+	// The bootstrap password comes from the secret file, through the
+	// entrypoint, not from the container's configuration.
+	if _, ok := es.Environment["ELASTIC_PASSWORD"]; ok || !slices.Contains(es.Secrets, "elastic_password") ||
+		!strings.Contains(strings.Join(es.Entrypoint, " "), `ELASTIC_PASSWORD="$$(cat /run/secrets/elastic_password)"`) {
+		t.Errorf("elasticsearch: environment ELASTIC_PASSWORD set %v, secrets %v, entrypoint %q; want the password read from /run/secrets/elastic_password by the entrypoint",
+			ok, es.Secrets, es.Entrypoint)
 	}
 	if d := es.DependsOn["setup"].Condition; d != "service_healthy" {
 		t.Errorf("elasticsearch waits for setup with %q, want service_healthy (the certificates exist)", d)
@@ -157,6 +164,9 @@ func TestComposeApmtelConnectsSecurely(t *testing.T) {
 		}
 		n++
 		for k := range s.Environment {
+			if base, ok := strings.CutSuffix(k, "_FILE"); ok && secretOptions()[base] {
+				continue
+			}
 			if strings.HasPrefix(k, "APMTEL_") && !known[k] {
 				t.Errorf("%s sets %s, which is no apmtel setting", name, k)
 			}
@@ -176,8 +186,8 @@ func TestComposeApmtelConnectsSecurely(t *testing.T) {
 			if !mounted {
 				t.Errorf("%s %s_CA_CERT = %q is not on a mounted volume %v", name, cl, ca, s.Volumes)
 			}
-			if s.Environment[cl+"_PASSWORD"] == "" && s.Environment[cl+"_API_KEY"] == "" {
-				t.Errorf("%s has no credentials for %s", name, cl)
+			if s.Environment[cl+"_PASSWORD_FILE"] == "" && s.Environment[cl+"_API_KEY_FILE"] == "" {
+				t.Errorf("%s has no credentials file for %s", name, cl)
 			}
 			if s.Environment[cl+"_INSECURE"] != "" {
 				t.Errorf("%s sets %s_INSECURE", name, cl)
@@ -192,20 +202,73 @@ func TestComposeApmtelConnectsSecurely(t *testing.T) {
 	}
 }
 
-func TestComposeNoLiteralSecrets(t *testing.T) {
+// secretRef is where a service reads a compose secret.
+var secretRef = regexp.MustCompile(`/run/secrets/([A-Za-z0-9_.-]+)`)
+
+// Secrets are files: no service sets a secret-bearing variable (apmtel's
+// Secret options, or any name with PASSWORD, TOKEN, API_KEY, SECRET, AUTH),
+// each *_FILE names /run/secrets/<a secret the service lists>, apmtel's only
+// for its Secret options, every /run/secrets path a command, entrypoint or
+// healthcheck reads is one the service lists, nothing is interpolated into
+// a command, and every top-level secret is a file under the secrets
+// directory that some service uses.
+func TestComposeSecretsAreFiles(t *testing.T) {
 	c, raw := loadCompose(t)
 	secret := secretOptions()
-	secretName := regexp.MustCompile(`PASSWORD|TOKEN|API_KEY|SECRET|REDISCLI_AUTH`)
+	secretName := regexp.MustCompile(`PASSWORD|TOKEN|API_KEY|SECRET|AUTH`)
+	used := map[string]bool{}
 	for name, s := range c.Services {
+		listed := map[string]bool{}
+		for _, sec := range s.Secrets {
+			if _, ok := c.Secrets[sec]; !ok {
+				t.Errorf("%s lists secret %q, which the file does not declare", name, sec)
+			}
+			listed[sec] = true
+			used[sec] = true
+		}
 		for k, v := range s.Environment {
-			if (secret[k] || secretName.MatchString(k)) && !requiredVar.MatchString(v) {
-				t.Errorf("%s %s = %q: secrets must be a required ${VAR:?...} from .env, no literal and no default", name, k, v)
+			base, isFile := strings.CutSuffix(k, "_FILE")
+			switch {
+			case isFile:
+				m := secretRef.FindStringSubmatch(v)
+				if m == nil || m[0] != v {
+					t.Errorf("%s %s = %q, want /run/secrets/<name>", name, k, v)
+				} else if !listed[m[1]] {
+					t.Errorf("%s %s reads secret %q, which the service does not list in secrets: %v", name, k, m[1], s.Secrets)
+				}
+				if strings.HasPrefix(k, "APMTEL_") && !secret[base] {
+					t.Errorf("%s sets %s, but %s is no secret option (apmtel reads *_FILE only for secrets)", name, k, base)
+				}
+			case secret[k] || secretName.MatchString(k):
+				t.Errorf("%s sets %s in its environment: secrets must come from files (%s_FILE=/run/secrets/...)", name, k, k)
 			}
 		}
-		for _, arg := range s.Command {
-			if strings.Contains(arg, "$") && !requiredVar.MatchString(arg) && !strings.Contains(arg, "$$") {
-				t.Errorf("%s command argument %q interpolates something other than a required variable", name, arg)
+		var cmds []string
+		cmds = append(cmds, s.Command...)
+		cmds = append(cmds, s.Entrypoint...)
+		if s.Healthcheck != nil {
+			cmds = append(cmds, s.Healthcheck.Test...)
+		}
+		for _, arg := range cmds {
+			if interpolation.MatchString(arg) {
+				t.Errorf("%s: %q interpolates a variable into a command line", name, arg)
 			}
+			for _, m := range secretRef.FindAllStringSubmatch(arg, -1) {
+				if !listed[m[1]] {
+					t.Errorf("%s reads %s, which the service does not list in secrets: %v", name, m[0], s.Secrets)
+				}
+			}
+		}
+	}
+	if len(c.Secrets) == 0 {
+		t.Fatal("docker-compose.yml declares no secrets")
+	}
+	for sec, def := range c.Secrets {
+		if want := "${APMTEL_SECRETS_DIR:-./secrets}/" + sec; def.File != want || def.Environment != "" {
+			t.Errorf("secret %s: file %q, environment %q; want file %q", sec, def.File, def.Environment, want)
+		}
+		if !used[sec] {
+			t.Errorf("secret %s is declared but no service lists it", sec)
 		}
 	}
 	for _, bad := range []string{"change-me", "changeme", "password123"} {
@@ -213,27 +276,28 @@ func TestComposeNoLiteralSecrets(t *testing.T) {
 			t.Errorf("docker-compose.yml contains %q", bad)
 		}
 	}
-	// .env.example ships every secret empty; the real .env stays out of git
-	// and out of the image.
+	// .env.example holds switches only; every variable it lists is one
+	// docker-compose.yml uses, and the file requires none (`docker compose
+	// up` needs no .env).
 	ex, err := os.ReadFile("../.env.example")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(ex), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if ok && !strings.HasPrefix(k, "#") && secretName.MatchString(k) && v != "" {
-			t.Errorf(".env.example sets %s", k)
+		k, _, ok := strings.Cut(line, "=")
+		if ok && !strings.HasPrefix(k, "#") && k != "APMTEL_SECRETS_DIR" && secretName.MatchString(k) {
+			t.Errorf(".env.example lists %s: secrets are files", k)
 		}
 		if ok && !strings.HasPrefix(k, "#") && !strings.Contains(raw, "${"+k) {
 			t.Errorf(".env.example lists %s, which docker-compose.yml does not use", k)
 		}
 	}
 	for _, v := range interpolation.FindAllStringSubmatch(raw, -1) {
-		if v[2] == "?" && !strings.Contains(string(ex), v[1]+"=") {
-			t.Errorf("docker-compose.yml requires %s, which .env.example does not list", v[1])
+		if v[2] == "?" {
+			t.Errorf("docker-compose.yml requires %s: it must start without an .env", v[1])
 		}
 	}
-	for file, want := range map[string][]string{"../.gitignore": {".env"}, "../.dockerignore": {".env", ".git", ".run/", "data/"}} {
+	for file, want := range map[string][]string{"../.gitignore": {".env", "/secrets/"}, "../.dockerignore": {".env", ".git", ".run/", "data/", "secrets/"}} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -244,6 +308,107 @@ func TestComposeNoLiteralSecrets(t *testing.T) {
 				t.Errorf("%s does not list %s", file, w)
 			}
 		}
+	}
+	// The setup script reads exactly the secrets its service lists.
+	script, err := os.ReadFile("compose/es-setup.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read []string
+	for _, m := range regexp.MustCompile(`\$\(secret ([a-z_]+)\)`).FindAllStringSubmatch(string(script), -1) {
+		read = append(read, m[1])
+	}
+	slices.Sort(read)
+	listed := slices.Clone(c.Services["setup"].Secrets)
+	slices.Sort(listed)
+	if len(read) == 0 || !slices.Equal(read, listed) {
+		t.Errorf("es-setup.sh reads secrets %v, the setup service lists %v", read, listed)
+	}
+}
+
+// deploy/compose/secrets.sh, run into a temporary directory, creates every
+// secret the compose file declares, as a random hex value (a value the setup
+// script accepts), readable by the containers' users (0644) in a directory
+// only the owner enters (0700), and keeps a file that exists.
+func TestComposeSecretsScript(t *testing.T) {
+	c, _ := loadCompose(t)
+	dir := t.TempDir() + "/secrets"
+	run := func() string {
+		cmd := exec.Command("sh", "compose/secrets.sh")
+		cmd.Env = append(os.Environ(), "APMTEL_SECRETS_DIR="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("secrets.sh: %v: %s", err, out)
+		}
+		return string(out)
+	}
+	run()
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("secrets directory: %v, mode %v; want 0700", err, fi.Mode().Perm())
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	for sec := range c.Secrets {
+		want = append(want, sec)
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("secrets.sh created %v, docker-compose.yml declares %v", got, want)
+	}
+	values := map[string]string{}
+	hex48 := regexp.MustCompile(`^[0-9a-f]{48}$`)
+	for _, name := range got {
+		b, err := os.ReadFile(dir + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(dir + "/" + name)
+		if !hex48.Match(b) || fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: %d bytes, mode %v; want 48 hex digits, mode 0644", name, len(b), fi.Mode().Perm())
+		}
+		for other, v := range values {
+			if v == string(b) {
+				t.Errorf("%s and %s hold the same value", name, other)
+			}
+		}
+		values[name] = string(b)
+	}
+	// A second run keeps every value, and fills in one that went missing.
+	if err := os.WriteFile(dir+"/redis_password", []byte("MyOwnRedisPassword1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir + "/monitor_token"); err != nil {
+		t.Fatal(err)
+	}
+	out := run()
+	for name, v := range values {
+		b, _ := os.ReadFile(dir + "/" + name)
+		switch name {
+		case "redis_password":
+			if string(b) != "MyOwnRedisPassword1" {
+				t.Errorf("secrets.sh replaced an existing %s", name)
+			}
+			if fi, _ := os.Stat(dir + "/" + name); fi.Mode().Perm() != 0o644 {
+				t.Errorf("secrets.sh left %s at mode %v, which apmtel's uid cannot read through the bind mount", name, fi.Mode().Perm())
+			}
+		case "monitor_token":
+			if !hex48.Match(b) || string(b) == v {
+				t.Errorf("the missing %s was not created anew: %d bytes", name, len(b))
+			}
+		default:
+			if string(b) != v {
+				t.Errorf("secrets.sh replaced an existing %s", name)
+			}
+		}
+	}
+	if !strings.Contains(out, "keeping "+dir+"/elastic_password") || !strings.Contains(out, "created "+dir+"/monitor_token") {
+		t.Errorf("second run says %q", out)
 	}
 }
 
@@ -323,8 +488,8 @@ func TestComposeMonitorWorkerAndPorts(t *testing.T) {
 	if got := resolve(monitor.Environment["APMTEL_MONITOR_READ_ONLY"]); got != "true" {
 		t.Errorf("monitor APMTEL_MONITOR_READ_ONLY resolves to %q without .env, want true", got)
 	}
-	if !requiredVar.MatchString(monitor.Environment["APMTEL_MONITOR_TOKEN"]) {
-		t.Errorf("monitor token = %q, want a required variable", monitor.Environment["APMTEL_MONITOR_TOKEN"])
+	if f := monitor.Environment["APMTEL_MONITOR_TOKEN_FILE"]; f != "/run/secrets/monitor_token" || !slices.Contains(monitor.Secrets, "monitor_token") {
+		t.Errorf("monitor token file %q, secrets %v; want /run/secrets/monitor_token from the monitor_token secret", f, monitor.Secrets)
 	}
 	d, err := time.ParseDuration(worker.StopGracePeriod)
 	if err != nil || d <= config.Default().Timing().ShutdownTimeout {

@@ -8,10 +8,21 @@
 #   2. wait for Elasticsearch, then create the least-privilege role and user
 #      apmtel's scheduler and workers connect as; exit 0, which releases the
 #      services that depend on service_completed_successfully.
-# Passwords come from the environment (.env), never from this file.
+# Passwords come from the compose secrets elastic_password and
+# apmtel_es_password (files under /run/secrets, see deploy/compose/secrets.sh),
+# never from this file, the environment or a command line.
 set -euo pipefail
-: "${ELASTIC_PASSWORD:?set ELASTIC_PASSWORD in .env}"
-: "${APMTEL_ES_PASSWORD:?set APMTEL_ES_PASSWORD in .env}"
+secret() { # NAME: the value of /run/secrets/NAME, letters and digits only
+  local v
+  v=$(cat "/run/secrets/$1") || { echo "secret $1 is missing: run deploy/compose/secrets.sh" >&2; exit 1; }
+  if ! [[ "$v" =~ ^[A-Za-z0-9]+$ ]]; then
+    echo "secret $1 must be letters and digits only (deploy/compose/secrets.sh makes such values)" >&2
+    exit 1
+  fi
+  printf '%s' "$v"
+}
+ELASTIC_PASSWORD=$(secret elastic_password)
+APMTEL_ES_PASSWORD=$(secret apmtel_es_password)
 certs=config/certs
 es=https://elasticsearch:9200
 
@@ -44,9 +55,11 @@ chmod 644 "$certs/ca/ca.crt"
 echo "waiting for Elasticsearch"
 until curl -s --cacert "$certs/ca/ca.crt" "$es" | grep -q "missing authentication credentials"; do sleep 5; done
 
-call() { # METHOD PATH BODY: one request as the elastic superuser
-  curl -fsS --cacert "$certs/ca/ca.crt" -u "elastic:${ELASTIC_PASSWORD}" \
-    -H 'Content-Type: application/json' -X "$1" "$es$2" -d "$3" >/dev/null
+call() { # METHOD PATH BODY: one request as the elastic superuser; the
+  # credentials reach curl as a config on a pipe and the body (which may hold
+  # a password) on stdin, so neither is on a command line.
+  printf '%s' "$3" | curl -fsS --cacert "$certs/ca/ca.crt" -K <(printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD") \
+    -H 'Content-Type: application/json' -X "$1" "$es$2" --data-binary @- >/dev/null
 }
 echo "creating role and user apmtel"
 # What the telemetry tasks read (spec §1.4: the APM indices, the agent
@@ -61,7 +74,7 @@ call PUT /_security/role/apmtel '{
     {"names": ["xpack-phone-home"], "privileges": ["create_index", "manage", "write", "read"]}
   ]
 }'
-# The password is JSON-quoted by the shell as is: keep it to letters and
-# digits (openssl rand -hex 24 does).
+# The password is JSON-quoted by the shell as is: secret() made sure it is
+# letters and digits only.
 call POST /_security/user/apmtel "{\"password\": \"${APMTEL_ES_PASSWORD}\", \"roles\": [\"apmtel\"]}"
 echo "setup done"

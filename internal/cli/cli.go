@@ -48,6 +48,9 @@ type env struct {
 	lookup         func(string) (string, bool)
 	// groups of the command being run (see command.groups).
 	groups []string
+	// collect, while completing, receives the command's flag set instead of
+	// it being parsed (see parse).
+	collect **flag.FlagSet
 }
 
 // exitError carries an exit status.
@@ -128,10 +131,8 @@ func Main(args []string, stdout, stderr io.Writer, lookup func(string) (string, 
 				return c.run(e, args)
 			},
 		}
-		if c.name == "run" || c.name == "preview" {
-			sub.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-				return telemetry.Default().Names(), cobra.ShellCompDirectiveNoFileComp
-			}
+		sub.ValidArgsFunction = func(_ *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return complete(c, args, toComplete)
 		}
 		root.AddCommand(sub)
 	}
@@ -204,6 +205,11 @@ func load(e *env, name, usageLine string, args []string, own func(fs *flag.FlagS
 	fs.SetOutput(io.Discard)
 	if own != nil {
 		own(fs)
+	}
+	if e.collect != nil {
+		var scratch config.Config
+		config.RegisterFlags(fs, &scratch, groupsOrNone(e.groups)...)
+		return scratch, fs, e.parse(fs, args)
 	}
 	cfg, err := config.Load(fs, args, e.lookup, groupsOrNone(e.groups)...)
 	if err != nil {

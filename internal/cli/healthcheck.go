@@ -23,7 +23,7 @@ func runHealthcheck(e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "Usage: apmtel healthcheck [--url URL] [--timeout D]\n\nExits 0 when URL answers 2xx, 1 otherwise.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
 			return err
 		}

@@ -31,7 +31,7 @@ func runSchema(e *env, args []string) error {
 	file := fs.String("file", defaultSchemaFile, "the committed telemetry-schema file")
 	fix := fs.Bool("fix", false, "rewrite the file when it differs")
 	dynamic := fs.String("dynamic", "strict", "dynamic setting of the index mapping (true, false, strict)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := e.parse(fs, args[1:]); err != nil {
 		return &config.UsageError{Err: err}
 	}
 	switch args[0] {

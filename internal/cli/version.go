@@ -12,7 +12,7 @@ func runVersion(e *env, args []string) error {
 	fs := flag.NewFlagSet("apmtel version", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print the build information as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
 			return err
 		}

@@ -88,7 +88,14 @@ func newFixture(t *testing.T) fixture {
 	}
 	f.main = main
 	f.history = append(f.history, main)
+	f.url = serve(t, st)
+	return f
+}
 
+// serve starts the console over st behind the monitor's guard and returns
+// its URL.
+func serve(t *testing.T, st *run.Store) string {
+	t.Helper()
 	mux := http.NewServeMux()
 	if err := Register(mux, Options{Runs: st, MonitorPath: "/monitoring", Sink: uploader.ESSink{Index: "telemetry-apm"}}); err != nil {
 		t.Fatal(err)
@@ -102,8 +109,7 @@ func newFixture(t *testing.T) fixture {
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
-	f.url = srv.URL
-	return f
+	return srv.URL
 }
 
 // chromium finds Debian's chromium: absent, the test is skipped, except in
@@ -352,4 +358,143 @@ func TestConsoleNeedsToken(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The x axes of /history over many runs, five of them within one minute: on
+// every chart (the wide one and the small per-task ones) no two rendered
+// labels intersect, each label names a run and is that run's creation time
+// with seconds (runs share a minute), labels are distinct, and every point's
+// title names its own run.
+func TestHistoryAxisInBrowser(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	ctx := context.Background()
+	st := run.NewStore(rdb, keys.New(""), time.Hour, 100)
+	tasks := telemetry.Default().Names()[:3]
+	// One UTC day, so the labels carry no date: 10:00 yesterday onwards.
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-14 * time.Hour)
+	var runs []run.Run
+	var xs []axisRun
+	at := day
+	for i := range 40 {
+		gap := 7 * time.Minute
+		if i >= 20 && i < 25 {
+			gap = 9 * time.Second // five runs in one minute
+		}
+		at = at.Add(gap)
+		r, err := runtest.Seed(ctx, st, runtest.Spec{ID: fmt.Sprintf("manual-%02d", i), Tasks: tasks, Start: at,
+			Took: func(j, _ int) time.Duration { return time.Duration(100+(i*53+j*31)%400) * time.Millisecond }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r)
+		xs = append(xs, axisRun{ID: r.ID, At: r.CreatedAt})
+	}
+	layout := axisLayout(xs)
+	if layout != "15:04:05" {
+		t.Fatalf("layout %q for runs sharing a minute within one day, want 15:04:05", layout)
+	}
+	created := map[string]string{}
+	for _, r := range runs {
+		created[r.ID] = r.CreatedAt.UTC().Format(layout)
+	}
+	url := serve(t, st)
+	bctx := browser(t)
+	open(t, bctx, fmt.Sprintf("%s/history?n=%d", url, len(runs)), "svg.chart")
+
+	type rect struct{ L, R, T, B float64 }
+	type label struct {
+		Run  string `json:"run"`
+		Text string `json:"text"`
+		Rect rect   `json:"rect"`
+	}
+	type chartInfo struct {
+		Title  string   `json:"title"`
+		Box    rect     `json:"box"`
+		Labels []label  `json:"labels"`
+		Points []string `json:"points"` // data-run of each point
+		Titles []string `json:"titles"` // each point's title
+	}
+	charts := must(chromedp.Run(bctx, chromedp.Evaluate[[]chartInfo](`(() => {
+		const box = e => { const r = e.getBoundingClientRect(); return {L: r.left, R: r.right, T: r.top, B: r.bottom}; };
+		return [...document.querySelectorAll('svg.chart')].map(svg => ({
+			title: svg.getAttribute('aria-label'),
+			box: box(svg),
+			labels: [...svg.querySelectorAll('text.tick')].map(t => ({run: t.dataset.run,
+				text: [...t.childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.data).join('').trim(), rect: box(t)})),
+			points: [...svg.querySelectorAll('circle.pt')].map(c => c.dataset.run),
+			titles: [...svg.querySelectorAll('circle.pt > title')].map(t => t.textContent),
+		}));
+	})()`)))(t)
+	if len(charts) != 1+len(tasks) {
+		t.Fatalf("%d charts, want the wall chart and %d task charts", len(charts), len(tasks))
+	}
+	for _, c := range charts {
+		if len(c.Labels) < 3 {
+			t.Errorf("%s: %d x labels for %d runs, want at least the first, the last and one between", c.Title, len(c.Labels), len(runs))
+		}
+		if len(c.Labels) > 0 && (c.Labels[0].Run != runs[0].ID || c.Labels[len(c.Labels)-1].Run != runs[len(runs)-1].ID) {
+			t.Errorf("%s: labels run from %s to %s, want the oldest %s to the newest %s", c.Title,
+				c.Labels[0].Run, c.Labels[len(c.Labels)-1].Run, runs[0].ID, runs[len(runs)-1].ID)
+		}
+		seen := map[string]bool{}
+		for i, l := range c.Labels {
+			if want, ok := created[l.Run]; !ok || l.Text != want {
+				t.Errorf("%s: label %d %q names run %q, want its creation time %q", c.Title, i, l.Text, l.Run, want)
+			}
+			if seen[l.Text] {
+				t.Errorf("%s: label %q twice", c.Title, l.Text)
+			}
+			seen[l.Text] = true
+			if r := l.Rect; r.R-r.L < 1 || r.L < c.Box.L-0.5 || r.R > c.Box.R+0.5 {
+				t.Errorf("%s: label %q spans x %.1f..%.1f, outside the chart's %.1f..%.1f (or empty)", c.Title, l.Text, r.L, r.R, c.Box.L, c.Box.R)
+			}
+			for _, o := range c.Labels[:i] {
+				a, b := l.Rect, o.Rect
+				if a.L < b.R && b.L < a.R && a.T < b.B && b.T < a.B {
+					t.Errorf("%s: labels %q (x %.1f..%.1f) and %q (x %.1f..%.1f) intersect", c.Title, l.Text, a.L, a.R, o.Text, b.L, b.R)
+				}
+			}
+		}
+		var want []string
+		for _, r := range runs {
+			want = append(want, r.ID)
+		}
+		if c.Points = dedupe(c.Points); !slices.Equal(c.Points, want) {
+			t.Errorf("%s: points of runs %v, want %v", c.Title, c.Points, want)
+		}
+		titles := map[string]bool{}
+		for _, ti := range c.Titles {
+			if titles[ti] {
+				t.Errorf("%s: two points titled %q", c.Title, ti)
+			}
+			titles[ti] = true
+		}
+		for _, r := range runs[20:25] {
+			n := 0
+			for _, ti := range c.Titles {
+				if strings.HasPrefix(ti, r.ID+" · "+formatTime(r.CreatedAt)+": ") {
+					n++
+				}
+			}
+			// The wall chart has two points per run (wall and serial).
+			if wantN := len(c.Titles) / len(runs); n != wantN {
+				t.Errorf("%s: %d points titled with run %s and its time %s, want %d", c.Title, n, r.ID, formatTime(r.CreatedAt), wantN)
+			}
+		}
+	}
+	shoot(t, bctx, t.TempDir(), "history-axis.png")
+}
+
+// dedupe drops repeats of a value, keeping the first: the wall chart has a
+// wall and a serial point per run.
+func dedupe(xs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
 }

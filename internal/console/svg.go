@@ -218,6 +218,16 @@ type point struct {
 	Run   string
 	Value string
 	Class string
+	// When is the run's creation time to the second, for the point's title.
+	When string
+}
+
+// xLabel names the run at X on a chart's x axis.
+type xLabel struct {
+	X      float64
+	Label  string
+	Anchor string
+	Run    string
 }
 
 type series struct {
@@ -232,9 +242,10 @@ type chart struct {
 	Width, Height float64
 	Left, Right   float64
 	Top, Bottom   float64
+	MarkY         float64 // lower end of the x axis' marks of the labelled runs
 	Series        []series
 	YTicks        []tick
-	XLabels       []tick
+	XLabels       []xLabel
 	Last          string
 }
 
@@ -274,7 +285,7 @@ func historyView(runs []run.Run, n int, kind string) historyData {
 	v := historyData{N: n, Kind: kind, Sealed: len(sealed)}
 	wallS := series{Name: "wall time", Class: "wall"}
 	serialS := series{Name: "serial sum of took", Class: "serial"}
-	var xs []string
+	var xs []axisRun
 	taskVals := map[string][]float64{}
 	taskFailed := map[string][]bool{}
 	var taskOrder []string
@@ -304,9 +315,10 @@ func historyView(runs []run.Run, n int, kind string) historyData {
 			gain = fmt.Sprintf("%.1f×", serial.Seconds()/w.Seconds())
 		}
 		v.Runs = append(v.Runs, histRow{Run: r, Wall: formatDur(w), Serial: formatDur(serial), Gain: gain})
-		wallS.Points = append(wallS.Points, point{Run: r.ID, Y: w.Seconds(), Value: formatDur(w)})
-		serialS.Points = append(serialS.Points, point{Run: r.ID, Y: serial.Seconds(), Value: formatDur(serial)})
-		xs = append(xs, r.CreatedAt.UTC().Format("01-02 15:04"))
+		when := formatTime(r.CreatedAt)
+		wallS.Points = append(wallS.Points, point{Run: r.ID, Y: w.Seconds(), Value: formatDur(w), When: when})
+		serialS.Points = append(serialS.Points, point{Run: r.ID, Y: serial.Seconds(), Value: formatDur(serial), When: when})
+		xs = append(xs, axisRun{ID: r.ID, At: r.CreatedAt})
 	}
 	// Newest runs first in the table.
 	rows := v.Runs
@@ -320,7 +332,7 @@ func historyView(runs []run.Run, n int, kind string) historyData {
 			if math.IsNaN(val) {
 				continue
 			}
-			p := point{Run: sealed[i].ID, Y: val, Value: formatDur(time.Duration(val * float64(time.Second)))}
+			p := point{Run: sealed[i].ID, Y: val, Value: formatDur(time.Duration(val * float64(time.Second))), When: formatTime(sealed[i].CreatedAt)}
 			p.X = float64(i)
 			if taskFailed[name][i] {
 				p.Class = "failed"
@@ -336,10 +348,16 @@ func historyView(runs []run.Run, n int, kind string) historyData {
 	return v
 }
 
+// axisRun is a run on a chart's x axis.
+type axisRun struct {
+	ID string
+	At time.Time
+}
+
 // plotChart places the series' points (x: the index of the run, unless a
 // point carries its own index in X; y: seconds) into a width×height chart.
-func plotChart(title string, width, height float64, xs []string, ss ...series) chart {
-	c := chart{Title: title, Width: width, Height: height, Left: 52, Right: width - 10, Top: 10, Bottom: height - 22}
+func plotChart(title string, width, height float64, xs []axisRun, ss ...series) chart {
+	c := chart{Title: title, Width: width, Height: height, Left: 52, Right: width - 10, Top: 10, Bottom: height - 22, MarkY: height - 18}
 	maxY := 0.0
 	for _, s := range ss {
 		for _, p := range s.Points {
@@ -362,19 +380,7 @@ func plotChart(title string, width, height float64, xs []string, ss ...series) c
 	for v := 0.0; v <= top+step/1000; v += step {
 		c.YTicks = append(c.YTicks, tick{X: yOf(v), Label: formatTick(time.Duration(v * float64(time.Second)))})
 	}
-	every := max(1, n/6)
-	for i, lbl := range xs {
-		if i%every == 0 || i == n-1 {
-			a := "middle"
-			switch {
-			case n > 1 && i == 0:
-				a = "start"
-			case n > 1 && i == n-1:
-				a = "end"
-			}
-			c.XLabels = append(c.XLabels, tick{X: xOf(float64(i)), Label: lbl, Anchor: a})
-		}
-	}
+	c.XLabels = xLabels(xs, xOf, c.Width)
 	for _, s := range ss {
 		path := ""
 		for i := range s.Points {
@@ -394,4 +400,111 @@ func plotChart(title string, width, height float64, xs []string, ss ...series) c
 		c.Series = append(c.Series, s)
 	}
 	return c
+}
+
+// Width of an x-axis label, in SVG user units: the labels are 11 px text
+// (console.css), and a digit of DejaVu Sans, the widest of the fonts the
+// stylesheet names, is 0.636 em, 7 units; colons and dashes are narrower, so
+// len×labelChar bounds the label from above. labelGap keeps neighbours apart.
+const (
+	labelChar = 7.0
+	labelGap  = 8.0
+)
+
+// axisLayout is the shortest time layout under which runs created at
+// different times get different labels: the date only when the runs span more
+// than one day (UTC), seconds when two share a minute, milliseconds when two
+// share a second. Runs created in the same millisecond share a label; their
+// points' titles name the run.
+func axisLayout(xs []axisRun) string {
+	layout := "15:04"
+	for _, x := range xs {
+		if x.At.UTC().Truncate(24*time.Hour) != xs[0].At.UTC().Truncate(24*time.Hour) {
+			layout = "01-02 15:04"
+			break
+		}
+	}
+	shares := func(unit time.Duration) bool {
+		seen := map[int64]bool{}
+		for _, x := range xs {
+			k := x.At.UTC().Truncate(unit).UnixNano()
+			if seen[k] {
+				return true
+			}
+			seen[k] = true
+		}
+		return false
+	}
+	switch {
+	case shares(time.Second):
+		layout += ":05.000"
+	case shares(time.Minute):
+		layout += ":05"
+	}
+	return layout
+}
+
+// xLabels labels as many runs as fit the chart's width without two labels
+// touching: every k-th run for the smallest k that fits, always the first and
+// the last (the newest run is the one a reader looks for).
+func xLabels(xs []axisRun, xOf func(float64) float64, width float64) []xLabel {
+	n := len(xs)
+	if n == 0 {
+		return nil
+	}
+	layout := axisLayout(xs)
+	// A label is centred under its run unless that would cut it at the
+	// chart's edge (the oldest and the newest runs sit near the edges).
+	label := func(i int) xLabel {
+		l := xLabel{X: xOf(float64(i)), Label: xs[i].At.UTC().Format(layout), Anchor: "middle", Run: xs[i].ID}
+		half := float64(len(l.Label)) * labelChar / 2
+		switch {
+		case l.X-half < 0:
+			l.Anchor = "start"
+		case l.X+half > width:
+			l.Anchor = "end"
+		}
+		return l
+	}
+	if n == 1 {
+		return []xLabel{label(0)}
+	}
+	// The extent [lo, hi] a label covers under its anchor.
+	extent := func(l xLabel) (float64, float64) {
+		w := float64(len(l.Label)) * labelChar
+		switch l.Anchor {
+		case "start":
+			return l.X, l.X + w
+		case "end":
+			return l.X - w, l.X
+		}
+		return l.X - w/2, l.X + w/2
+	}
+	fits := func(ls []xLabel) bool {
+		for i := 1; i < len(ls); i++ {
+			_, hi := extent(ls[i-1])
+			lo, _ := extent(ls[i])
+			if lo < hi+labelGap {
+				return false
+			}
+		}
+		return true
+	}
+	for k := 1; k < n; k++ {
+		var ls []xLabel
+		for i := 0; i < n-1; i += k {
+			ls = append(ls, label(i))
+		}
+		last := label(n - 1)
+		// The newest run's label wins over a regular one it would touch.
+		for len(ls) > 1 && !fits([]xLabel{ls[len(ls)-1], last}) {
+			ls = ls[:len(ls)-1]
+		}
+		ls = append(ls, last)
+		if fits(ls) {
+			return ls
+		}
+	}
+	// Not even the first and the last fit: the newest alone.
+	return []xLabel{label(n - 1)}
 }
