@@ -84,6 +84,9 @@ try:
         procs.append(subprocess.Popen([apmtel, "worker"], env=dict(base, APMTEL_CONCURRENCY="5"),
                                       stdout=open(f"{state}/worker-{i}.log", "w"), stderr=subprocess.STDOUT))
     time.sleep(1.5)
+    # 1,000 services are 1,000 metrics-apm.app.<service> data streams: past
+    # the default of 1,000 shards per node (Elasticsearch's too).
+    http(engine + "/_cluster/settings", "PUT", {"persistent": {"cluster.max_shards_per_node": 5000}})
     loaded = 0
     for seed, target in enumerate(int(x) for x in env0["DOC_STEPS"].split()):
         load(target - loaded, 20, seed + 1)

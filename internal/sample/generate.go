@@ -462,11 +462,20 @@ func createStreams(ctx context.Context, d es.Doer, names []string) error {
 			errs <- nil
 		}()
 	}
-	var all []error
+	var first error
+	failed := 0
 	for range names {
-		all = append(all, <-errs)
+		if err := <-errs; err != nil {
+			if first == nil {
+				first = err
+			}
+			failed++
+		}
 	}
-	return errors.Join(all...)
+	if failed > 1 {
+		return fmt.Errorf("%d of %d data streams not created; first: %w", failed, len(names), first)
+	}
+	return first
 }
 
 // loadExtras writes the onboarding document and agent configurations.
