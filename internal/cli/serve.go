@@ -86,7 +86,7 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 	}
 	h := workers.NewHandlers(workers.Deps{
 		Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(),
-		Executor: newExecutor(cfg, source), Sink: sink, Enqueuer: rt.client, Logger: l,
+		Executor: newExecutor(cfg, source), Sink: sink, Enqueuer: rt.client, Jobs: rt.insp, Logger: l,
 	})
 	var running health.Flag
 	stopHTTP, err := startHTTP(cfg, l, logs.Worker, rdb, health.Redis(rdb), running.Check("server", "worker server not running"))
