@@ -163,6 +163,8 @@ type Config struct {
 	UploadRetryWindow time.Duration
 	// CatchupGrace: at start, the scheduler runs the current slot when the
 	// newest snapshot is stale, unless the next slot starts within this.
+	// The scheduler uses at most a quarter of Interval (scheduler.CatchupGrace):
+	// a grace as long as the interval would skip every catch-up.
 	CatchupGrace time.Duration
 	// HistoryLimit is how many runs are kept in Redis.
 	HistoryLimit int

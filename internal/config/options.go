@@ -162,7 +162,7 @@ func Options() []Option {
 			set: duration(func(c *Config) *time.Duration { return &c.PollInterval })},
 		Option{Env: "APMTEL_UPLOAD_RETRY_WINDOW", Group: "run", Flag: "upload-retry-window", Help: "how long a failing upload is retried before it is marked failed (default 72h)",
 			set: duration(func(c *Config) *time.Duration { return &c.UploadRetryWindow })},
-		Option{Env: "APMTEL_CATCHUP_GRACE", Group: "schedule", Flag: "catchup-grace", Help: "no catch-up run at scheduler start when the next slot starts within this (default 10m)",
+		Option{Env: "APMTEL_CATCHUP_GRACE", Group: "schedule", Flag: "catchup-grace", Help: "no catch-up run at scheduler start when the next slot starts within this (default 10m); at most a quarter of APMTEL_INTERVAL is used, since a grace as long as the interval would skip every catch-up",
 			set: duration(func(c *Config) *time.Duration { return &c.CatchupGrace })},
 		Option{Env: "APMTEL_HISTORY_LIMIT", Group: "run", Flag: "history-limit", Help: "runs kept in Redis (default 50)",
 			set: integer(func(c *Config) *int { return &c.HistoryLimit })},
