@@ -18,9 +18,11 @@ import (
 	"github.com/apmtel/apmtel/internal/console"
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
+	"github.com/apmtel/apmtel/internal/orphans"
 	"github.com/apmtel/apmtel/internal/redisconn"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/webguard"
+	"github.com/apmtel/apmtel/jobs"
 	"github.com/apmtel/apmtel/scheduler"
 	"github.com/apmtel/apmtel/workers"
 )
@@ -99,6 +101,17 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 		return fmt.Errorf("start worker: %w", err)
 	}
 	running.Set(true)
+	// Every worker sweeps asynq's active lists for entries no asynq process
+	// will move (internal/orphans); its removal re-checks each entry in one
+	// script, so many janitors are safe.
+	jctx, stopJanitor := context.WithCancel(ctx)
+	janitorDone := make(chan struct{})
+	go func() {
+		defer close(janitorDone)
+		j := &orphans.Janitor{RDB: rdb, Queues: []string{jobs.QueueCollect, jobs.QueueControl}, Logger: logs.Named(l, logs.Janitor)}
+		j.Run(jctx)
+	}()
+	defer func() { stopJanitor(); <-janitorDone }()
 	wl := logs.Named(l, logs.Worker)
 	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Str("redis_kind", redisconn.Kind(cfg)).Msg("worker started")
 	<-ctx.Done()
