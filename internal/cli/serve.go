@@ -165,7 +165,7 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", mon)
 	insp, rdb := rt.insp, rt.rdb
-	mux.Handle("/metrics", monitorMetrics(insp, newRuns(rdb, cfg), cfg))
+	mux.Handle("/metrics", monitorMetrics(insp, rdb, newRuns(rdb, cfg), cfg))
 	if err := mountConsole(mux, cfg, l, rdb); err != nil {
 		return err
 	}

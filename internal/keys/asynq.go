@@ -21,3 +21,18 @@ func (q AsynqQueue) TaskPrefix() string { return q.prefix() + "t:" }
 
 // Task is the hash of task id (fields msg, state, …).
 func (q AsynqQueue) Task(id string) string { return q.TaskPrefix() + id }
+
+// Pending is the list of the queue's pending task ids.
+func (q AsynqQueue) Pending() string { return q.prefix() + "pending" }
+
+// Scheduled is the sorted set of tasks waiting for their time.
+func (q AsynqQueue) Scheduled() string { return q.prefix() + "scheduled" }
+
+// Retry is the sorted set of tasks waiting to retry.
+func (q AsynqQueue) Retry() string { return q.prefix() + "retry" }
+
+// Archived is the sorted set of archived tasks.
+func (q AsynqQueue) Archived() string { return q.prefix() + "archived" }
+
+// Completed is the sorted set of retained completed tasks.
+func (q AsynqQueue) Completed() string { return q.prefix() + "completed" }

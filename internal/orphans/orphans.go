@@ -152,3 +152,26 @@ func Remove(ctx context.Context, rdb redis.UniversalClient, e Entry) (bool, erro
 }
 
 func keysTask(e Entry) string { return keys.AsynqQueue(e.Queue).Task(e.ID) }
+
+// Counts is a queue's job count by state read straight from asynq's lists
+// and sets: the fallback of the queue metrics when asynq cannot read a queue
+// that holds orphans (its GetQueueInfo fails while an id without a hash is
+// among the first 20 of a list, as it samples memory use).
+func Counts(ctx context.Context, rdb redis.UniversalClient, queue string) (map[string]int64, error) {
+	q := keys.AsynqQueue(queue)
+	var cmds []*redis.IntCmd
+	states := []string{"pending", "active", "scheduled", "retry", "archived", "completed"}
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmds = append(cmds, p.LLen(ctx, q.Pending()), p.LLen(ctx, q.Active()), p.ZCard(ctx, q.Scheduled()),
+			p.ZCard(ctx, q.Retry()), p.ZCard(ctx, q.Archived()), p.ZCard(ctx, q.Completed()))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count jobs of queue %s: %w", queue, err)
+	}
+	out := make(map[string]int64, len(states))
+	for i, s := range states {
+		out[s] = cmds[i].Val()
+	}
+	return out, nil
+}
