@@ -108,7 +108,8 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 	janitorDone := make(chan struct{})
 	go func() {
 		defer close(janitorDone)
-		j := &orphans.Janitor{RDB: rdb, Queues: []string{jobs.QueueCollect, jobs.QueueControl}, Logger: logs.Named(l, logs.Janitor)}
+		j := &orphans.Janitor{RDB: rdb, Queues: []string{jobs.QueueCollect, jobs.QueueControl}, MinAge: cfg.OrphanMinAge,
+			Every: min(orphans.DefaultEvery, cfg.OrphanMinAge/2), Logger: logs.Named(l, logs.Janitor)}
 		j.Run(jctx)
 	}()
 	defer func() { stopJanitor(); <-janitorDone }()

@@ -160,6 +160,8 @@ func Options() []Option {
 			set: integer(func(c *Config) *int { return &c.SearchConcurrency })},
 		Option{Env: "APMTEL_POLL_INTERVAL", Group: "worker", Flag: "poll-interval", Help: "how often an idle worker polls the queues (default 200ms)",
 			set: duration(func(c *Config) *time.Duration { return &c.PollInterval })},
+		Option{Env: "APMTEL_ORPHAN_MIN_AGE", Group: "worker", Flag: "orphan-min-age", Help: "a worker removes an entry of asynq's active list that has had no task hash and no lease this long (default 5m; keep it well above asynq's 30s lease and 1m recoverer)",
+			set: duration(func(c *Config) *time.Duration { return &c.OrphanMinAge })},
 		Option{Env: "APMTEL_UPLOAD_RETRY_WINDOW", Group: "run", Flag: "upload-retry-window", Help: "how long a failing upload is retried before it is marked failed (default 72h)",
 			set: duration(func(c *Config) *time.Duration { return &c.UploadRetryWindow })},
 		Option{Env: "APMTEL_CATCHUP_GRACE", Group: "schedule", Flag: "catchup-grace", Help: "no catch-up run at scheduler start when the next slot starts within this (default 10m); at most a quarter of APMTEL_INTERVAL is used, since a grace as long as the interval would skip every catch-up",
