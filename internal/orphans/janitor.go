@@ -73,7 +73,7 @@ func (j *Janitor) Sweep(ctx context.Context) []Entry {
 			continue
 		}
 		for _, e := range found {
-			if e.Leased {
+			if e.Leased(now) {
 				continue
 			}
 			k := seenKey{e.Queue, e.ID, e.msgSum}
@@ -88,7 +88,7 @@ func (j *Janitor) Sweep(ctx context.Context) []Entry {
 			if now.Sub(first) < minAge {
 				continue
 			}
-			gone, err := Remove(ctx, j.RDB, e)
+			gone, err := Remove(ctx, j.RDB, e, now)
 			if err != nil {
 				j.Logger.Warn().Err(err).Str("queue", e.Queue).Str("job_id", e.ID).Msg("cannot remove orphaned active entry; retried at the next sweep")
 				continue

@@ -5,6 +5,8 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -27,9 +29,11 @@ type Entry struct {
 	Queue  string
 	ID     string
 	Reason Reason
-	// Leased is true when the id has a lease: asynq's recoverer will take it
-	// when the lease expires, so the janitor leaves it alone.
-	Leased bool
+	// LeaseExpiry is when the id's lease expires (zero: no lease). The
+	// janitor leaves an entry alone while its lease runs; an expired lease of
+	// an entry without a hash is no protection, since asynq's recoverer skips
+	// ids whose hash has no msg, so that lease stays forever.
+	LeaseExpiry time.Time
 	// msgSum is the SHA-1 of the hash's msg ("" when there is none): the
 	// removal refuses an entry whose hash changed since it was seen.
 	msgSum string
@@ -46,17 +50,17 @@ const MaxScan = 10000
 //
 // KEYS[1] active list, KEYS[2] lease sorted set (same queue, same slot)
 // ARGV[1] task hash prefix ("asynq:{<queue>}:t:"), ARGV[2] last index to read
-// Result: a flat array, for each id: id, msg ("" when absent), leased (1/0).
+// Result: a flat array, for each id: id, msg ("" when absent), lease expiry
+// in Unix seconds ("" when there is no lease).
 var scanScript = redis.NewScript(`
 local ids = redis.call("LRANGE", KEYS[1], 0, tonumber(ARGV[2]))
 local out = {}
 for _, id in ipairs(ids) do
 	local msg = redis.call("HGET", ARGV[1] .. id, "msg")
-	local leased = 0
-	if redis.call("ZSCORE", KEYS[2], id) then leased = 1 end
+	local lease = redis.call("ZSCORE", KEYS[2], id)
 	table.insert(out, id)
 	table.insert(out, msg or "")
-	table.insert(out, leased)
+	table.insert(out, lease or "")
 end
 return out
 `)
@@ -74,8 +78,11 @@ func Scan(ctx context.Context, rdb redis.UniversalClient, queue string) ([]Entry
 	for i := 0; i+2 < len(res); i += 3 {
 		id, _ := res[i].(string)
 		msg, _ := res[i+1].(string)
-		leased, _ := res[i+2].(int64)
-		e := Entry{Queue: queue, ID: id, Leased: leased == 1}
+		lease, _ := res[i+2].(string)
+		e := Entry{Queue: queue, ID: id}
+		if sec, err := strconv.ParseFloat(lease, 64); err == nil {
+			e.LeaseExpiry = time.Unix(int64(sec), 0)
+		}
 		switch {
 		case msg == "":
 			e.Reason = NoTaskHash
@@ -127,24 +134,33 @@ func IsTaskMessage(b []byte, id string) bool {
 }
 
 // removeScript unlinks one orphaned id from a queue's active list, unless it
-// came alive since it was seen: it has a lease now, or its task hash holds a
-// message other than the one seen. The task hash itself is never deleted.
+// came alive since it was seen: it has a running lease now, or its task hash
+// holds a message other than the one seen. Its expired lease goes with it
+// (asynq's recoverer skips an id without msg, so nothing else removes it).
+// The task hash itself is never deleted.
 //
 // KEYS[1] active list, KEYS[2] lease sorted set, KEYS[3] the id's task hash
-// ARGV[1] id, ARGV[2] SHA-1 of the msg seen ("" when there was none)
+// ARGV[1] id, ARGV[2] SHA-1 of the msg seen ("" when there was none),
+// ARGV[3] now in Unix seconds
 // Result: the number of list entries removed (0: kept).
 var removeScript = redis.NewScript(`
-if redis.call("ZSCORE", KEYS[2], ARGV[1]) then return 0 end
+local lease = redis.call("ZSCORE", KEYS[2], ARGV[1])
+if lease and tonumber(lease) > tonumber(ARGV[3]) then return 0 end
 local msg = redis.call("HGET", KEYS[3], "msg")
 if msg and (ARGV[2] == "" or redis.sha1hex(msg) ~= ARGV[2]) then return 0 end
-return redis.call("LREM", KEYS[1], 0, ARGV[1])
+local n = redis.call("LREM", KEYS[1], 0, ARGV[1])
+if lease then redis.call("ZREM", KEYS[2], ARGV[1]) end
+return n
 `)
 
+// Leased reports whether e's lease runs at now.
+func (e Entry) Leased(now time.Time) bool { return now.Before(e.LeaseExpiry) }
+
 // Remove unlinks e from its active list if it is still the orphan it was
-// seen as, and reports whether it did.
-func Remove(ctx context.Context, rdb redis.UniversalClient, e Entry) (bool, error) {
+// seen as at now, and reports whether it did.
+func Remove(ctx context.Context, rdb redis.UniversalClient, e Entry, now time.Time) (bool, error) {
 	q := keys.AsynqQueue(e.Queue)
-	n, err := removeScript.Run(ctx, rdb, []string{q.Active(), q.Lease(), q.Task(e.ID)}, e.ID, e.msgSum).Int64()
+	n, err := removeScript.Run(ctx, rdb, []string{q.Active(), q.Lease(), q.Task(e.ID)}, e.ID, e.msgSum, now.Unix()).Int64()
 	if err != nil {
 		return false, fmt.Errorf("remove orphaned entry %s of queue %s: %w", e.ID, e.Queue, err)
 	}

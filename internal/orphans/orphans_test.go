@@ -76,6 +76,9 @@ func TestKeysAreAsynqs(t *testing.T) {
 	if found, n, err := orphans.Scan(ctx, rdb, queue); err != nil || n != 1 || len(found) != 0 {
 		t.Errorf("scan of a queue with one real active task: %v, %d read, %v", found, n, err)
 	}
+	if s, _ := rdb.ZScore(ctx, q.Lease(), id).Result(); time.Unix(int64(s), 0).Before(time.Now()) {
+		t.Errorf("lease score %v is not a future Unix time in seconds", s)
+	}
 }
 
 func TestIsTaskMessage(t *testing.T) {
@@ -122,30 +125,35 @@ func TestJanitorRemovesOnlyOldUnleasedOrphans(t *testing.T) {
 	rdb.LPush(ctx, q.Active(), "bogus-garbage")
 	rdb.LPush(ctx, q.Active(), "bogus-leased")
 	rdb.ZAdd(ctx, q.Lease(), redis.Z{Score: float64(time.Now().Add(time.Hour).Unix()), Member: "bogus-leased"})
+	// A lease that expired long ago protects nothing: asynq's recoverer
+	// skips an id without msg, so the lease would stay forever.
+	rdb.LPush(ctx, q.Active(), "bogus-expired")
+	rdb.ZAdd(ctx, q.Lease(), redis.Z{Score: float64(time.Now().Add(-time.Hour).Unix()), Member: "bogus-expired"})
 
 	found, n, err := orphans.Scan(ctx, rdb, queue)
-	if err != nil || n != 4 {
+	if err != nil || n != 5 {
 		t.Fatalf("scan: %d read, %v", n, err)
 	}
 	got := map[string]orphans.Entry{}
 	for _, e := range found {
 		got[e.ID] = e
 	}
-	if len(got) != 3 || got["bogus-nohash"].Reason != orphans.NoTaskHash || got["bogus-garbage"].Reason != orphans.Undecodable ||
-		!got["bogus-leased"].Leased || got["bogus-nohash"].Leased {
+	if len(got) != 4 || got["bogus-nohash"].Reason != orphans.NoTaskHash || got["bogus-garbage"].Reason != orphans.Undecodable ||
+		!got["bogus-leased"].Leased(time.Now()) || got["bogus-nohash"].Leased(time.Now()) || got["bogus-expired"].Leased(time.Now()) ||
+		got["bogus-expired"].LeaseExpiry.IsZero() {
 		t.Fatalf("orphans = %+v", found)
 	}
 	// asynq's queue size counts the list (LLEN): 4 active. Its GetQueueInfo
 	// even fails while an id without a hash is among the first 20 entries
 	// (its memory sampling adds MEMORY USAGE of the missing hash), which is
 	// why the queue metrics fall back to their own counts.
-	if n, _ := rdb.LLen(ctx, q.Active()).Result(); n != 4 {
-		t.Errorf("active list holds %d, want 4", n)
+	if n, _ := rdb.LLen(ctx, q.Active()).Result(); n != 5 {
+		t.Errorf("active list holds %d, want 5", n)
 	}
 	_, err = insp.GetQueueInfo(queue)
 	t.Logf("asynq GetQueueInfo with orphans in the active list: %v", err)
 
-	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	now := time.Now()
 	j := &orphans.Janitor{RDB: rdb, Queues: []string{queue}, MinAge: 5 * time.Minute, Logger: zerolog.Nop(), Now: func() time.Time { return now }}
 	if r := j.Sweep(ctx); len(r) != 0 {
 		t.Fatalf("first sighting removed %v", r)
@@ -160,8 +168,14 @@ func TestJanitorRemovesOnlyOldUnleasedOrphans(t *testing.T) {
 	for _, e := range removed {
 		ids[e.ID] = true
 	}
-	if len(removed) != 2 || !ids["bogus-nohash"] || !ids["bogus-garbage"] {
-		t.Fatalf("removed %+v, want bogus-nohash and bogus-garbage", removed)
+	if len(removed) != 3 || !ids["bogus-nohash"] || !ids["bogus-garbage"] || !ids["bogus-expired"] {
+		t.Fatalf("removed %+v, want bogus-nohash, bogus-garbage and bogus-expired", removed)
+	}
+	if _, err := rdb.ZScore(ctx, q.Lease(), "bogus-expired").Result(); err != redis.Nil {
+		t.Errorf("expired lease of the removed orphan left behind: %v", err)
+	}
+	if _, err := rdb.ZScore(ctx, q.Lease(), real).Result(); err != nil {
+		t.Errorf("real task's lease: %v", err)
 	}
 	left, _ := rdb.LRange(ctx, q.Active(), 0, -1).Result()
 	if len(left) != 2 || !contains(left, real) || !contains(left, "bogus-leased") {
@@ -207,7 +221,7 @@ func TestRemoveRefusesAnEntryThatCameAlive(t *testing.T) {
 				t.Fatalf("scan: %v, %v", found, err)
 			}
 			tc.revive(id)
-			if gone, err := orphans.Remove(ctx, rdb, e); gone || err != nil {
+			if gone, err := orphans.Remove(ctx, rdb, e, time.Now()); gone || err != nil {
 				t.Errorf("removed an entry that came alive: %v, %v", gone, err)
 			}
 			if n, _ := rdb.LPos(ctx, q.Active(), id, redis.LPosArgs{}).Result(); n < 0 {
