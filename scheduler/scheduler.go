@@ -112,6 +112,20 @@ func (s *Scheduler) Tick(ctx context.Context) (string, bool, error) {
 	return id, created, err
 }
 
+// CatchupGrace is the catch-up grace a scheduler uses: the configured one
+// (APMTEL_CATCHUP_GRACE), at most a quarter of the interval. The grace only
+// avoids two runs in quick succession (a catch-up, then the next slot's run
+// minutes later); with a grace as long as the interval every start falls
+// within it and a stale scheduler would never catch up. A quarter still
+// skips the catch-up when the next run is close, while a scheduler started
+// in the first three quarters of any slot catches up.
+func CatchupGrace(interval, grace time.Duration) time.Duration {
+	if grace <= 0 {
+		return 0
+	}
+	return min(grace, interval/4)
+}
+
 // Stale reports whether the newest snapshot is missing or older than the interval.
 func (s *Scheduler) Stale(ctx context.Context) (bool, error) {
 	_, at, err := s.Runs.Latest(ctx)
@@ -129,7 +143,12 @@ func (s *Scheduler) Stale(ctx context.Context) (bool, error) {
 // never stop the loop.
 func (s *Scheduler) Run(ctx context.Context) error {
 	l := s.log()
-	l.Info().Str("interval", s.Config.Interval.String()).Msg("scheduler started")
+	grace := CatchupGrace(s.Config.Interval, s.Config.CatchupGrace)
+	ev := l.Info()
+	if grace != s.Config.CatchupGrace {
+		ev = ev.Str("catchup_grace_configured", s.Config.CatchupGrace.String())
+	}
+	ev.Str("interval", s.Config.Interval.String()).Str("catchup_grace", grace.String()).Msg("scheduler started")
 	stale, err := s.Stale(ctx)
 	if err != nil {
 		l.Warn().Err(err).Msg("cannot read the latest snapshot; assuming stale")
@@ -137,8 +156,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	next := SlotStart(s.now(), s.Config.Interval).Add(s.Config.Interval)
 	switch {
-	case stale && next.Sub(s.now()) <= s.Config.CatchupGrace:
-		l.Info().Time("next_slot", next).Str("grace", s.Config.CatchupGrace.String()).
+	case stale && next.Sub(s.now()) <= grace:
+		l.Info().Time("next_slot", next).Str("grace", grace.String()).
 			Msg("newest snapshot is stale, but the next slot starts within APMTEL_CATCHUP_GRACE; no catch-up run")
 	case stale:
 		// Runs never overlap: a full run already in flight (a manual one,

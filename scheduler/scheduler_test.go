@@ -166,20 +166,48 @@ func sealed(t *testing.T, st *run.Store, id string, created time.Time) {
 	}
 }
 
+// The effective catch-up grace is at most a quarter of the interval.
+func TestCatchupGraceClamp(t *testing.T) {
+	tests := []struct {
+		interval, grace, want time.Duration
+	}{
+		{12 * time.Hour, 10 * time.Minute, 10 * time.Minute},
+		{2 * time.Minute, 10 * time.Minute, 30 * time.Second},
+		{time.Hour, 15 * time.Minute, 15 * time.Minute},
+		{time.Hour, 16 * time.Minute, 15 * time.Minute},
+		{12 * time.Hour, 0, 0},
+		{2 * time.Minute, 0, 0},
+	}
+	for _, tc := range tests {
+		if got := scheduler.CatchupGrace(tc.interval, tc.grace); got != tc.want {
+			t.Errorf("interval %s, grace %s: got %s, want %s", tc.interval, tc.grace, got, tc.want)
+		}
+	}
+}
+
 // A scheduler starting just before a slot boundary does not catch up: the
 // next slot's run follows within APMTEL_CATCHUP_GRACE.
 func TestNoCatchUpRightBeforeTheNextSlot(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		now   time.Time
-		catch bool
+		name     string
+		now      time.Time
+		interval time.Duration // default 12h when zero
+		catch    bool
 	}{
-		{"next slot in 5m", time.Date(2026, 11, 26, 11, 55, 0, 0, time.UTC), false},
-		{"next slot in 2h", time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), true},
-		{"a full run in progress", time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), false},
+		{"next slot in 5m", time.Date(2026, 11, 26, 11, 55, 0, 0, time.UTC), 0, false},
+		{"next slot in 2h", time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), 0, true},
+		{"a full run in progress", time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), 0, false},
+		// The default 10m grace is clamped to 30s for a 2m interval: a
+		// scheduler one minute before the next slot catches up, one 20s
+		// before it does not.
+		{"2m interval, next slot in 1m", time.Date(2026, 11, 26, 10, 1, 0, 0, time.UTC), 2 * time.Minute, true},
+		{"2m interval, next slot in 20s", time.Date(2026, 11, 26, 10, 1, 40, 0, time.UTC), 2 * time.Minute, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := setup(t)
+			if tc.interval != 0 {
+				b.cfg.Interval = tc.interval
+			}
 			s := b.scheduler(t, tc.now)
 			if tc.name == "a full run in progress" {
 				if _, err := s.StartRun(context.Background(), "manual-1", "manual", run.KindFull, nil); err != nil {

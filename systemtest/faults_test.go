@@ -94,6 +94,12 @@ func TestFaultSourceHangsRunFinalizesAtDeadline(t *testing.T) {
 		t.Errorf("cloud = %+v, want timeout naming the deadline and the last error", c)
 	}
 	eventually(t, 10*time.Second, "abandoned requests to be released", func() bool { return p.Stats().InFlight == 0 })
+	// The deadline's own finalize sealed the run: it is not removed while it
+	// runs, and completes (retained, not archived).
+	eventually(t, 10*time.Second, "the deadline finalize to complete", func() bool {
+		info, err := s.insp.GetTaskInfo(jobs.QueueControl, jobs.FinalizeID("", id, jobs.ReasonDeadline))
+		return err == nil && info.State == asynq.TaskStateCompleted
+	})
 	t.Logf("run finalized at its deadline after %s", took.Round(time.Millisecond))
 }
 

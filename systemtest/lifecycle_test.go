@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -252,8 +253,58 @@ func TestLifecycleCrashAfterCompletingRecord(t *testing.T) {
 	fmt.Fprintf(os.Stderr, "MEASURE crash after the completing record: sealed %s later\n", took.Round(time.Second))
 }
 
-// More runs than the history limit start within one deadline: the deadline
-// finalize of every trimmed run completes quietly; nothing is archived.
+// scheduledFinalizes lists the control queue's scheduled finalize jobs of run id.
+func (s *stack) scheduledFinalizes(t *testing.T, id string) []string {
+	t.Helper()
+	infos, err := s.insp.ListScheduledTasks(jobs.QueueControl, asynq.PageSize(1000))
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, i := range infos {
+		if p, err := jobs.DecodeRun(i.Payload); err == nil && i.Type == jobs.TypeFinalize && p.RunID == id {
+			ids = append(ids, i.ID)
+		}
+	}
+	return ids
+}
+
+// A run sealed long before its 30 min deadline leaves no deadline finalize
+// in asynq's scheduled set (Asynqmon), and its record is the sealed one.
+func TestLifecycleEarlySealRemovesDeadlineJob(t *testing.T) {
+	loadFixture(t)
+	s := newStack(t)
+	env := s.env(t, testenv.ESURL(t))
+	start(t, "worker-1", env, "worker")
+	id := startRun(t, env, "cloud")
+	if got := s.scheduledFinalizes(t, id); len(got) != 1 {
+		// The run may have sealed already; then the list is empty, which is
+		// what is checked below anyway.
+		t.Logf("scheduled finalizes right after the start: %v", got)
+	}
+	r := s.waitRun(t, id, 30*time.Second, "the run to seal and upload", func(r run.Run) bool { return finalized(r) && r.Upload.State.Ended() })
+	if r.CloseReason != run.ReasonComplete || r.Deadline.Sub(r.CreatedAt) != 30*time.Minute {
+		t.Fatalf("run closed by %q, deadline %s after creation; want complete, 30m", r.CloseReason, r.Deadline.Sub(r.CreatedAt))
+	}
+	// The removal follows the seal within the same finalize job.
+	eventually(t, 10*time.Second, "the deadline finalize to be removed", func() bool { return len(s.scheduledFinalizes(t, id)) == 0 })
+	if _, err := s.insp.GetTaskInfo(jobs.QueueControl, jobs.FinalizeID("", id, jobs.ReasonDeadline)); !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Errorf("deadline finalize of %s: %v, want not found", id, err)
+	}
+	after, err := s.st.Get(context.Background(), id)
+	if err != nil || jsonString(after) != jsonString(r) {
+		t.Errorf("sealed record changed:\n%s\n%s", jsonString(r), jsonString(after))
+	}
+	info, _ := s.insp.GetQueueInfo(jobs.QueueControl)
+	if info.Scheduled != 0 || info.Archived != 0 {
+		t.Errorf("control queue: %d scheduled, %d archived, want 0 and 0", info.Scheduled, info.Archived)
+	}
+}
+
+// More runs than the history limit start within one deadline: nothing of
+// any run is left in the control queue — the deadline finalize of a run
+// sealed early is removed at its seal, and one that could not be removed
+// completes quietly when it finds its run trimmed; nothing is archived.
 func TestLifecycleTrimmedRunsDeadlineFinalize(t *testing.T) {
 	loadFixture(t)
 	s := newStack(t)

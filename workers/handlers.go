@@ -39,7 +39,10 @@ type Deps struct {
 	// Sink receives payloads (telemetry cluster or files).
 	Sink     uploader.Sink
 	Enqueuer jobs.Enqueuer
-	Logger   zerolog.Logger
+	// Jobs removes the deadline finalize of a run sealed early; nil leaves
+	// it scheduled (it then runs at the deadline and finds nothing to do).
+	Jobs   JobRemover
+	Logger zerolog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -359,6 +362,7 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("finalize: %w", err)
 	}
+	h.dropDeadlineJob(ctx, f.Run, p.Reason)
 	if !f.Upload {
 		return nil
 	}

@@ -68,7 +68,7 @@ func setup(t *testing.T, src es.Doer, mutate func(*config.Config)) *bundle {
 	st := run.NewStore(rdb, keys.New(""), time.Hour, 50)
 	dir := t.TempDir()
 	h := workers.NewHandlers(workers.Deps{Config: cfg, Runs: st, Registry: telemetry.Default(), Executor: executor(cfg, src),
-		Sink: uploader.FileSink{Dir: dir}, Enqueuer: cl, Logger: zerolog.Nop()})
+		Sink: uploader.FileSink{Dir: dir}, Enqueuer: cl, Jobs: insp, Logger: zerolog.Nop()})
 	return &bundle{h: h, st: st, insp: insp, cfg: cfg, dir: dir, cl: cl, redis: opt}
 }
 
@@ -371,5 +371,120 @@ func TestBridgeRetriesOnlyTransientErrors(t *testing.T) {
 	err = workers.Bridge(context.Background(), func() error { n++; return errors.New("ERR wrong number of arguments") })
 	if err == nil || n != 1 {
 		t.Errorf("permanent error retried: %d calls", n)
+	}
+}
+
+// scheduledControl lists the control queue's scheduled job ids.
+func (b *bundle) scheduledControl(t *testing.T) []string {
+	t.Helper()
+	infos, err := b.insp.ListScheduledTasks(jobs.QueueControl)
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, i := range infos {
+		ids = append(ids, i.ID)
+	}
+	return ids
+}
+
+// enqueueDeadline schedules r's deadline finalize as the scheduler does.
+func (b *bundle) enqueueDeadline(t *testing.T, r run.Run, at time.Time) {
+	t.Helper()
+	fin, err := jobs.NewFinalize(jobs.RunPayload{RunID: r.ID, Reason: jobs.ReasonDeadline}, at, b.cfg.Timing())
+	if err := jobs.Enqueue(context.Background(), b.cl, fin, err); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A run sealed before its deadline leaves no deadline finalize in the
+// scheduled set; the sealed record is the same before and after; the
+// deadline finalize of another, open run is not touched.
+func TestEarlySealRemovesDeadlineJob(t *testing.T) {
+	b := setup(t, fakeSource{}, nil)
+	ctx := context.Background()
+	r1 := b.createRun(t, "r1", "cloud")
+	r2 := b.createRun(t, "r2", "cloud")
+	b.enqueueDeadline(t, r1, r1.Deadline)
+	b.enqueueDeadline(t, r2, r2.Deadline)
+	if ids := b.scheduledControl(t); len(ids) != 2 {
+		t.Fatalf("scheduled before the runs = %v, want both deadline jobs", ids)
+	}
+	if err := b.h.Collect(ctx, collectTask("r1", "cloud")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, jobs.ReasonComplete)); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := b.st.Get(ctx, "r1")
+	if err != nil || sealed.Status != run.StatusSealed || sealed.CloseReason != run.ReasonComplete {
+		t.Fatalf("r1 = %+v (%v), want sealed (complete)", sealed, err)
+	}
+	want := jobs.FinalizeID("", "r2", jobs.ReasonDeadline)
+	if ids := b.scheduledControl(t); len(ids) != 1 || ids[0] != want {
+		t.Fatalf("scheduled after r1 sealed = %v, want only %s", ids, want)
+	}
+	if _, err := b.insp.GetTaskInfo(jobs.QueueControl, jobs.FinalizeID("", "r1", jobs.ReasonDeadline)); !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Errorf("r1's deadline job: %v, want ErrTaskNotFound", err)
+	}
+	// A repeated finalize (a re-delivery) finds nothing to remove and
+	// changes nothing.
+	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, jobs.ReasonComplete)); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := b.st.Get(ctx, "r1")
+	if asJSON(again) != asJSON(sealed) {
+		t.Errorf("run changed by the repeated finalize:\n%s\n%s", asJSON(sealed), asJSON(again))
+	}
+}
+
+// A removal that fails never fails the seal.
+func TestDeadlineJobRemovalIsBestEffort(t *testing.T) {
+	b := setup(t, fakeSource{}, nil)
+	ctx := context.Background()
+	h := workers.NewHandlers(workers.Deps{Config: b.cfg, Runs: b.st, Registry: telemetry.Default(), Executor: executor(b.cfg, fakeSource{}),
+		Sink: uploader.FileSink{Dir: b.dir}, Enqueuer: b.cl, Jobs: failingRemover{}, Logger: zerolog.Nop()})
+	r := b.createRun(t, "r1", "cloud")
+	b.enqueueDeadline(t, r, r.Deadline)
+	if err := h.Collect(ctx, collectTask("r1", "cloud")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, jobs.ReasonComplete)); err != nil {
+		t.Fatalf("finalize failed because the removal did: %v", err)
+	}
+	if got, _ := b.st.Get(ctx, "r1"); got.Status != run.StatusSealed {
+		t.Errorf("run %s, want sealed", got.Status)
+	}
+	if ids := b.scheduledControl(t); len(ids) != 1 {
+		t.Errorf("scheduled = %v, want the deadline job left in place", ids)
+	}
+}
+
+type failingRemover struct{}
+
+func (failingRemover) GetTaskInfo(string, string) (*asynq.TaskInfo, error) {
+	return nil, errors.New("redis: connection refused")
+}
+func (failingRemover) DeleteTask(string, string) error {
+	return errors.New("redis: connection refused")
+}
+
+// The deadline's own finalize seals the run and leaves its own job alone,
+// whether asynq names it in the context or not.
+func TestDeadlineSealKeepsItsOwnJob(t *testing.T) {
+	b := setup(t, fakeSource{}, nil)
+	ctx := context.Background()
+	r := b.createRun(t, "r1", "cloud", "host")
+	b.enqueueDeadline(t, r, r.Deadline)
+	_ = b.h.Collect(ctx, collectTask("r1", "cloud"))
+	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, jobs.ReasonDeadline)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := b.st.Get(ctx, "r1")
+	if got.Status != run.StatusSealed || got.CloseReason != run.ReasonDeadline {
+		t.Fatalf("run = %s (%s), want sealed by the deadline", got.Status, got.CloseReason)
+	}
+	if ids := b.scheduledControl(t); len(ids) != 1 || ids[0] != jobs.FinalizeID("", "r1", jobs.ReasonDeadline) {
+		t.Errorf("scheduled = %v, want the deadline job untouched", ids)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -35,7 +34,7 @@ func startHTTP(cfg config.Config, l zerolog.Logger, component string, rdb redis.
 	}
 	hl := logs.Named(l, logs.Health).With().Str("of", component).Logger()
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", processMetrics(asynq.NewInspectorFromRedisClient(rdb)))
+	mux.Handle("/metrics", processMetrics(rdb))
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("APMTEL_HTTP_ADDR: %w", err)

@@ -18,9 +18,11 @@ import (
 	"github.com/apmtel/apmtel/internal/console"
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
+	"github.com/apmtel/apmtel/internal/orphans"
 	"github.com/apmtel/apmtel/internal/redisconn"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/webguard"
+	"github.com/apmtel/apmtel/jobs"
 	"github.com/apmtel/apmtel/scheduler"
 	"github.com/apmtel/apmtel/workers"
 )
@@ -86,7 +88,7 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 	}
 	h := workers.NewHandlers(workers.Deps{
 		Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(),
-		Executor: newExecutor(cfg, source), Sink: sink, Enqueuer: rt.client, Logger: l,
+		Executor: newExecutor(cfg, source), Sink: sink, Enqueuer: rt.client, Jobs: rt.insp, Logger: l,
 	})
 	var running health.Flag
 	stopHTTP, err := startHTTP(cfg, l, logs.Worker, rdb, health.Redis(rdb), running.Check("server", "worker server not running"))
@@ -99,6 +101,18 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 		return fmt.Errorf("start worker: %w", err)
 	}
 	running.Set(true)
+	// Every worker sweeps asynq's active lists for entries no asynq process
+	// will move (internal/orphans); its removal re-checks each entry in one
+	// script, so many janitors are safe.
+	jctx, stopJanitor := context.WithCancel(ctx)
+	janitorDone := make(chan struct{})
+	go func() {
+		defer close(janitorDone)
+		j := &orphans.Janitor{RDB: rdb, Queues: []string{jobs.QueueCollect, jobs.QueueControl}, MinAge: cfg.OrphanMinAge,
+			Every: min(orphans.DefaultEvery, cfg.OrphanMinAge/2), Logger: logs.Named(l, logs.Janitor)}
+		j.Run(jctx)
+	}()
+	defer func() { stopJanitor(); <-janitorDone }()
 	wl := logs.Named(l, logs.Worker)
 	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Str("redis_kind", redisconn.Kind(cfg)).Msg("worker started")
 	<-ctx.Done()
@@ -152,7 +166,7 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", mon)
 	insp, rdb := rt.insp, rt.rdb
-	mux.Handle("/metrics", monitorMetrics(insp, newRuns(rdb, cfg), cfg))
+	mux.Handle("/metrics", monitorMetrics(insp, rdb, newRuns(rdb, cfg), cfg))
 	if err := mountConsole(mux, cfg, l, rdb); err != nil {
 		return err
 	}

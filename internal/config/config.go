@@ -157,12 +157,18 @@ type Config struct {
 	SearchConcurrency int
 	// PollInterval is how often an idle worker checks the queues (asynq TaskCheckInterval).
 	PollInterval time.Duration
+	// OrphanMinAge is how long an entry of asynq's active list must have had
+	// no usable task hash and no lease before a worker's janitor removes it
+	// (internal/orphans).
+	OrphanMinAge time.Duration
 	// UploadRetryWindow is how long after sealing a failing upload is
 	// retried; then the run's upload is marked failed (`apmtel upload RUN`
 	// re-sends it).
 	UploadRetryWindow time.Duration
 	// CatchupGrace: at start, the scheduler runs the current slot when the
 	// newest snapshot is stale, unless the next slot starts within this.
+	// The scheduler uses at most a quarter of Interval (scheduler.CatchupGrace):
+	// a grace as long as the interval would skip every catch-up.
 	CatchupGrace time.Duration
 	// HistoryLimit is how many runs are kept in Redis.
 	HistoryLimit int
@@ -214,6 +220,7 @@ func Default() Config {
 		Concurrency:       4,
 		SearchConcurrency: 4,
 		PollInterval:      200 * time.Millisecond,
+		OrphanMinAge:      5 * time.Minute,
 		HistoryLimit:      50,
 		HistoryTTL:        7 * 24 * time.Hour,
 		DataDir:           "data",
@@ -284,7 +291,7 @@ func (c Config) Validate() error {
 		{"APMTEL_INTERVAL", c.Interval}, {"APMTEL_TASK_TIMEOUT", c.TaskTimeout},
 		{"APMTEL_SEARCH_TIMEOUT", c.SearchTimeout}, {"APMTEL_RUN_DEADLINE", c.RunDeadline},
 		{"APMTEL_POLL_INTERVAL", c.PollInterval}, {"APMTEL_HISTORY_TTL", c.HistoryTTL},
-		{"APMTEL_UPLOAD_RETRY_WINDOW", c.UploadRetryWindow},
+		{"APMTEL_UPLOAD_RETRY_WINDOW", c.UploadRetryWindow}, {"APMTEL_ORPHAN_MIN_AGE", c.OrphanMinAge},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {

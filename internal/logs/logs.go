@@ -22,6 +22,7 @@ const (
 	Asynq     = "asynq"
 	Sample    = "sample"
 	Health    = "health"
+	Janitor   = "janitor"
 )
 
 // New returns the root logger writing to w ("console" or "json" format).

@@ -3,7 +3,9 @@
 //
 // Every process (worker, scheduler, monitor) exports its own Go and process
 // metrics, apmtel_build_info and the queue gauges read through asynq's
-// Inspector. Runs are different: they are written to Redis by many processes
+// Inspector, less the orphaned active entries internal/orphans finds (asynq
+// counts them as active forever, and cannot read a queue holding one near
+// the head of a list). Runs are different: they are written to Redis by many processes
 // (each worker records its own attempts, whichever finalizer wins seals), so
 // no process sees them all happen. The monitor therefore reads the run
 // history from Redis at scrape time (Runs) and turns it into counters and

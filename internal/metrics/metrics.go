@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/version"
@@ -46,17 +47,19 @@ func Handler(reg *prometheus.Registry) http.Handler {
 // Process is the registry of a worker or the scheduler: the common metrics
 // and the queue gauges. Run counters come from the monitor only, so that
 // many replicas do not each report the same runs.
-func Process(insp *asynq.Inspector, queues ...string) *prometheus.Registry {
+//
+// rdb (nil: none) is read for orphaned active entries (internal/orphans).
+func Process(insp *asynq.Inspector, rdb redis.UniversalClient, queues ...string) *prometheus.Registry {
 	reg := NewRegistry()
-	reg.MustRegister(NewQueues(insp, queues...))
+	reg.MustRegister(NewQueues(insp, rdb, queues...))
 	return reg
 }
 
 // Monitor is the monitor's registry: the common metrics, the queue gauges
 // and the run counters read from st (window: how many of the newest runs
 // each scrape reads; give at least the history limit).
-func Monitor(insp *asynq.Inspector, st *run.Store, window int, queues ...string) *prometheus.Registry {
-	reg := Process(insp, queues...)
+func Monitor(insp *asynq.Inspector, rdb redis.UniversalClient, st *run.Store, window int, queues ...string) *prometheus.Registry {
+	reg := Process(insp, rdb, queues...)
 	reg.MustRegister(NewRuns(st, window))
 	return reg
 }
