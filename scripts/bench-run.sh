@@ -18,7 +18,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-export DOCS=${DOCS:-100000} W=${W:-4} C=${C:-16} DELAYS=${DELAYS:-"0 50 200"} REPEAT=${REPEAT:-3}
+export DOCS=${DOCS:-100000} W=${W:-4} WC=${WC:-6} C=${C:-16} DELAYS=${DELAYS:-"0 50 200"} REPEAT=${REPEAT:-3}
 export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/bench-run}
 scripts/services.sh start
 trap 'scripts/services.sh stop' EXIT
@@ -44,6 +44,7 @@ redis_host, redis_port = env0["APMTEL_TEST_REDIS_ADDR"].split(":")
 state, apmtel = env0["APMTEL_STATE_DIR"], env0["APMTEL_BIN"]
 W, C, docs, R = int(env0["W"]), int(env0["C"]), int(env0["DOCS"]), int(env0["REPEAT"])
 cores = os.cpu_count() or 1
+WC = env0["WC"]
 delays = [int(d) for d in env0["DELAYS"].split()]
 DB = "5"
 base = {k: v for k, v in env0.items() if not k.startswith("APMTEL_")}
@@ -101,7 +102,7 @@ def distributed():
 procs = []
 try:
     for i in range(W):
-        procs.append(subprocess.Popen([apmtel, "worker"], env=dict(base, APMTEL_CONCURRENCY="5"),
+        procs.append(subprocess.Popen([apmtel, "worker"], env=dict(base, APMTEL_CONCURRENCY=env0["WC"]),
                                       stdout=open(f"{state}/worker-{i}.log", "w"), stderr=subprocess.STDOUT))
     time.sleep(1.5)
     ctl("fault", {"mode": "none"})
@@ -156,7 +157,7 @@ section = f"""<!-- bench-run:start -->
 ## Run benchmark (`scripts/bench-run.sh`)
 
 Measured on {time.strftime('%Y-%m-%d', time.gmtime())} with DOCS={docs} sample documents, W={W} workers
-(`APMTEL_CONCURRENCY=5` each), cap C={C} (`APMTEL_SEARCH_CONCURRENCY`), `APMTEL_POLL_INTERVAL=100ms`; the
+(`APMTEL_CONCURRENCY={WC}` each), cap C={C} (`APMTEL_SEARCH_CONCURRENCY`), `APMTEL_POLL_INTERVAL=100ms`; the
 test proxy (tools/esproxy) adds the delay to every request. Each figure is the **median of {R} runs**, after
 three in-process and three distributed runs warmed the freshly started node; the engine, Redis,
 the workers and the benchmark share 2 cores.
