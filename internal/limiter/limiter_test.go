@@ -310,43 +310,19 @@ func TestTaskOrderPutsAChainAheadOfLaterTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var order []string
-	var wg sync.WaitGroup
-	acquire := func(ctx context.Context, name string) {
-		defer wg.Done()
-		_, release, err := s.Acquire(ctx)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		mu.Lock()
-		order = append(order, name)
-		mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-		release()
-	}
-	queued := func(n int64) func() bool {
-		return func() bool { c, _ := rdb.ZCard(bg, oks.SearchQueue()).Result(); return c == n }
-	}
+	o := &served{t: t, s: s, queue: oks.SearchQueue()}
 	// A later task fans out three requests, and a plain request arrives.
 	taskB := InTaskOrder(bg)
 	for i := range 3 {
-		wg.Add(1)
-		go acquire(taskB, fmt.Sprint("B", i))
-		testenv.Eventually(t, 5*time.Second, "B queued", queued(int64(i+1)))
+		o.send(taskB, fmt.Sprint("B", i), int64(i+1))
 	}
-	wg.Add(1)
-	go acquire(bg, "plain")
-	testenv.Eventually(t, 5*time.Second, "plain queued", queued(4))
+	o.send(bg, "plain", 4)
 	// A's second request (it needed the first one's answer) comes last...
-	wg.Add(1)
-	go acquire(taskA, "A2")
-	testenv.Eventually(t, 5*time.Second, "A2 queued", queued(5))
+	o.send(taskA, "A2", 5)
 	releaseA1()
-	wg.Wait()
-	// ...and is served first; B's requests, which queued at B's first ticket
-	// (before the plain one), come next, the plain request last.
+	order := o.wait()
+	// ...and is served first; B's requests, which queue at B's start (before
+	// the plain one arrived), come next, the plain request last.
 	if len(order) != 5 || order[0] != "A2" || order[4] != "plain" {
 		t.Fatalf("served in order %v, want A2 first and the plain request last", order)
 	}
@@ -367,35 +343,50 @@ func TestTaskOrderIsTheTaskStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var order []string
-	var wg sync.WaitGroup
-	acquire := func(ctx context.Context, name string) {
-		defer wg.Done()
-		_, release, err := s.Acquire(ctx)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		mu.Lock()
-		order = append(order, name)
-		mu.Unlock()
-		release()
-	}
-	queued := func(n int64) func() bool {
-		return func() bool { c, _ := rdb.ZCard(bg, oks.SearchQueue()).Result(); return c == n }
-	}
+	o := &served{t: t, s: s, queue: oks.SearchQueue()}
 	for i := range 3 {
-		wg.Add(1)
-		go acquire(taskB, fmt.Sprint("B", i))
-		testenv.Eventually(t, 5*time.Second, "B queued", queued(int64(i+1)))
+		o.send(taskB, fmt.Sprint("B", i), int64(i+1))
 	}
-	wg.Add(1)
-	go acquire(taskA, "A")
-	testenv.Eventually(t, 5*time.Second, "A queued", queued(4))
+	o.send(taskA, "A", 4)
 	releaseH()
-	wg.Wait()
+	order := o.wait()
 	if len(order) != 4 || order[0] != "A" {
 		t.Fatalf("served in order %v, want the older task's request first", order)
 	}
 }
+
+// served queues named requests on one semaphore and records the order in
+// which they got their slot.
+type served struct {
+	t     *testing.T
+	s     *Semaphore
+	queue string
+	mu    sync.Mutex
+	order []string
+	wg    sync.WaitGroup
+}
+
+// send queues one request under ctx and waits until the queue holds n tickets.
+func (o *served) send(ctx context.Context, name string, n int64) {
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		_, release, err := o.s.Acquire(ctx)
+		if err != nil {
+			o.t.Error(err)
+			return
+		}
+		o.mu.Lock()
+		o.order = append(o.order, name)
+		o.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		release()
+	}()
+	testenv.Eventually(o.t, 5*time.Second, name+" queued", func() bool {
+		c, _ := o.s.rdb.ZCard(context.Background(), o.queue).Result()
+		return c == n
+	})
+}
+
+// wait returns the order in which the requests were served.
+func (o *served) wait() []string { o.wg.Wait(); return o.order }
