@@ -278,6 +278,9 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 			if order != nil {
 				order.place.CompareAndSwap(0, res[2])
 			}
+			// Later polls of this ticket answer its old stamp, not Redis's
+			// now: they must not teach the offset again.
+			place = res[2]
 		}
 		if len(res) == 3 && res[0] == 1 {
 			return s.hold(ctx, ticket)

@@ -390,3 +390,26 @@ func (o *served) send(ctx context.Context, name string, n int64) {
 
 // wait returns the order in which the requests were served.
 func (o *served) wait() []string { o.wg.Wait(); return o.order }
+
+// The clock offset is learnt only from a fresh stamp: a ticket that waited
+// and polled must not teach "its old stamp minus now" (Redis runs on this
+// machine here, so the true offset is about zero).
+func TestOffsetIgnoresAWaitingTicketsOldStamp(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	s := New(rdb, keys.New("apmtel:test-offset-"+t.Name()), 1, Options{})
+	s.pollMin, s.pollMax = 20*time.Millisecond, 20*time.Millisecond
+	t.Cleanup(func() { _ = s.Close() })
+	_, release, err := s.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(300 * time.Millisecond); release() }()
+	_, release2, err := s.Acquire(context.Background()) // waits and polls ~15 times
+	if err != nil {
+		t.Fatal(err)
+	}
+	release2()
+	if off := time.Duration(s.offset.Load()) * time.Microsecond; off < -100*time.Millisecond || off > 100*time.Millisecond {
+		t.Fatalf("offset to Redis time %s, want about 0 (same machine)", off)
+	}
+}
