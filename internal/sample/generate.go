@@ -108,14 +108,7 @@ type generator struct {
 	rootID   string
 }
 
-func (g *generator) hex(n int) string {
-	const digits = "0123456789abcdef"
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = digits[g.r.IntN(16)]
-	}
-	return string(b)
-}
+func (g *generator) hex(n int) string { return string(g.appendHex(nil, n)) }
 
 // appendHex appends n random lowercase hex digits.
 func (g *generator) appendHex(b []byte, n int) []byte {
@@ -213,8 +206,7 @@ func (g *generator) appendDoc(b []byte, i int) (index string, _ []byte) {
 	switch k := g.r.IntN(100); {
 	case k < 40:
 		if g.r.IntN(3) == 0 || g.traceID == "" {
-			g.traceID = string(g.appendHex(nil, 32))
-			g.rootID = string(g.appendHex(nil, 16))
+			g.traceID, g.rootID = g.hex(32), g.hex(16)
 		} else {
 			w.obj("parent")
 			w.str("id", g.rootID)
@@ -340,7 +332,8 @@ func Load(ctx context.Context, d es.Doer, o Options) (Stats, error) {
 	r := rand.New(rand.NewPCG(uint64(o.Seed), 0x9e3779b97f4a7c15))
 	g := &generator{r: r, o: o, services: newServices(r, o.Services)}
 	st := Stats{ByIndex: map[string]int{}}
-	if err := createStreams(ctx, d, dataStreams(o.Prefix, g.services)); err != nil {
+	streams := dataStreams(o.Prefix, g.services)
+	if err := createStreams(ctx, d, streams); err != nil {
 		return st, fmt.Errorf("sample: %w", err)
 	}
 	st.Setup = time.Since(start)
@@ -422,7 +415,7 @@ func Load(ctx context.Context, d es.Doer, o Options) (Stats, error) {
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "sample: %d documents in %s (%.0f docs/s; %.0f docs/s after %s creating %d data streams), loader CPU %s, peak RSS %s\n",
 			st.Docs, st.Duration.Round(time.Millisecond), float64(st.Docs)/st.Duration.Seconds(),
-			float64(st.Docs)/(st.Duration-st.Setup).Seconds(), st.Setup.Round(time.Millisecond), len(dataStreams(o.Prefix, g.services)),
+			float64(st.Docs)/(st.Duration-st.Setup).Seconds(), st.Setup.Round(time.Millisecond), len(streams),
 			cpuTime(), peakRSS())
 	}
 	return st, nil
