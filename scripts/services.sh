@@ -99,10 +99,21 @@ status() {
 }
 
 stop() {
-  for p in esproxy opensearch; do
-    if [ -f "$STATE/$p.pid" ]; then kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true; rm -f "$STATE/$p.pid"; fi
+  # Waits for each process to exit: OpenSearch writes its translog and
+  # cluster state on SIGTERM, and whoever removes $STATE next must not race it.
+  local pids=()
+  for p in esproxy opensearch redis; do
+    if [ -f "$STATE/$p.pid" ]; then
+      local pid
+      pid=$(cat "$STATE/$p.pid")
+      kill "$pid" 2>/dev/null && pids+=("$pid")
+      rm -f "$STATE/$p.pid"
+    fi
   done
-  if [ -f "$STATE/redis.pid" ]; then kill "$(cat "$STATE/redis.pid")" 2>/dev/null || true; rm -f "$STATE/redis.pid"; fi
+  local end=$((SECONDS + 30))
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 0.1; done
+  done
   rm -f "$STATE/env"
 }
 
