@@ -406,14 +406,7 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	now := h.d.Now()
-	if !r.Uploadable() || !h.d.Config.OptIn {
-		why := run.SkipOptOut
-		switch r.Kind {
-		case run.KindPartial:
-			why = run.SkipPartial
-		case run.KindDryRun:
-			why = run.SkipDryRun
-		}
+	if why := r.SkipReason(h.d.Config.OptIn, nil); why != "" {
 		if why == run.SkipOptOut {
 			l.Warn().Msg("telemetry opt-in is off (APMTEL_OPT_IN=false): payload collected but not sent")
 		}
@@ -422,10 +415,14 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	attempt, maxAttempts := retry+1, maxRetry+1
-	where, state, err := h.deliver(ctx, st, r)
+	d, err := h.deliver(ctx, st, r)
 	if err == nil {
-		l.Info().Str("to", where).Int("attempt", attempt).Msg("payload " + string(state))
-		return ignoreState(st.UploadDelivered(ctx, r.ID, state, attempt, where, now))
+		ev := l.Info().Str("to", d.Where).Int("attempt", attempt)
+		if d.Note != "" {
+			ev = ev.Str("note", d.Note)
+		}
+		ev.Msg("payload " + string(d.State))
+		return ignoreState(st.UploadDelivered(ctx, r.ID, d.State, attempt, d.Where, now))
 	}
 	msg := redact(err.Error(), h.d.Config.Secrets())
 	window := h.d.Config.UploadRetryWindow
@@ -458,47 +455,35 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 
 var errPermanent = errors.New("permanent")
 
-// deliver builds the envelope and puts it into the sink.
-func (h *Handlers) deliver(ctx context.Context, st *run.Store, r run.Run) (string, run.UploadState, error) {
-	snap, err := st.Snapshot(ctx, r.ID)
-	if err != nil {
-		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
-	}
-	var src uploader.Source
-	if len(r.SourceInfo) > 0 {
-		if err := json.Unmarshal(r.SourceInfo, &src); err != nil {
-			return "", "", fmt.Errorf("%w: stored source info: %w", errPermanent, err)
-		}
-	} else {
+// deliver builds the run's document (uploader.RunDocument) and puts it
+// into the sink, which says which state that reached.
+func (h *Handlers) deliver(ctx context.Context, st *run.Store, r run.Run) (uploader.Delivery, error) {
+	if len(r.SourceInfo) == 0 {
 		// No job of the run could read it; the source is needed now.
-		if src, err = h.describer(r).Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout); err != nil {
-			return "", "", fmt.Errorf("source cluster identity: %w", err)
+		src, err := h.describer(r).Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
+		if err != nil {
+			return uploader.Delivery{}, fmt.Errorf("source cluster identity: %w", err)
 		}
-		b, _ := json.Marshal(src)
-		_ = st.SetSourceInfo(ctx, r.ID, b)
+		b, err := json.Marshal(src)
+		if err != nil {
+			return uploader.Delivery{}, fmt.Errorf("%w: source cluster identity: %w", errPermanent, err)
+		}
+		if err := st.SetSourceInfo(ctx, r.ID, b); err != nil {
+			return uploader.Delivery{}, err
+		}
+		// Another job may have stored one first: the stored one is the run's.
+		if r, err = st.Get(ctx, r.ID); err != nil {
+			return uploader.Delivery{}, err
+		}
 	}
-	env, err := uploader.Build(src, r.SealedAt, snap)
+	id, env, err := uploader.RunDocument(ctx, st, r)
+	if errors.Is(err, uploader.ErrUnbuildable) {
+		return uploader.Delivery{}, fmt.Errorf("%w: %w", errPermanent, err)
+	}
 	if err != nil {
-		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
+		return uploader.Delivery{}, err
 	}
-	// The behavioural tasks' objects (application_usage, ui_counters) go
-	// beside the APM object in stack_stats.kibana.plugins; a run sealed
-	// without them has none. A Redis error is retried like any other.
-	plugins, err := st.Plugins(ctx, r.ID)
-	if err != nil {
-		return "", "", err
-	}
-	if err := env.AddPlugins(plugins); err != nil {
-		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
-	}
-	where, err := h.d.Sink.Put(ctx, uploader.DocID(src.ClusterUUID, r.ID), env)
-	if err != nil {
-		return "", "", err
-	}
-	if _, ok := h.d.Sink.(uploader.FileSink); ok {
-		return where, run.UploadWritten, nil
-	}
-	return where, run.UploadUploaded, nil
+	return h.d.Sink.Put(ctx, id, env)
 }
 
 func isState(err error) bool {

@@ -34,17 +34,14 @@ func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.D
 		return nil, fmt.Errorf("describe source: %w", err)
 	}
 	now := time.Now()
-	doc, err := uploader.Build(src, now, apm)
-	if err != nil {
-		return nil, err
-	}
 	objs := map[string]json.RawMessage{}
 	for name, obj := range plugins {
 		if objs[name], err = json.Marshal(obj); err != nil {
 			return nil, err
 		}
 	}
-	if err := doc.AddPlugins(objs); err != nil {
+	doc, err := uploader.Document(src, now, apm, objs)
+	if err != nil {
 		return nil, err
 	}
 	sink, err := newSink(cfg, l)
@@ -53,7 +50,7 @@ func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.D
 	}
 	id := uploader.DocID(src.ClusterUUID, scheduler.ScheduledRunID(scheduler.SlotStart(now, cfg.Interval)))
 	fmt.Fprintf(e.stderr, "document id: %s (the run of the current schedule slot)\n", id)
-	fmt.Fprintf(e.stderr, "target: %s\n", uploader.Target(sink, id))
+	fmt.Fprintf(e.stderr, "target: %s\n", sink.Target(id))
 	if !cfg.OptIn {
 		fmt.Fprintln(e.stderr, "note: APMTEL_OPT_IN=false, so nothing would be sent")
 	}

@@ -122,7 +122,7 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 		}
 	}
 	sealed, err := f.Runs.Seal(ctx, r, run.Seal{At: now(), Unfinished: unfinished, Snapshot: b, Plugins: plugins, Report: rep,
-		LastGood: good, Skip: f.skipReason(r)})
+		LastGood: good, Skip: r.SkipReason(f.OptIn, &rep)})
 	if err != nil && !sealed {
 		return Finalized{}, err
 	}
@@ -145,19 +145,7 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 
 func (f *Finalizer) done(r run.Run, sealedNow bool) Finalized {
 	return Finalized{Run: r, SealedNow: sealedNow,
-		Upload: r.Status == run.StatusSealed && !r.Upload.State.Ended() && r.Uploadable()}
-}
-
-func (f *Finalizer) skipReason(r run.Run) run.SkipReason {
-	switch {
-	case r.Kind == run.KindPartial:
-		return run.SkipPartial
-	case r.Kind == run.KindDryRun:
-		return run.SkipDryRun
-	case !f.OptIn:
-		return run.SkipOptOut
-	}
-	return ""
+		Upload: r.Status == run.StatusSealed && !r.Upload.State.Ended() && r.SkipReason(f.OptIn, nil) == ""}
 }
 
 func contains(list []string, s string) bool {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/schema"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/internal/uploader"
@@ -55,15 +56,22 @@ func TestUploadFullEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 12, 1, 10, 0, 0, 123e6, time.UTC)
-	env, err := uploader.Build(stored, at, json.RawMessage(`{"cloud":{"provider":["aws"]},"tasks":{"cloud":{"took":{"ms":4}}}}`))
+	env, err := uploader.Document(stored, at, json.RawMessage(`{"cloud":{"provider":["aws"]},"tasks":{"cloud":{"took":{"ms":4}}}}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	index := p + "xpack-phone-home"
 	do(es.Request{Method: "PUT", Index: []string{index}, Body: json.RawMessage(schema.ESIndex("strict"))})
 	id := uploader.DocID(src.ClusterUUID, "sched-20261201T000000Z")
-	if _, err := (uploader.ESSink{ES: c, Index: index, Timeout: time.Minute}).Put(ctx, id, env); err != nil {
-		t.Fatalf("upload into the strict mapping: %v", err)
+	sink := uploader.ESSink{ES: c, Index: index, Timeout: time.Minute}
+	if d, err := sink.Put(ctx, id, env); err != nil || d.State != run.UploadUploaded || d.Note != "" {
+		t.Fatalf("upload into the strict mapping: %+v %v", d, err)
+	}
+	// The same document again (a retry after a slow first attempt that the
+	// engine had stored, or a re-send): the engine answers 409, and the
+	// sink reads the document back and reports it delivered, not failed.
+	if d, err := sink.Put(ctx, id, env); err != nil || d.State != run.UploadUploaded || d.Note != uploader.AlreadyDelivered || d.Where != index+"/"+id {
+		t.Errorf("second put of %s = %+v, %v; want uploaded, %q", id, d, err, uploader.AlreadyDelivered)
 	}
 	var got struct {
 		Source map[string]any `json:"_source"`
