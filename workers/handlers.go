@@ -425,21 +425,13 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 		return ignoreState(st.UploadDelivered(ctx, r.ID, d.State, attempt, d.Where, now))
 	}
 	msg := redact(err.Error(), h.d.Config.Secrets())
-	window := h.d.Config.UploadRetryWindow
 	since := r.Upload.Since
 	if since.IsZero() {
 		since = r.SealedAt
 	}
-	spent := now.Sub(since)+config.UploadRetryDelay(retry) >= window
-	permanent := errors.Is(err, errPermanent) || es.IsPermanent(err)
-	if permanent || spent || attempt >= maxAttempts {
-		why := "permanent error"
-		if !permanent {
-			why = fmt.Sprintf("retry window APMTEL_UPLOAD_RETRY_WINDOW=%s spent", window)
-			if attempt >= maxAttempts {
-				why = fmt.Sprintf("%d attempts made", attempt)
-			}
-		}
+	final, why := UploadRetry{Window: h.d.Config.UploadRetryWindow}.Decide(UploadAttempt{Attempt: attempt, MaxAttempts: maxAttempts,
+		Since: since, Now: now, Permanent: errors.Is(err, errPermanent) || es.IsPermanent(err)})
+	if final {
 		l.Error().Str("error", msg).Int("attempt", attempt).Str("why", why).
 			Msg("upload failed for good; `apmtel upload " + r.ID + "` sends it again")
 		if serr := st.UploadFailed(ctx, r.ID, attempt, maxAttempts, why+": "+msg, now); serr != nil && !isState(serr) {
