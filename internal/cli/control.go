@@ -85,19 +85,18 @@ func runRun(e *env, args []string) error {
 	s := &scheduler.Scheduler{Config: cfg, Runs: st, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
 	ctx, stop := signalContext()
 	defer stop()
-	id := ""
+	id := scheduler.ManualRunID(time.Now())
 	if kind == run.KindFull && !force {
-		// Runs never overlap: a full run in progress is the one asked for.
-		if r, open, err := st.OpenFull(ctx); err == nil && open {
+		r, started, err := s.StartFull(ctx, id, "manual")
+		if err != nil {
+			return err
+		}
+		if !started {
 			id = r.ID
 			fmt.Fprintf(e.stderr, "a full run is already in progress (%s, %s): following it instead of starting another (--force starts one)\n", r.ID, r.Trigger)
 		}
-	}
-	if id == "" {
-		id = scheduler.ManualRunID(time.Now())
-		if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
-			return err
-		}
+	} else if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
+		return err
 	}
 	fmt.Fprintln(e.stdout, id)
 	if !wait {
