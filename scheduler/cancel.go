@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/jobs"
 )
@@ -88,12 +89,4 @@ func Cancel(ctx context.Context, runs *run.Store, insp *asynq.Inspector, id stri
 	return c, nil
 }
 
-func sameSource(a, b string) bool {
-	if a == "" {
-		a = "default"
-	}
-	if b == "" {
-		b = "default"
-	}
-	return a == b
-}
+func sameSource(a, b string) bool { return keys.SourceOrDefault(a) == keys.SourceOrDefault(b) }
