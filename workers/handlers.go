@@ -31,11 +31,10 @@ import (
 // Deps are the handlers' collaborators.
 type Deps struct {
 	Config config.Config
-	// Runs is the run store of the configured source cluster.
-	Runs     *run.Store
+	// Clusters gives the run store and the executor of a job's source
+	// cluster, by the source name the job carries.
+	Clusters Clusters
 	Registry *telemetry.Registry
-	// Executor runs telemetry tasks (source, limiter, timeouts).
-	Executor *collect.Executor
 	// Sink receives payloads (telemetry cluster or files).
 	Sink     uploader.Sink
 	Enqueuer jobs.Enqueuer
@@ -53,7 +52,6 @@ type Deps struct {
 type Handlers struct {
 	d      Deps
 	worker string
-	fin    *collect.Finalizer
 }
 
 // NewHandlers returns handlers over d.
@@ -62,8 +60,12 @@ func NewHandlers(d Deps) *Handlers {
 		d.Now = time.Now
 	}
 	host, _ := os.Hostname()
-	return &Handlers{d: d, worker: fmt.Sprintf("%s/%d", host, os.Getpid()),
-		fin: &collect.Finalizer{Runs: d.Runs, OptIn: d.Config.OptIn, Logger: logs.Named(d.Logger, logs.Finalize), Now: d.Now}}
+	return &Handlers{d: d, worker: fmt.Sprintf("%s/%d", host, os.Getpid())}
+}
+
+// finalizer closes, assembles and seals the runs of a cluster.
+func (h *Handlers) finalizer(c Cluster) *collect.Finalizer {
+	return &collect.Finalizer{Runs: c.Runs, OptIn: h.d.Config.OptIn, Logger: logs.Named(h.d.Logger, logs.Finalize), Now: h.d.Now}
 }
 
 // NewMux returns the handler of a worker: every job type routed, and an
@@ -131,17 +133,9 @@ func note(ctx context.Context, runID, task string) {
 
 func skip(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRetry) }
 
-// store returns the run store of a job's source. Today a deployment has one
-// source cluster; a job of another one is refused, never run against the
-// wrong cluster.
-func (h *Handlers) store(source string) (*run.Store, error) {
-	if source == "" {
-		source = keys.DefaultSource
-	}
-	if source != h.d.Runs.Keys().Source {
-		return nil, fmt.Errorf("job of source cluster %q, but this worker collects from %q (APMTEL_SOURCE_NAME)", source, h.d.Runs.Keys().Source)
-	}
-	return h.d.Runs, nil
+// cluster returns the Cluster of a job's source.
+func (h *Handlers) cluster(source string) (Cluster, error) {
+	return h.d.Clusters.Cluster(keys.SourceOrDefault(source))
 }
 
 // Collect runs one telemetry task of a run and records its outcome.
@@ -152,10 +146,11 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, p.Task)
 	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", p.RunID).Str("task", p.Task).Logger()
-	st, err := h.store(p.Source)
+	c, err := h.cluster(p.Source)
 	if err != nil {
 		return skip(fmt.Errorf("task %s: %w", p.Task, err))
 	}
+	st := c.Runs
 	r, err := st.Get(ctx, p.RunID)
 	if collect.IsGone(err) {
 		l.Info().Msg("run no longer exists (trimmed or expired); job dropped")
@@ -206,11 +201,11 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	// task is recorded, so the identity is stored before the run can seal.
 	described := make(chan struct{})
 	if len(r.SourceInfo) == 0 && p.Task == r.Tasks[0] {
-		go func() { defer close(described); h.captureSource(ctx, st, r) }()
+		go func() { defer close(described); h.captureSource(ctx, c, r) }()
 	} else {
 		close(described)
 	}
-	out := h.d.Executor.Run(ctx, collect.Job{RunID: r.ID, Task: task, Indices: r.Indices, RunDeadline: r.Deadline})
+	out := c.Executor.Run(ctx, collect.Job{RunID: r.ID, Task: task, Indices: r.Indices, RunDeadline: r.Deadline})
 	<-described
 	if out.Interrupted {
 		// Shutdown or cancel: record nothing, so the job goes back to the
@@ -242,18 +237,18 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 // captureSource stores the source cluster's identity with the run, once, so
 // that its upload never needs the source. A failure is not the task's: the
 // upload tries again.
-func (h *Handlers) captureSource(ctx context.Context, st *run.Store, r run.Run) {
+func (h *Handlers) captureSource(ctx context.Context, c Cluster, r run.Run) {
 	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Logger()
 	// Bounded on its own: the task must not wait long for a side errand.
 	ctx, cancel := context.WithTimeout(ctx, h.d.Config.SearchTimeout)
 	defer cancel()
-	src, err := h.describer(r).Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
+	src, err := h.describer(r).Describe(ctx, c.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
 	if err != nil {
 		l.Warn().Err(err).Msg("cannot read the source cluster's identity yet; the upload tries again")
 		return
 	}
 	b, _ := json.Marshal(src)
-	if err := st.SetSourceInfo(ctx, r.ID, b); err != nil {
+	if err := c.Runs.SetSourceInfo(ctx, r.ID, b); err != nil {
 		l.Warn().Err(err).Msg("cannot store the source cluster's identity")
 	}
 }
@@ -350,10 +345,11 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, "")
 	l := logs.Named(h.d.Logger, logs.Finalize).With().Str("run_id", p.RunID).Logger()
-	if _, err := h.store(p.Source); err != nil {
+	c, err := h.cluster(p.Source)
+	if err != nil {
 		return skip(fmt.Errorf("finalize: %w", err))
 	}
-	f, err := h.fin.Finalize(ctx, p.RunID, run.CloseReason(p.Reason))
+	f, err := h.finalizer(c).Finalize(ctx, p.RunID, run.CloseReason(p.Reason))
 	if collect.IsGone(err) {
 		// The run left the history before its deadline job ran: nothing to do.
 		l.Debug().Msg("run no longer exists (trimmed or expired); finalize has nothing to do")
@@ -384,10 +380,11 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, "")
 	l := logs.Named(h.d.Logger, logs.Upload).With().Str("run_id", p.RunID).Logger()
-	st, err := h.store(p.Source)
+	c, err := h.cluster(p.Source)
 	if err != nil {
 		return skip(fmt.Errorf("upload: %w", err))
 	}
+	st := c.Runs
 	r, err := st.Get(ctx, p.RunID)
 	if collect.IsGone(err) {
 		l.Info().Msg("run no longer exists; nothing to upload")
@@ -415,7 +412,7 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	attempt, maxAttempts := retry+1, maxRetry+1
-	d, err := h.deliver(ctx, st, r)
+	d, err := h.deliver(ctx, c, r)
 	if err == nil {
 		ev := l.Info().Str("to", d.Where).Int("attempt", attempt)
 		if d.Note != "" {
@@ -449,10 +446,11 @@ var errPermanent = errors.New("permanent")
 
 // deliver builds the run's document (uploader.RunDocument) and puts it
 // into the sink, which says which state that reached.
-func (h *Handlers) deliver(ctx context.Context, st *run.Store, r run.Run) (uploader.Delivery, error) {
+func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run) (uploader.Delivery, error) {
+	st := c.Runs
 	if len(r.SourceInfo) == 0 {
 		// No job of the run could read it; the source is needed now.
-		src, err := h.describer(r).Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
+		src, err := h.describer(r).Describe(ctx, c.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
 		if err != nil {
 			return uploader.Delivery{}, fmt.Errorf("source cluster identity: %w", err)
 		}

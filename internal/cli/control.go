@@ -22,6 +22,7 @@ import (
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/scheduler"
+	"github.com/apmtel/apmtel/workers"
 )
 
 // workerOnly are settings that only a worker reads; giving them to another
@@ -497,7 +498,7 @@ func runPreview(e *env, args []string) error {
 // assembles their telemetry objects as finalize would (without last good
 // values): the APM object and the other plugins' objects.
 func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks []telemetry.Task, parallel int) (collect.Assembled, run.Report, map[string]run.TaskRecord) {
-	x := newExecutor(cfg, source)
+	x := workers.NewExecutor(cfg, source)
 	results := collect.Preview(ctx, x, "preview-"+time.Now().UTC().Format("20060102T150405Z"), tasks, cfg.Indices, parallel)
 	names := make([]string, len(tasks))
 	for i, t := range tasks {
@@ -507,15 +508,8 @@ func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks [
 	return all, rep, results
 }
 
-// newExecutor is the one executor configuration, shared by workers and preview.
-func newExecutor(cfg config.Config, source es.Doer) *collect.Executor {
-	return &collect.Executor{Source: source, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout}
-}
-
-// newClusterSource is the source client of every process that collects: the
-// cluster-wide semaphore in Redis (APMTEL_SEARCH_CONCURRENCY, 0 = none) is
-// its gate, so every attempt of every request, retries included, holds a
-// slot and a backoff holds none.
+// newClusterSource is preview's source client under the workers'
+// cluster-wide semaphore in Redis (APMTEL_SEARCH_CONCURRENCY, 0 = none).
 func newClusterSource(cfg config.Config, l zerolog.Logger, rdb redis.UniversalClient) (*es.Client, error) {
 	var gate es.Gate
 	if cfg.SearchConcurrency > 0 {

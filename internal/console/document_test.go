@@ -28,7 +28,7 @@ var documentPre = regexp.MustCompile(`(?s)<pre id="document">(.*?)</pre>`)
 // upload runs the worker's upload job of run id into sink.
 func upload(t *testing.T, st *run.Store, sink uploader.Sink, id string) {
 	t.Helper()
-	h := workers.NewHandlers(workers.Deps{Config: config.Default(), Runs: st, Registry: telemetry.Default(), Sink: sink, Logger: zerolog.Nop()})
+	h := workers.NewHandlers(workers.Deps{Config: config.Default(), Clusters: workers.OneCluster{Runs: st}, Registry: telemetry.Default(), Sink: sink, Logger: zerolog.Nop()})
 	job, err := jobs.NewUpload(jobs.RunPayload{Source: keys.DefaultSource, RunID: id}, 0, config.Default().Timing())
 	if err != nil {
 		t.Fatal(err)
