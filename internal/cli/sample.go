@@ -14,6 +14,7 @@ import (
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/sample"
 	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/internal/uploader"
 )
 
 func runSample(e *env, args []string) error {
@@ -87,7 +88,7 @@ func runSampleTelemetry(e *env, args []string) error {
 		return err
 	}
 	warnInsecure(l, "telemetry", cfg.Telemetry)
-	if _, err := SetupTelemetryIndex(ctx, tc, cfg.TelemetryIndex, "false", clear); err != nil {
+	if _, err := uploader.SetupIndex(ctx, tc, cfg.TelemetryIndex, "false", clear); err != nil {
 		return err
 	}
 	o.Index, o.Now, o.Progress, o.Chunk = cfg.TelemetryIndex, time.Now(), e.stderr, 250

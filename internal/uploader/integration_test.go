@@ -1,7 +1,7 @@
 package uploader_test
 
 // Integration: Describe against the real search engine (OpenSearch in CI,
-// behind the product-header proxy), Build, and an upload into a telemetry
+// behind the product-header proxy), Document, and an upload into a telemetry
 // index created with the schema's strict mapping; the stored document is
 // read back and checked field by field.
 
@@ -16,7 +16,6 @@ import (
 
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/run"
-	"github.com/apmtel/apmtel/internal/schema"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/internal/uploader"
 )
@@ -61,11 +60,17 @@ func TestUploadFullEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	index := p + "xpack-phone-home"
-	do(es.Request{Method: "PUT", Index: []string{index}, Body: json.RawMessage(schema.ESIndex("strict"))})
+	if what, err := uploader.SetupIndex(ctx, c, index, "strict", false); err != nil || what != "created" {
+		t.Fatalf("telemetry index setup: %q %v", what, err)
+	}
 	id := uploader.DocID(src.ClusterUUID, "sched-20261201T000000Z")
 	sink := uploader.ESSink{ES: c, Index: index, Timeout: time.Minute}
 	if d, err := sink.Put(ctx, id, env); err != nil || d.State != run.UploadUploaded || d.Note != "" {
 		t.Fatalf("upload into the strict mapping: %+v %v", d, err)
+	}
+	// Setting an existing index up again updates it in place; the document stays.
+	if what, err := uploader.SetupIndex(ctx, c, index, "strict", false); err != nil || what != "mapping and settings updated" {
+		t.Errorf("second telemetry index setup: %q %v", what, err)
 	}
 	// The same document again (a retry after a slow first attempt that the
 	// engine had stored, or a re-send): the engine answers 409, and the
