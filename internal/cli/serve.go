@@ -126,8 +126,8 @@ func isLoopback(addr string) bool { return webguard.IsLoopback(addr) }
 // not nil, receives the listening address.
 func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.Logger, ready chan<- string) error {
 	ml := logs.Named(l, logs.Monitor)
-	if !isLoopback(cfg.MonitorAddr) && cfg.MonitorToken == "" {
-		return &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_MONITOR_ADDR (%s) is not a loopback address", cfg.MonitorAddr)}
+	if err := webguard.RequireToken("APMTEL_MONITOR_ADDR", cfg.MonitorAddr, cfg.MonitorToken); err != nil {
+		return &config.UsageError{Err: err}
 	}
 	if !cfg.MonitorReadOnly {
 		ml.Warn().Msg("monitor is writable (APMTEL_MONITOR_READ_ONLY=false): Asynqmon can pause queues and delete jobs; same-origin requests only")
