@@ -65,7 +65,7 @@ func NewHandlers(d Deps) *Handlers {
 
 // finalizer closes, assembles and seals the runs of a cluster.
 func (h *Handlers) finalizer(c Cluster) *collect.Finalizer {
-	return &collect.Finalizer{Runs: c.Runs, OptIn: h.d.Config.OptIn, Logger: logs.Named(h.d.Logger, logs.Finalize), Now: h.d.Now}
+	return &collect.Finalizer{Runs: c.Runs, Registry: h.d.Registry, OptIn: h.d.Config.OptIn, Logger: logs.Named(h.d.Logger, logs.Finalize), Now: h.d.Now}
 }
 
 // NewMux returns the handler of a worker: every job type routed, and an

@@ -504,7 +504,7 @@ func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks [
 	for i, t := range tasks {
 		names[i] = t.Name
 	}
-	all, rep := collect.AssembleAll(names, results, nil)
+	all, rep := collect.AssembleAll(telemetry.Default(), names, results, nil)
 	return all, rep, results
 }
 

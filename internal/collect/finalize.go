@@ -11,11 +11,14 @@ import (
 
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/schema"
+	"github.com/apmtel/apmtel/internal/telemetry"
 )
 
 // Finalizer closes, assembles and seals runs.
 type Finalizer struct {
 	Runs *run.Store
+	// Registry names each task's plugin (which object its fragment goes to).
+	Registry *telemetry.Registry
 	// OptIn false seals full runs with their upload skipped (opt-out).
 	OptIn  bool
 	Logger zerolog.Logger
@@ -86,14 +89,16 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 	if err != nil {
 		return Finalized{}, fmt.Errorf("finalize %s: last good values: %w", id, err)
 	}
-	all, rep := AssembleAll(r.Tasks, results, lastGood)
+	all, rep := AssembleAll(f.Registry, r.Tasks, results, lastGood)
 	b, err := json.Marshal(all.APM)
 	if err != nil {
 		return Finalized{}, fmt.Errorf("finalize %s: encode snapshot: %w", id, err)
 	}
 	l := f.Logger.With().Str("run_id", id).Logger()
 	var generic map[string]any
-	_ = json.Unmarshal(b, &generic)
+	if err := json.Unmarshal(b, &generic); err != nil {
+		return Finalized{}, fmt.Errorf("finalize %s: decode snapshot for validation: %w", id, err)
+	}
 	probs := schema.Validate(generic)
 	// The other plugins' objects are stored beside the snapshot (the
 	// snapshot stays the APM object) and added to the document at upload.
@@ -103,7 +108,9 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 			return Finalized{}, fmt.Errorf("finalize %s: encode plugin objects: %w", id, err)
 		}
 		var gp map[string]map[string]any
-		_ = json.Unmarshal(plugins, &gp)
+		if err := json.Unmarshal(plugins, &gp); err != nil {
+			return Finalized{}, fmt.Errorf("finalize %s: decode plugin objects for validation: %w", id, err)
+		}
 		for name, obj := range gp {
 			probs = append(probs, schema.ValidatePlugin(name, obj)...)
 		}

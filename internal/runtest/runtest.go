@@ -9,6 +9,7 @@ import (
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/run"
+	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
 )
 
@@ -161,7 +162,7 @@ func Seed(ctx context.Context, st *run.Store, s Spec) (run.Run, error) {
 	}
 	// As finalize seals: the APM object is the snapshot, the behavioural
 	// tasks' objects are stored beside it.
-	all, rep := collect.AssembleAll(s.Tasks, results, nil)
+	all, rep := collect.AssembleAll(telemetry.Default(), s.Tasks, results, nil)
 	b, err := json.Marshal(all.APM)
 	if err != nil {
 		return run.Run{}, err
