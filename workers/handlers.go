@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/collect"
@@ -280,19 +281,22 @@ func bridge(ctx context.Context, f func() error) error {
 }
 
 // transient reports whether err says Redis could not be reached or is not
-// the master (yet): a connection error, a timeout, a read-only replica.
+// the master (yet): a connection error or timeout, a read-only replica, a
+// server loading its data or without a master.
 func transient(err error) bool {
 	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+	switch {
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, redis.ErrPoolTimeout):
+		return true
+	case redis.IsReadOnlyError(err), redis.IsLoadingError(err), redis.IsMasterDownError(err), redis.IsTryAgainError(err),
+		redis.IsClusterDownError(err):
 		return true
 	}
-	msg := err.Error()
-	for _, s := range []string{"READONLY", "LOADING", "MASTERDOWN", "connection refused", "i/o timeout", "closed", "broken pipe", "no reachable"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	// go-redis reports Sentinels that cannot be reached in a plain error:
+	// its text is all there is to go by.
+	return strings.Contains(err.Error(), "sentinels specified in configuration are unreachable")
 }
 
 // describer reads the source's envelope facts with the run's Kibana index.
