@@ -213,15 +213,7 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 		// queue and runs again elsewhere (or finds its run cancelled).
 		return fmt.Errorf("task %s: %w", p.Task, out.Err)
 	}
-	rec := so.Record
-	rec.Status, rec.TookMS, rec.Warnings, rec.FinishedAt = out.Status, out.Took.Milliseconds(), out.Warnings, h.d.Now().UTC()
-	rec.Deadline, rec.Result = out.Deadline, out.Result
-	if out.Err != nil {
-		rec.Error = redact(out.Err.Error(), h.d.Config.Secrets())
-	}
-	if out.Err != nil && !out.Permanent && retry < maxRetry {
-		rec.Status = run.TaskRetrying
-	}
+	rec := out.Record(so.Record, h.d.Now(), retry < maxRetry, func(s string) string { return redact(s, h.d.Config.Secrets()) })
 	if _, err := h.record(ctx, st, r, rec); err != nil {
 		return err
 	}
