@@ -284,6 +284,10 @@ func printSummary(w io.Writer, r run.Run, results map[string]run.TaskRecord) {
 	fmt.Fprintf(w, "run %s (%s): %s, %d/%d tasks ok, upload %s\n", r.ID, r.Kind, r.Status, ok, len(r.Tasks), uploadLine(r.Upload))
 }
 
+// readTimeout bounds the Redis reads of `runs` and `snapshot`, so a Redis
+// that accepts the connection but never answers ends the command.
+const readTimeout = 30 * time.Second
+
 func runRuns(e *env, args []string) error {
 	var limit int
 	var asJSON, pendingUpload bool
@@ -301,11 +305,13 @@ func runRuns(e *env, args []string) error {
 	}
 	defer rt.Close()
 	st := newRuns(rt.rdb, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
 	var runs []run.Run
 	if pendingUpload {
-		runs, err = st.PendingUploads(context.Background(), limit)
+		runs, err = st.PendingUploads(ctx, limit)
 	} else {
-		runs, err = st.List(context.Background(), limit)
+		runs, err = st.List(ctx, limit)
 	}
 	if err != nil {
 		return err
@@ -361,7 +367,8 @@ func runSnapshot(e *env, args []string) error {
 	}
 	defer rt.Close()
 	st := newRuns(rt.rdb, cfg)
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
 	if runID == "" {
 		runID, _, err = st.Latest(ctx)
 		if errors.Is(err, run.ErrNotFound) {
