@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/run"
@@ -24,16 +25,11 @@ type Scheduler struct {
 	Registry *telemetry.Registry
 	Enqueuer jobs.Enqueuer
 	Logger   zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil).
+	Now clock.Clock
 }
 
-func (s *Scheduler) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *Scheduler) now() time.Time { return s.Now.Now() }
 
 func (s *Scheduler) log() zerolog.Logger { return logs.Named(s.Logger, logs.Scheduler) }
 

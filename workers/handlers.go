@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
@@ -43,8 +44,8 @@ type Deps struct {
 	// it scheduled (it then runs at the deadline and finds nothing to do).
 	Jobs   JobRemover
 	Logger zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil) of the handlers and finalize.
+	Now clock.Clock
 }
 
 // Handlers implements the job handlers: each decodes its payload, calls a
@@ -57,9 +58,6 @@ type Handlers struct {
 
 // NewHandlers returns handlers over d.
 func NewHandlers(d Deps) *Handlers {
-	if d.Now == nil {
-		d.Now = time.Now
-	}
 	host, _ := os.Hostname()
 	return &Handlers{d: d, worker: fmt.Sprintf("%s/%d", host, os.Getpid())}
 }
@@ -99,7 +97,7 @@ func (h *Handlers) logging(next asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		jl := &jobLog{}
 		ctx = context.WithValue(ctx, ctxKey{}, jl)
-		start := h.d.Now()
+		start := h.d.Now.Now()
 		err := next.ProcessTask(ctx, t)
 		id, _ := asynq.GetTaskID(ctx)
 		retry, _ := asynq.GetRetryCount(ctx)
@@ -109,7 +107,7 @@ func (h *Handlers) logging(next asynq.Handler) asynq.Handler {
 			ev = l.Warn().Err(err).Bool("retry", !errors.Is(err, asynq.SkipRetry))
 		}
 		ev.Str("job", t.Type()).Str("job_id", id).Str("run_id", jl.runID).Str("task", jl.task).
-			Int("attempt", retry+1).Int64("took_ms", h.d.Now().Sub(start).Milliseconds()).Msg("job done")
+			Int("attempt", retry+1).Int64("took_ms", h.d.Now.Now().Sub(start).Milliseconds()).Msg("job done")
 		return err
 	})
 }
@@ -169,7 +167,7 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	task, known := h.d.Registry.Lookup(p.Task)
 	if !known || !slices.Contains(r.Tasks, p.Task) {
 		rec := run.TaskRecord{Task: p.Task, Status: run.TaskFailed, Attempt: retry + 1, Worker: h.worker,
-			Error: "unknown telemetry task for this run", FinishedAt: h.d.Now().UTC()}
+			Error: "unknown telemetry task for this run", FinishedAt: h.d.Now.Now().UTC()}
 		if _, err := h.record(ctx, st, r, rec); err != nil {
 			return err
 		}
@@ -177,7 +175,7 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	}
 	var so run.StartOutcome
 	err = bridge(ctx, func() (err error) {
-		so, err = st.Start(ctx, r, p.Task, retry+1, maxRetry+1, h.worker, h.d.Now())
+		so, err = st.Start(ctx, r, p.Task, retry+1, maxRetry+1, h.worker, h.d.Now.Now())
 		return err
 	})
 	if err != nil {
@@ -213,7 +211,7 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 		// queue and runs again elsewhere (or finds its run cancelled).
 		return fmt.Errorf("task %s: %w", p.Task, out.Err)
 	}
-	rec := out.Record(so.Record, h.d.Now(), retry < maxRetry, func(s string) string { return redact(s, h.d.Config.Secrets()) })
+	rec := out.Record(so.Record, h.d.Now.Now(), retry < maxRetry, func(s string) string { return redact(s, h.d.Config.Secrets()) })
 	if _, err := h.record(ctx, st, r, rec); err != nil {
 		return err
 	}
@@ -398,7 +396,7 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 		l.Info().Str("upload", r.Upload.String()).Msg("upload already ended; job dropped")
 		return nil
 	}
-	now := h.d.Now()
+	now := h.d.Now.Now()
 	if why := r.SkipReason(h.d.Config.OptIn, nil); why != "" {
 		if why == run.SkipOptOut {
 			l.Warn().Msg("telemetry opt-in is off (APMTEL_OPT_IN=false): payload collected but not sent")

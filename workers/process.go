@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
@@ -70,6 +71,8 @@ type Options struct {
 	// NewSource returns the source cluster's client with gate (nil: none)
 	// taken around every attempt of every request.
 	NewSource func(gate es.Gate) (es.Doer, error)
+	// Now is the process's clock (the wall clock when nil).
+	Now clock.Clock
 }
 
 // Process is one worker process: its asynq server, the orphan janitor,
@@ -100,8 +103,10 @@ func NewProcess(o Options) (*Process, error) {
 		p.close()
 		return nil, err
 	}
-	h := NewHandlers(Deps{Config: cfg, Clusters: OneCluster{Runs: o.Runs, Executor: NewExecutor(cfg, source)}, Registry: o.Registry,
-		Sink: o.Sink, Enqueuer: o.Enqueuer, Jobs: o.Jobs, Logger: o.Logger})
+	x := NewExecutor(cfg, source)
+	x.Now = o.Now
+	h := NewHandlers(Deps{Config: cfg, Clusters: OneCluster{Runs: o.Runs, Executor: x}, Registry: o.Registry,
+		Sink: o.Sink, Enqueuer: o.Enqueuer, Jobs: o.Jobs, Logger: o.Logger, Now: o.Now})
 	p.handler = NewMux(h)
 	p.srv = NewServer(cfg, o.RDB, o.Logger)
 	return p, nil

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/limiter"
@@ -22,8 +23,8 @@ type Executor struct {
 	// SearchTimeout bounds one request; TaskTimeout one attempt of a task.
 	SearchTimeout time.Duration
 	TaskTimeout   time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil).
+	Now clock.Clock
 }
 
 // Job is one task of one run.
@@ -106,12 +107,7 @@ func (e *deadlineError) Error() string {
 
 func (e *deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-func (x *Executor) now() time.Time {
-	if x.Now != nil {
-		return x.Now()
-	}
-	return time.Now()
-}
+func (x *Executor) now() time.Time { return x.Now.Now() }
 
 // Run executes j. It never panics on a task's error; a panic in a task's
 // code is a failed, permanent outcome.

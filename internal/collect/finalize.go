@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/schema"
 	"github.com/apmtel/apmtel/internal/telemetry"
@@ -22,8 +22,8 @@ type Finalizer struct {
 	// OptIn false seals full runs with their upload skipped (opt-out).
 	OptIn  bool
 	Logger zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil).
+	Now clock.Clock
 }
 
 // Finalized is what Finalize left.
@@ -41,10 +41,7 @@ type Finalized struct {
 // be repeated, so the "complete" and "deadline" jobs of a run, and their
 // retries, may all run. A run that no longer exists gives run.ErrNotFound.
 func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseReason) (Finalized, error) {
-	now := time.Now
-	if f.Now != nil {
-		now = f.Now
-	}
+	now := f.Now.Now
 	r, err := f.Runs.Get(ctx, id)
 	if err != nil {
 		return Finalized{}, err

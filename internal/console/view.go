@@ -134,7 +134,7 @@ func (c *console) runList(ctx context.Context, runs []run.Run, filter string) (r
 		if !matches(r, filter, failed) {
 			continue
 		}
-		d, done := wall(r, c.o.Now())
+		d, done := wall(r, c.o.Now.Now())
 		ds := formatDur(d)
 		if !done {
 			ds = "running " + ds
@@ -192,7 +192,7 @@ func (c *console) runView(ctx context.Context, r run.Run) (runView, error) {
 	if err != nil {
 		return runView{}, err
 	}
-	now := c.o.Now()
+	now := c.o.Now.Now()
 	d, done := wall(r, now)
 	v := runView{Run: r, Duration: formatDur(d), Upload: r.Upload.String()}
 	if !done {
