@@ -409,11 +409,13 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	d, err := h.deliver(ctx, c, r)
 	if err == nil {
 		ev := l.Info().Str("to", d.Where).Int("attempt", attempt)
+		where := d.Where
 		if d.Note != "" {
 			ev = ev.Str("note", d.Note)
+			where += " (" + d.Note + ")"
 		}
 		ev.Msg("payload " + string(d.State))
-		return ignoreState(st.UploadDelivered(ctx, r.ID, d.State, attempt, d.Where, now))
+		return ignoreState(st.UploadDelivered(ctx, r.ID, d.State, attempt, where, now))
 	}
 	msg := redact(err.Error(), h.d.Config.Secrets())
 	since := r.Upload.Since
