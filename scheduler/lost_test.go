@@ -2,8 +2,6 @@ package scheduler_test
 
 import (
 	"context"
-	"net"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -19,34 +17,6 @@ import (
 	"github.com/apmtel/apmtel/scheduler"
 )
 
-// startRedis starts a redis-server without persistence on addr; stop kills
-// it, so a restart begins with no data.
-func startRedis(t *testing.T, addr string) (stop func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed")
-	}
-	host, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--bind", host, "--port", port, "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	testenv.Eventually(t, 10*time.Second, "redis-server on "+addr, func() bool { return c.Ping(context.Background()).Err() == nil })
-	return stop
-}
-
 // A Redis restarted without its data loses the open run; the scheduler
 // notices at its next staleness check (every catch-up grace) and starts the
 // slot's run again, instead of waiting for the next slot. While Redis is
@@ -55,7 +25,7 @@ func startRedis(t *testing.T, addr string) (stop func()) {
 func TestLostRunIsCollectedAgainWithinTheGrace(t *testing.T) {
 	t.Parallel()
 	addr := testenv.FreeAddr(t)
-	stop := startRedis(t, addr)
+	stop := testenv.RedisServer(t, addr)
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
 	enq := asynq.NewClientFromRedisClient(rdb)
@@ -79,7 +49,7 @@ func TestLostRunIsCollectedAgainWithinTheGrace(t *testing.T) {
 		t.Error("StartFull with Redis down: no error")
 	}
 	restarted := time.Now()
-	startRedis(t, addr)
+	testenv.RedisServer(t, addr)
 	if _, ok := slotRun(); ok {
 		t.Fatal("the restarted redis-server still holds the run: the test needs one without data")
 	}
