@@ -59,8 +59,8 @@ func (s ESSink) Put(ctx context.Context, id string, env Envelope) (Delivery, err
 	_, err := s.ES.Do(ctx, es.Request{
 		Method:   "PUT",
 		Index:    []string{s.Index},
-		Endpoint: "_create/" + url.PathEscape(id),
-		Params:   url.Values{"refresh": {"wait_for"}},
+		Endpoint: "_doc/" + url.PathEscape(id),
+		Params:   url.Values{"refresh": {"wait_for"}, "op_type": {"create"}},
 		Body:     env,
 		Timeout:  s.Timeout,
 	})
