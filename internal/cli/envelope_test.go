@@ -19,9 +19,11 @@ import (
 
 // preview --envelope against the search engine prints the whole document
 // on stdout, and its id and target on stderr; nothing is written.
-func TestPreviewEnvelope(t *testing.T) {
-	url := testenv.ESURL(t)
-	c := testenv.ES(t)
+func TestPreviewEnvelope(t *testing.T) { testenv.Engines(t, previewEnvelopeOn) }
+
+func previewEnvelopeOn(t *testing.T, engine testenv.Engine) {
+	url := engine.URL
+	c := engine.Client(t)
 	p := testenv.Prefix(t, c)
 	ix := testenv.Indices(p)
 	dir := t.TempDir()
