@@ -89,6 +89,7 @@ func ESIndex(dynamic string) []byte {
 		"cluster_uuid", kw, "cluster_name", kw, "timestamp", date, "version", kw,
 		"cluster_stats", clusterStats, "license", license,
 		"collection", kw, "collectionSource", kw,
+		"cacheDetails", object("", "updatedAt", date, "fetchedAt", date),
 		"stack_stats", object("", "kibana", kibana),
 	))
 	var settings orderedObject

@@ -108,7 +108,7 @@ func TestESIndex(t *testing.T) {
 	if body.Mappings.Dynamic != "strict" {
 		t.Errorf("dynamic = %q", body.Mappings.Dynamic)
 	}
-	for _, f := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "stack_stats"} {
+	for _, f := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "cacheDetails", "stack_stats"} {
 		if _, ok := body.Mappings.Properties[f]; !ok {
 			t.Errorf("envelope field %s not mapped", f)
 		}

@@ -119,14 +119,15 @@ func uploadFullEnvelope(t *testing.T, engine testenv.Engine) {
 		}
 	}
 	for path, want := range map[string]any{
-		"collectionSource":                       "apmtel",
-		"collection":                             "local",
-		"cluster_uuid":                           src.ClusterUUID,
-		"timestamp":                              "2026-12-01T10:00:00.123Z",
-		"stack_stats.kibana.count":               float64(1),
-		"stack_stats.kibana.indices":             float64(1),
-		"stack_stats.kibana.dashboard.total":     float64(1),
-		"stack_stats.kibana.visualization.total": float64(1),
+		"collectionSource":                                   "apmtel",
+		"collection":                                         "local",
+		"cluster_uuid":                                       src.ClusterUUID,
+		"timestamp":                                          "2026-12-01T10:00:00.123Z",
+		"cacheDetails.updatedAt":                             "2026-12-01T10:00:00.123Z",
+		"stack_stats.kibana.count":                           float64(1),
+		"stack_stats.kibana.indices":                         float64(1),
+		"stack_stats.kibana.dashboard.total":                 float64(1),
+		"stack_stats.kibana.visualization.total":             float64(1),
 		"stack_stats.kibana.plugins.apm.tasks.cloud.took.ms": float64(4),
 	} {
 		if got := at2(path); got != want {
