@@ -57,7 +57,7 @@ func uploadFullEnvelope(t *testing.T, engine testenv.Engine) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 12, 1, 10, 0, 0, 123e6, time.UTC)
-	env, err := uploader.Build(stored, at, json.RawMessage(`{"cloud":{"provider":["aws"]},"tasks":{"cloud":{"took":{"ms":4}}}}`))
+	env, err := uploader.Build(stored, at, json.RawMessage(`{"cloud":{"provider":["aws"]},"services_per_agent":{"android/java":200},"tasks":{"cloud":{"took":{"ms":4}}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +129,8 @@ func uploadFullEnvelope(t *testing.T, engine testenv.Engine) {
 		"stack_stats.kibana.dashboard.total":                 float64(1),
 		"stack_stats.kibana.visualization.total":             float64(1),
 		"stack_stats.kibana.plugins.apm.tasks.cloud.took.ms": float64(4),
+		// byte as in Kibana's schema; a count past 127 is kept, not refused.
+		"stack_stats.kibana.plugins.apm.services_per_agent.android/java": float64(200),
 	} {
 		if got := at2(path); got != want {
 			t.Errorf("%s = %v, want %v", path, got, want)
