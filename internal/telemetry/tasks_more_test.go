@@ -101,8 +101,8 @@ func TestAggregatedTransactions(t *testing.T) {
 			t.Errorf("second page after = %v", after)
 		}
 		window := asJSON(t, first.Body.(map[string]any)["query"])
-		// newest 11:00:00 → window [10:54, 10:55)
-		if !strings.Contains(window, `"gte":1795690440000`) || !strings.Contains(window, `"lt":1795690500000`) {
+		// newest 11:00:00 → window [10:54, 10:55), bare epoch milliseconds as Kibana sends them
+		if !strings.Contains(window, `{"@timestamp":{"gte":1795690440000,"lt":1795690500000}}`) {
 			t.Errorf("window = %s", window)
 		}
 	})
