@@ -535,3 +535,23 @@ func TestPerAgentConfigSettingsErrorTruthiness(t *testing.T) {
 		}
 	}
 }
+
+// Setting names come in Kibana's Object.keys order: array-index keys first,
+// ascending, then the rest as written; a repeated key once, where it first was.
+func TestPerAgentConfigSettingsKeyOrder(t *testing.T) {
+	for _, tc := range []struct{ settings, settingsWant, advancedWant string }{
+		{`{"capture_body":"all","10":1,"b":1,"2":1,"0":1,"a":1}`, `["capture_body"]`, `["0","2","10","b","a"]`},
+		{`{"z":1,"01":1,"-1":1,"4294967295":1,"4294967294":1,"1.5":1}`, `[]`, `["4294967294","z","01","-1","4294967295","1.5"]`},
+		{`{"x":1,"capture_body":"all","x":2}`, `["capture_body"]`, `["x"]`},
+	} {
+		item, ok, err := agentConfigItem(json.RawMessage(`{"agent_name":"go","settings":` + tc.settings + `}`))
+		if err != nil || !ok {
+			t.Fatalf("%s: %v", tc.settings, err)
+		}
+		if s, a := mustMarshal(item["settings"]), mustMarshal(item["advanced_settings"]); s != tc.settingsWant || a != tc.advancedWant {
+			t.Errorf("%s: settings %s advanced %s, want %s %s", tc.settings, s, a, tc.settingsWant, tc.advancedWant)
+		}
+	}
+}
+
+func mustMarshal(v any) string { b, _ := json.Marshal(v); return string(b) }
