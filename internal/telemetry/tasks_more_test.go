@@ -380,7 +380,7 @@ func TestServiceGroupsAndDashboards(t *testing.T) {
 
 // The top_metrics answer has the shape documented in Elasticsearch's "Top
 // metrics aggregation" reference ("top": [{"sort": [...], "metrics": {...}}]);
-// OpenSearch has no top_metrics, so this shape is only tested here.
+// Neither test engine has top_metrics, so this shape is only tested here.
 const esDocPerServiceResponse = `{"timed_out":false,"aggregations":{"service_names":{"buckets":[
 	{"key":"opbeans-java","doc_count":10,"environments":{"buckets":[
 		{"key":"production","doc_count":10,
