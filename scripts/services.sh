@@ -6,6 +6,7 @@
 # (tools/elasticsearch; it sends the product header itself, no proxy). Usage:
 #   scripts/services.sh start   # prints nothing but progress; writes $STATE/env
 #   scripts/services.sh start-elasticsearch   # only the Elasticsearch node
+#   APMTEL_SERVICES_ELASTICSEARCH=0 scripts/services.sh start   # without it (benchmarks, demo)
 #   scripts/services.sh stop
 #   scripts/services.sh env     # the environment for tests: APMTEL_TEST_*
 set -euo pipefail
@@ -20,6 +21,7 @@ OS_HEAP=${APMTEL_OPENSEARCH_HEAP:-2g}
 ES_VERSION=8.19.21
 ES_DIR=$CACHE/elasticsearch-$ES_VERSION
 ES_HEAP=${APMTEL_ELASTICSEARCH_HEAP:-768m}
+WITH_ES=${APMTEL_SERVICES_ELASTICSEARCH:-1}
 
 log() { echo "services: $*" >&2; }
 
@@ -113,11 +115,14 @@ start_elasticsearch_only() {
 
 start() {
   mkdir -p "$STATE"
-  if [ -f "$STATE/env" ] && status >/dev/null 2>&1; then log "already running"; return; fi
+  if [ -f "$STATE/env" ] && status >/dev/null 2>&1 &&
+    { [ "$WITH_ES" = 0 ] || grep -q APMTEL_TEST_ELASTICSEARCH_URL "$STATE/env"; }; then
+    log "already running"; return
+  fi
   stop >/dev/null 2>&1 || true
   ensure_redis
   ensure_opensearch
-  ensure_elasticsearch
+  if [ "$WITH_ES" != 0 ]; then ensure_elasticsearch; fi
   (cd "$ROOT" && go build -o "$STATE/esproxy" ./tools/esproxy)
 
   local rport osport
@@ -133,7 +138,7 @@ start() {
   nohup java -Xms"$OS_HEAP" -Xmx"$OS_HEAP" -Dlog4j2.level=warn -cp "$OS_LIB/*" "$ROOT/tools/opensearch/Launch.java" \
     -basePath "$STATE/opensearch" -httpPort "$osport" >"$STATE/opensearch.log" 2>&1 &
   echo $! >"$STATE/opensearch.pid"
-  launch_elasticsearch
+  if [ "$WITH_ES" != 0 ]; then launch_elasticsearch; fi
   if ! wait_for opensearch 120 curl -sf "http://127.0.0.1:$osport/_cluster/health?wait_for_status=yellow&timeout=1s"; then
     tail -30 "$STATE/opensearch.log" >&2
     exit 1
@@ -150,7 +155,7 @@ export APMTEL_TEST_REDIS_ADDR=127.0.0.1:$rport
 export APMTEL_TEST_OPENSEARCH_URL=http://127.0.0.1:$osport
 export APMTEL_TEST_ES_URL=http://$(cat "$STATE/esproxy.addr")
 ENV
-  wait_elasticsearch
+  if [ "$WITH_ES" != 0 ]; then wait_elasticsearch; fi
   log "ready: $(tr '\n' ' ' <"$STATE/env")"
 }
 
