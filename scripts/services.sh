@@ -91,7 +91,7 @@ launch_elasticsearch() {
   mkdir -p "$STATE/elasticsearch"
   log "starting Elasticsearch $ES_VERSION on 127.0.0.1:$ESPORT"
   nohup java -Xms"$ES_HEAP" -Xmx"$ES_HEAP" -cp "$ES_CLASSES:$ES_DIR/lib/*" org.elasticsearch.node.Launch \
-    -basePath "$STATE/elasticsearch" -httpPort "$ESPORT" >"$STATE/elasticsearch.log" 2>&1 &
+    "$STATE/elasticsearch" "$ESPORT" >"$STATE/elasticsearch.log" 2>&1 &
   echo $! >"$STATE/elasticsearch.pid"
 }
 

@@ -4,7 +4,7 @@
 // package-private, hence the package.
 //
 //   javac -cp 'lib/*' -d classes Launch.java TestOnlyRestPlugin.java
-//   java -cp 'classes:lib/*' org.elasticsearch.node.Launch -basePath DIR -httpPort PORT
+//   java -cp 'classes:lib/*' org.elasticsearch.node.Launch DIR HTTP_PORT
 //
 // Plugins are loaded as classes through the test framework's
 // MockPluginsService (the distribution's plugin directories do not exist
@@ -27,16 +27,12 @@ import org.elasticsearch.plugins.PluginsService;
 
 public class Launch {
   public static void main(String[] args) throws Exception {
-    String base = null;
-    int port = 0;
-    for (int i = 0; i + 1 < args.length; i += 2) {
-      if (args[i].equals("-basePath")) base = args[i + 1];
-      if (args[i].equals("-httpPort")) port = Integer.parseInt(args[i + 1]);
-    }
-    if (base == null || port == 0) {
-      System.err.println("usage: Launch -basePath DIR -httpPort PORT");
+    if (args.length != 2) {
+      System.err.println("usage: Launch DIR HTTP_PORT");
       System.exit(2);
     }
+    String base = args[0];
+    int port = Integer.parseInt(args[1]);
     Path home = Path.of(base).toAbsolutePath();
     Settings settings = Settings.builder()
         .put("path.home", home.toString())
