@@ -170,7 +170,21 @@ func entryCluster(e fileEntry, line int) Cluster {
 	case !c.Enabled:
 		c.DisabledReason = "enabled: false in the clusters file"
 	}
+	c.revision = c.computeRevision()
 	return c
+}
+
+// computeRevision hashes everything that makes the cluster's client: the
+// entry's fields (secret paths, not contents) and its files' state.
+func (c Cluster) computeRevision() string {
+	entry := fmt.Sprintf("%q|%q|%q|%q|%q|%q|%v|%d|%+v|%q|%v|%q", c.Name, c.URLs, c.Username,
+		c.APIKeyFile.Path(), c.PasswordFile.Path(), c.CACert, c.Insecure, c.SearchConcurrency,
+		c.Indices, c.KibanaVersion, c.Enabled, c.DisabledReason)
+	if c.static != nil {
+		// The credentials of APMTEL_SOURCE_* are values: hash them, never show them.
+		entry += "|" + c.static.APIKey + "|" + c.static.Username + "|" + c.static.Password
+	}
+	return fingerprint([]byte(entry), c.filesToWatch())
 }
 
 var versionPattern = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)

@@ -78,6 +78,9 @@ type Cluster struct {
 	// Line is the entry's line in the clusters file (0 for OriginSource).
 	Line int
 
+	// revision hashes the entry and the state of the files it names.
+	revision string
+
 	// static holds the APMTEL_SOURCE_* credentials of a single-cluster Set,
 	// already read from the environment or their *_FILE.
 	static *Credentials
@@ -146,6 +149,11 @@ func (c Cluster) Version(def string) string {
 	}
 	return def
 }
+
+// Revision identifies the cluster's configuration: its entry and the state
+// (size, modification time) of its CA and secret files. A changed revision
+// means its client must be rebuilt; equal revisions, the same client.
+func (c Cluster) Revision() string { return c.revision }
 
 // Space is the cluster's Redis key space under prefix.
 func (c Cluster) Space(prefix string) keys.Space { return keys.NewFor(prefix, c.Name) }
@@ -256,6 +264,7 @@ func FromSource(name string, src config.Cluster) (Set, error) {
 	if reason := usable(c); reason != "" {
 		c.Enabled, c.DisabledReason = false, reason
 	}
+	c.revision = c.computeRevision()
 	return Set{
 		origin:   OriginSource,
 		version:  fingerprint([]byte(name+"\x00"+fmt.Sprint(src.URLs)), c.filesToWatch()),
@@ -273,4 +282,29 @@ func Exclusive(clustersFile string, sourceVars []string) error {
 		return nil
 	}
 	return fmt.Errorf("APMTEL_CLUSTERS_FILE and %s: set either the clusters file or the APMTEL_SOURCE_* settings, not both", sourceVars[0])
+}
+
+// Diff lists what changed from old to new: clusters added, removed, and
+// changed (a different Revision: entry, CA or secret files), each sorted.
+// A removed cluster's client is closed and its queued jobs end quietly; a
+// changed one gets a new client for its next run.
+func Diff(old, new Set) (added, removed, changed []string) {
+	i, j := 0, 0
+	for i < len(old.clusters) || j < len(new.clusters) {
+		switch {
+		case j == len(new.clusters) || i < len(old.clusters) && old.clusters[i].Name < new.clusters[j].Name:
+			removed = append(removed, old.clusters[i].Name)
+			i++
+		case i == len(old.clusters) || new.clusters[j].Name < old.clusters[i].Name:
+			added = append(added, new.clusters[j].Name)
+			j++
+		default:
+			if old.clusters[i].revision != new.clusters[j].revision {
+				changed = append(changed, new.clusters[j].Name)
+			}
+			i++
+			j++
+		}
+	}
+	return added, removed, changed
 }
