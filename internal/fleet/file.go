@@ -35,10 +35,26 @@ type fileEntry struct {
 	PasswordFile      string         `yaml:"password_file"`
 	CACert            string         `yaml:"ca_cert"`
 	Insecure          bool           `yaml:"insecure"`
-	SearchConcurrency *int           `yaml:"search_concurrency"`
+	SearchConcurrency *wholeNumber   `yaml:"search_concurrency"`
 	Indices           IndexOverrides `yaml:"indices"`
 	KibanaVersion     string         `yaml:"kibana_version"`
 	Enabled           *bool          `yaml:"enabled"`
+}
+
+// wholeNumber refuses what the YAML library would truncate into an int
+// (search_concurrency: 1.5 would silently be 1).
+type wholeNumber int
+
+func (w *wholeNumber) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a whole number, got %q", n.Line, n.Value)}}
+	}
+	var i int
+	if err := n.Decode(&i); err != nil {
+		return err
+	}
+	*w = wholeNumber(i)
+	return nil
 }
 
 // Load reads and parses the clusters file at path (see Parse).
@@ -142,7 +158,7 @@ func entryCluster(e fileEntry, line int) Cluster {
 		if *e.SearchConcurrency < 1 {
 			reasons = append(reasons, fmt.Sprintf("search_concurrency: %d is not a positive cap", *e.SearchConcurrency))
 		} else {
-			c.SearchConcurrency = *e.SearchConcurrency
+			c.SearchConcurrency = int(*e.SearchConcurrency)
 		}
 	}
 	switch {
@@ -274,8 +290,18 @@ func entryLines(root *yaml.Node) []int {
 var (
 	yamlLine     = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 	yamlNotFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
-	yamlType     = regexp.MustCompile(` into \S+$`)
+	yamlType     = regexp.MustCompile(` into (\S+)$`)
 )
+
+// yamlTypes names the file's Go types as the file's author knows them.
+var yamlTypes = map[string]string{
+	"[]fleet.fileEntry":    "a list of clusters",
+	"fleet.fileEntry":      "a cluster entry (name:, urls:, …)",
+	"fleet.fileDoc":        `a mapping with "clusters:"`,
+	"fleet.IndexOverrides": "a mapping of index patterns",
+	"[]string":             "a list of strings",
+	"bool":                 "true or false",
+}
 
 // yamlError turns the YAML library's error into one line "<path>:<line>:
 // <problem>", the first problem, with how many more there are.
@@ -290,7 +316,13 @@ func yamlError(path string, err error) error {
 	first := strings.TrimPrefix(strings.TrimSpace(msgs[0]), "yaml: ")
 	first = strings.ReplaceAll(first, "\n", " ")
 	first = yamlNotFound.ReplaceAllString(first, `unknown key "$1"`)
-	first = yamlType.ReplaceAllString(first, "")
+	if m := yamlType.FindStringSubmatch(first); m != nil {
+		want, ok := yamlTypes[m[1]]
+		if !ok {
+			want = strings.TrimPrefix(m[1], "*")
+		}
+		first = strings.TrimSuffix(first, m[0]) + " into " + want
+	}
 	out := path + ": " + first
 	if m := yamlLine.FindStringSubmatch(first); m != nil {
 		out = path + ":" + m[1] + ": " + m[2]
