@@ -117,6 +117,10 @@ func (w *Watcher) Reload() (bool, error) {
 			files = append(files, c.filesToWatch()...)
 		}
 		same := fingerprint(b, files) == w.cur.version
+		if same {
+			// The file in force is back (after a refused edit or a removal).
+			w.refused, w.lastErr = "", nil
+		}
 		w.mu.Unlock()
 		if same {
 			return false, nil

@@ -1,13 +1,11 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,21 +13,25 @@ import (
 	"github.com/rs/zerolog"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// logFile is a log sink safe for concurrent writes (one write call per
+// zerolog event, on a file) that a test reads back.
+type logFile struct {
+	*os.File
 }
 
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+func newLogFile(t *testing.T) logFile {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return logFile{f}
 }
 
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func (l logFile) String() string {
+	b, _ := os.ReadFile(l.Name())
+	return string(b)
 }
 
 func writeFile(t *testing.T, p, content string) {
@@ -62,8 +64,8 @@ func TestWatcherReload(t *testing.T) {
     password_file: $D/password
 `, "$D", d)
 	writeFile(t, path, two)
-	var logs syncBuf
-	w, err := NewWatcher(path, zerolog.New(&logs))
+	logs := newLogFile(t)
+	w, err := NewWatcher(path, zerolog.New(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +190,31 @@ func TestWatcherReloadsOnSIGHUP(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no reload after SIGHUP")
 		}
+	}
+}
+
+// A file that disappears (a volume being remounted) keeps the set in force.
+func TestWatcherKeepsSetWhenFileVanishes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "clusters.yaml")
+	writeFile(t, path, "clusters:\n  - name: a\n    urls: [\"http://127.0.0.1:9200\"]\n")
+	w, err := NewWatcher(path, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := w.Current().Version()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := w.Reload()
+	if changed || err == nil || !strings.HasSuffix(err.Error(), "clusters.yaml: no such file or directory") {
+		t.Fatalf("changed=%v err=%v", changed, err)
+	}
+	if w.Current().Version() != v || w.Current().Len() != 1 {
+		t.Fatal("set lost with its file")
+	}
+	writeFile(t, path, "clusters:\n  - name: a\n    urls: [\"http://127.0.0.1:9200\"]\n")
+	if changed, err := w.Reload(); changed || err != nil || w.Err() != nil {
+		t.Fatalf("same file back: changed=%v err=%v Err=%v", changed, err, w.Err())
 	}
 }
