@@ -24,8 +24,8 @@ type VirtualStats struct {
 }
 
 // VirtualCluster is one loopback port of a Fleet answering as a cluster of
-// its own: GET / and _cluster/stats carry its name and uuid instead of the
-// engine's, and it counts the requests it has in flight, so a test can
+// its own: GET / and _cluster/stats (and any other GET answer naming the
+// cluster at its top level) carry its name and uuid instead of the engine's, and it counts the requests it has in flight, so a test can
 // prove a per-cluster cap at the cluster's own door.
 type VirtualCluster struct {
 	// Name and UUID are the identity the cluster answers with.
@@ -92,7 +92,7 @@ func (v *VirtualCluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 	v.upstream.ServeHTTP(buf, r)
 	body := buf.body.Bytes()
-	if buf.status == http.StatusOK {
+	if buf.status == http.StatusOK && (bytes.Contains(body, []byte(`"cluster_name"`)) || bytes.Contains(body, []byte(`"cluster_uuid"`))) {
 		if b, err := rewriteIdentity(body, v.Name, v.UUID); err == nil {
 			body = b
 		}
@@ -105,15 +105,11 @@ func (v *VirtualCluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// identityPath reports whether r asks for an answer carrying the cluster's
-// identity: GET / (cluster info) and GET _cluster/stats.
-func identityPath(r *http.Request) bool {
-	if r.Method != http.MethodGet {
-		return false
-	}
-	p := strings.TrimSuffix(r.URL.Path, "/")
-	return p == "" || p == "/_cluster/stats" || strings.HasPrefix(p, "/_cluster/stats/")
-}
+// identityPath reports whether r may be answered with the cluster's
+// identity: any GET (GET /, _cluster/stats, _cluster/health, _nodes/usage
+// all name the cluster); searches and writes are passed through as they
+// stream.
+func identityPath(r *http.Request) bool { return r.Method == http.MethodGet }
 
 // rewriteIdentity replaces the top-level cluster_name and cluster_uuid of
 // a JSON object, where present (filter_path may have left them out), and

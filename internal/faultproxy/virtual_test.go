@@ -95,6 +95,10 @@ func TestFleetAnswersAsDistinctClusters(t *testing.T) {
 			}
 		}
 		seen[v.UUID] = true
+		// Other answers naming the cluster name this one.
+		if code, b := get(t, "GET", v.URL()+"/_cluster/health", ""); code != 200 || !strings.Contains(string(b), `"cluster_name":"`+v.Name+`"`) {
+			t.Fatalf("%s health: %d %s", v.Name, code, b)
+		}
 		// Anything else passes through untouched, with the product header.
 		res, err := http.Get(v.URL() + "/_cat/health?format=json")
 		if err != nil {
@@ -216,6 +220,10 @@ func TestReplayServesManyClustersFromOneRecording(t *testing.T) {
 				switch r.path {
 				case "/", "/_cluster/stats":
 					if id.ClusterName != v.Name || id.ClusterUUID != v.UUID {
+						t.Errorf("%s %s: answered as %s/%s", v.Name, r.path, id.ClusterName, id.ClusterUUID)
+					}
+				case "/_cluster/health":
+					if id.ClusterName != v.Name || id.ClusterUUID != "" {
 						t.Errorf("%s %s: answered as %s/%s", v.Name, r.path, id.ClusterName, id.ClusterUUID)
 					}
 				default:
