@@ -32,12 +32,25 @@ type VirtualCluster struct {
 	Name string
 	UUID string
 
+	// version, when set, replaces the engine's version number (SetVersion).
+	version string
+
 	upstream http.Handler
 	ln       net.Listener
 	srv      *http.Server
 
 	mu    sync.Mutex
 	stats VirtualStats
+}
+
+// SetVersion makes the cluster report version number (GET /'s
+// version.number, _cluster/stats' nodes.versions) instead of the engine's,
+// so that a test can tell every cluster's version apart. Call it before
+// the cluster serves requests.
+func (v *VirtualCluster) SetVersion(number string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.version = number
 }
 
 // URL is the cluster's base URL (http://127.0.0.1:port).
@@ -92,8 +105,11 @@ func (v *VirtualCluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 	v.upstream.ServeHTTP(buf, r)
 	body := buf.body.Bytes()
-	if buf.status == http.StatusOK && (bytes.Contains(body, []byte(`"cluster_name"`)) || bytes.Contains(body, []byte(`"cluster_uuid"`))) {
-		if b, err := rewriteIdentity(body, v.Name, v.UUID); err == nil {
+	if buf.status == http.StatusOK && (bytes.Contains(body, []byte(`"cluster_name"`)) || bytes.Contains(body, []byte(`"cluster_uuid"`)) || bytes.Contains(body, []byte(`"version"`))) {
+		v.mu.Lock()
+		version := v.version
+		v.mu.Unlock()
+		if b, err := rewriteIdentity(body, v.Name, v.UUID, version); err == nil {
 			body = b
 		}
 	}
@@ -112,9 +128,10 @@ func (v *VirtualCluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func identityPath(r *http.Request) bool { return r.Method == http.MethodGet }
 
 // rewriteIdentity replaces the top-level cluster_name and cluster_uuid of
-// a JSON object, where present (filter_path may have left them out), and
-// keeps every other field byte for byte.
-func rewriteIdentity(body []byte, name, uuid string) ([]byte, error) {
+// a JSON object, where present (filter_path may have left them out), and,
+// with a version, version.number and nodes.versions; every other field is
+// kept byte for byte.
+func rewriteIdentity(body []byte, name, uuid, version string) ([]byte, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, err
@@ -125,7 +142,31 @@ func rewriteIdentity(body []byte, name, uuid string) ([]byte, error) {
 			m[field] = b
 		}
 	}
+	if version != "" {
+		v, _ := json.Marshal(version)
+		setNested(m, "version", "number", v)
+		setNested(m, "nodes", "versions", json.RawMessage("["+string(v)+"]"))
+	}
 	return json.Marshal(m)
+}
+
+// setNested sets m[outer][inner] = v when m[outer] is an object holding inner.
+func setNested(m map[string]json.RawMessage, outer, inner string, v json.RawMessage) {
+	raw, ok := m[outer]
+	if !ok {
+		return
+	}
+	var o map[string]json.RawMessage
+	if json.Unmarshal(raw, &o) != nil {
+		return
+	}
+	if _, ok := o[inner]; !ok {
+		return
+	}
+	o[inner] = v
+	if b, err := json.Marshal(o); err == nil {
+		m[outer] = b
+	}
 }
 
 // bufferedResponse collects an upstream answer so that it can be rewritten.

@@ -45,6 +45,7 @@ type identity struct {
 		Count struct {
 			Total int `json:"total"`
 		} `json:"count"`
+		Versions []string `json:"versions"`
 	} `json:"nodes"`
 }
 
@@ -68,6 +69,7 @@ func TestFleetAnswersAsDistinctClusters(t *testing.T) {
 	}
 	defer f.Close()
 	vcs := f.Clusters()
+	vcs[1].SetVersion("8.19.1")
 	seen := map[string]bool{}
 	for _, v := range vcs {
 		for _, path := range []string{"/", "/_cluster/stats", "/?filter_path=cluster_uuid"} {
@@ -81,12 +83,15 @@ func TestFleetAnswersAsDistinctClusters(t *testing.T) {
 			}
 			switch path {
 			case "/":
-				if id.ClusterName != v.Name || id.Version.Number == "" {
+				if id.ClusterName != v.Name || id.Version.Number == "" || (v == vcs[1]) != (id.Version.Number == "8.19.1") {
 					t.Fatalf("%s: name %q version %q", v.Name, id.ClusterName, id.Version.Number)
 				}
 			case "/_cluster/stats":
 				if id.ClusterName != v.Name || id.Nodes.Count.Total < 1 {
 					t.Fatalf("%s: stats name %q nodes %d (the engine's answer, renamed)", v.Name, id.ClusterName, id.Nodes.Count.Total)
+				}
+				if vs := id.Nodes.Versions; (v == vcs[1]) != (len(vs) == 1 && vs[0] == "8.19.1") {
+					t.Fatalf("%s: stats versions %v", v.Name, vs)
 				}
 			default:
 				if strings.Contains(string(b), "cluster_name") {
