@@ -115,7 +115,7 @@ start_elasticsearch_only() {
 
 start() {
   mkdir -p "$STATE"
-  if [ -f "$STATE/env" ] && status >/dev/null 2>&1 &&
+  if [ -f "$STATE/env" ] && status >/dev/null 2>&1 && grep -q APMTEL_TEST_REDIS_ADDR "$STATE/env" &&
     { [ "$WITH_ES" = 0 ] || grep -q APMTEL_TEST_ELASTICSEARCH_URL "$STATE/env"; }; then
     log "already running"; return
   fi
@@ -161,14 +161,18 @@ ENV
 
 status() {
   [ -f "$STATE/env" ] || return 1
-  # shellcheck disable=SC1091
-  . "$STATE/env"
-  if [ -n "${APMTEL_TEST_REDIS_ADDR:-}" ]; then
-    redis-cli -u "redis://$APMTEL_TEST_REDIS_ADDR" ping >/dev/null && curl -sf "$APMTEL_TEST_ES_URL" >/dev/null || return 1
-  fi
-  if [ -n "${APMTEL_TEST_ELASTICSEARCH_URL:-}" ]; then
-    curl -sf "$APMTEL_TEST_ELASTICSEARCH_URL" >/dev/null || return 1
-  fi
+  # Only what $STATE/env names, never the caller's variables.
+  (
+    unset APMTEL_TEST_REDIS_ADDR APMTEL_TEST_ES_URL APMTEL_TEST_ELASTICSEARCH_URL
+    # shellcheck disable=SC1091
+    . "$STATE/env"
+    if [ -n "${APMTEL_TEST_REDIS_ADDR:-}" ]; then
+      redis-cli -u "redis://$APMTEL_TEST_REDIS_ADDR" ping >/dev/null && curl -sf "$APMTEL_TEST_ES_URL" >/dev/null || exit 1
+    fi
+    if [ -n "${APMTEL_TEST_ELASTICSEARCH_URL:-}" ]; then
+      curl -sf "$APMTEL_TEST_ELASTICSEARCH_URL" >/dev/null || exit 1
+    fi
+  )
 }
 
 stop() {
