@@ -1,9 +1,9 @@
 package config
 
 import (
+	"github.com/spf13/pflag"
+
 	"errors"
-	"flag"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -14,9 +14,18 @@ func lookupFrom(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// load parses args as a command reading every option would, then loads.
+func load(args []string, env map[string]string) (Config, error) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, &UsageError{err}
+	}
+	return Load(fs, lookupFrom(env))
+}
+
 func TestLoadPrecedence(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	c, err := Load(fs, []string{"-interval", "1h"}, lookupFrom(map[string]string{
+	c, err := load([]string{"--interval", "1h"}, (map[string]string{
 		"APMTEL_INTERVAL":            "2h",
 		"APMTEL_REDIS_ADDR":          "127.0.0.1:7000",
 		"APMTEL_SOURCE_URL":          "http://a:9200, http://b:9200",
@@ -54,7 +63,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad int", map[string]string{"APMTEL_REDIS_DB": "x"}, `APMTEL_REDIS_DB: "x" is not an integer`},
 		{"db range", map[string]string{"APMTEL_REDIS_DB": "-1"}, "APMTEL_REDIS_DB: -1 is negative"},
 		{"url", map[string]string{"APMTEL_SOURCE_URL": "ftp://x"}, `APMTEL_SOURCE_URL: "ftp://x" is not an http(s) URL`},
-		{"short interval", map[string]string{"APMTEL_INTERVAL": "1s"}, "APMTEL_INTERVAL: 1s is shorter"},
+		{"short interval", map[string]string{"APMTEL_INTERVAL": "1s"}, "APMTEL_INTERVAL: 1s is out of range 1m-8784h"},
 		{"empty pattern", map[string]string{"APMTEL_INDICES_SPAN": ""}, "APMTEL_INDICES_SPAN: index pattern is empty"},
 		{"bad pattern", map[string]string{"APMTEL_INDICES_ERROR": "logs apm"}, `APMTEL_INDICES_ERROR: invalid index pattern "logs apm"`},
 		{"user without password", map[string]string{"APMTEL_TELEMETRY_USERNAME": "u"}, "APMTEL_TELEMETRY_PASSWORD: must be set"},
@@ -65,13 +74,11 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"endpoint and url", map[string]string{"APMTEL_TELEMETRY_ENDPOINT": "https://t.example", "APMTEL_TELEMETRY_JWKS": "k.json", "APMTEL_TELEMETRY_URL": "http://es:9200"}, "not both"},
 		{"kibana version", map[string]string{"APMTEL_KIBANA_VERSION": "nine"}, `APMTEL_KIBANA_VERSION: "nine" is not a version`},
 		{"http addr", map[string]string{"APMTEL_HTTP_ADDR": "8081"}, `APMTEL_HTTP_ADDR: "8081" is not host:port`},
-		{"negative grace", map[string]string{"APMTEL_CATCHUP_GRACE": "-1m"}, "APMTEL_CATCHUP_GRACE: must not be negative, got -1m0s"},
+		{"negative grace", map[string]string{"APMTEL_CATCHUP_GRACE": "-1m"}, "APMTEL_CATCHUP_GRACE: -1m is out of range 0s-8784h"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			_, err := Load(fs, nil, lookupFrom(tc.env))
+			_, err := load(nil, (tc.env))
 			var ue *UsageError
 			if !errors.As(err, &ue) {
 				t.Fatalf("want UsageError, got %v", err)
@@ -117,9 +124,7 @@ func TestSecretsNeverFlagsAndFromFiles(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("s3cret-from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	c, err := Load(fs, nil, lookupFrom(map[string]string{"APMTEL_SOURCE_PASSWORD_FILE": pw, "APMTEL_SOURCE_USERNAME": "u"}))
+	c, err := load(nil, (map[string]string{"APMTEL_SOURCE_PASSWORD_FILE": pw, "APMTEL_SOURCE_USERNAME": "u"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,15 +137,11 @@ func TestSecretsNeverFlagsAndFromFiles(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"flag", []string{"--source-password", "hunter2"}, nil, "secrets are not accepted as flags"},
-		{"flag names the variable", []string{"--redis-password=hunter2"}, nil, "APMTEL_REDIS_PASSWORD_FILE"},
 		{"both", nil, map[string]string{"APMTEL_MONITOR_TOKEN": "hunter2", "APMTEL_MONITOR_TOKEN_FILE": pw}, "both set"},
 		{"missing file", nil, map[string]string{"APMTEL_TELEMETRY_API_KEY_FILE": dir + "/nope"}, "APMTEL_TELEMETRY_API_KEY_FILE: cannot read"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			_, err := Load(fs, tc.args, lookupFrom(tc.env))
+			_, err := load(tc.args, (tc.env))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
@@ -151,11 +152,25 @@ func TestSecretsNeverFlagsAndFromFiles(t *testing.T) {
 	}
 }
 
+// A secret has no flag; the name it would have gets an error that says
+// where the secret goes.
+func TestSecretFlagSaysWhereTheSecretGoes(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs)
+	for _, o := range Options() {
+		err := SecretFlag(o.Flag)
+		switch {
+		case o.Secret && (fs.Lookup(o.Flag) != nil || err == nil || !errors.Is(err, ErrSecretFlag) || !strings.Contains(err.Error(), o.Env+"_FILE")):
+			t.Errorf("secret %s: flag %v, error %v", o.Env, fs.Lookup(o.Flag) != nil, err)
+		case !o.Secret && (fs.Lookup(o.Flag) == nil || err != nil):
+			t.Errorf("%s: flag %v, error %v", o.Env, fs.Lookup(o.Flag) != nil, err)
+		}
+	}
+}
+
 func TestURLErrorsRedactUserinfo(t *testing.T) {
 	for _, u := range []string{"ftp://elastic:hunter2@es:9200", "http://elastic:hun ter2@es:9200", "http//elastic:hunter2@es"} {
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		_, err := Load(fs, nil, lookupFrom(map[string]string{"APMTEL_SOURCE_URL": u}))
+		_, err := load(nil, (map[string]string{"APMTEL_SOURCE_URL": u}))
 		if err == nil || !strings.Contains(err.Error(), "APMTEL_SOURCE_URL") {
 			t.Fatalf("%s: error %v", u, err)
 		}
@@ -166,36 +181,14 @@ func TestURLErrorsRedactUserinfo(t *testing.T) {
 }
 
 func TestHistoryTTLMustOutliveRunAndUploadWindow(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	_, err := Load(fs, nil, lookupFrom(map[string]string{"APMTEL_HISTORY_TTL": "8s", "APMTEL_RUN_DEADLINE": "1m", "APMTEL_TASK_TIMEOUT": "30s"}))
+	_, err := load(nil, (map[string]string{"APMTEL_HISTORY_TTL": "8s", "APMTEL_RUN_DEADLINE": "1m", "APMTEL_TASK_TIMEOUT": "30s"}))
 	if err == nil || !strings.Contains(err.Error(), "APMTEL_HISTORY_TTL") || !strings.Contains(err.Error(), "APMTEL_RUN_DEADLINE") ||
 		!strings.Contains(err.Error(), "APMTEL_UPLOAD_RETRY_WINDOW") {
 		t.Fatalf("error %v", err)
 	}
-	fs = flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if _, err := Load(fs, nil, lookupFrom(map[string]string{"APMTEL_HISTORY_TTL": "2h", "APMTEL_RUN_DEADLINE": "1m",
+	if _, err := load(nil, (map[string]string{"APMTEL_HISTORY_TTL": "2h", "APMTEL_RUN_DEADLINE": "1m",
 		"APMTEL_TASK_TIMEOUT": "30s", "APMTEL_UPLOAD_RETRY_WINDOW": "1h"})); err != nil {
 		t.Errorf("valid combination refused: %v", err)
-	}
-}
-
-func TestIntersperse(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.Bool("wait", false, "")
-	fs.String("task", "", "")
-	tests := []struct{ in, want string }{
-		{"cloud --wait", "--wait -- cloud"},
-		{"--task cloud host --wait", "--task cloud --wait -- host"},
-		{"RUN --report=true", "--report=true -- RUN"},
-		{"a -- --wait", "-- a --wait"},
-		{"--wait", "--wait"},
-	}
-	for _, tc := range tests {
-		if got := strings.Join(Intersperse(fs, strings.Fields(tc.in)), " "); got != tc.want {
-			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }
 
@@ -211,9 +204,7 @@ func TestRedisTopologies(t *testing.T) {
 		{map[string]string{"APMTEL_REDIS_ADDR": "a:1", "APMTEL_REDIS_CLUSTER": "true", "APMTEL_REDIS_DB": "3"}, "only database 0"},
 		{map[string]string{"APMTEL_REDIS_ADDR": "a:1,nope"}, `"nope" is not host:port`},
 	} {
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		c, err := Load(fs, nil, lookupFrom(tc.env))
+		c, err := load(nil, (tc.env))
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%v: %v", tc.env, err)
