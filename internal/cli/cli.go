@@ -279,6 +279,10 @@ func build(c command, stdout, stderr io.Writer, lookup func(string) (string, boo
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          c.args,
+		Annotations:   map[string]string{"envOnly": strings.Join(c.envOnly, " ")},
+		// cobra suggests within two edits only when this is set (it sets it
+		// for the root command alone).
+		SuggestionsMinimumDistance: 2,
 	}
 	if cmd.Args == nil {
 		cmd.Args = noArgs
@@ -399,17 +403,23 @@ func flagError(cmd *cobra.Command, err error) error {
 	case errors.As(err, &notExist):
 		name := notExist.GetSpecifiedName()
 		typed := "--" + name
-		if name == "" {
-			name = notExist.GetSpecifiedShortnames()
-			typed = "-" + name
+		if short := notExist.GetSpecifiedShortnames(); short != "" {
+			typed = "-" + short
 		}
 		if serr := config.SecretFlag(name); serr != nil {
 			return &config.UsageError{Err: serr}
 		}
 		for _, o := range config.Options() {
-			if o.Flag == name {
-				return usageErrorf("%s: %s does not read %s", typed, cmd.CommandPath(), o.Env)
+			if o.Flag != name {
+				continue
 			}
+			if hint, ok := workerOnly[name]; ok {
+				return usageErrorf("%s is a worker setting: %s", typed, hint)
+			}
+			if slices.Contains(strings.Fields(cmd.Annotations["envOnly"]), name) {
+				return usageErrorf("%s is no flag of %s: %s is the workers' setting, read from the environment", typed, cmd.CommandPath(), o.Env)
+			}
+			return usageErrorf("%s: %s does not read %s", typed, cmd.CommandPath(), o.Env)
 		}
 		if s := suggestFlag(cmd, name); s != "" {
 			return usageErrorf("unknown flag %s (did you mean --%s?)", typed, s)

@@ -644,7 +644,20 @@ func runCancel(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "run %s cancelled: %d running tasks stopped, %d queued tasks dropped, no upload\n", id, c.Stopped, c.Removed)
+	// Count tasks as the report and the console do: the run's cancelled
+	// records, not the asynq jobs touched.
+	st := newRuns(rt.rdb, cfg)
+	results, err := st.Results(ctx, id)
+	if err != nil {
+		return fmt.Errorf("run %s cancelled, but its tasks could not be read: %w", id, err)
+	}
+	n := 0
+	for _, rec := range results {
+		if rec.Status == run.TaskCancelled {
+			n++
+		}
+	}
+	fmt.Fprintf(e.stdout, "run %s cancelled: %d tasks cancelled (%d were running: their searches stopped), no upload\n", id, n, c.Stopped)
 	return nil
 }
 

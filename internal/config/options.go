@@ -197,7 +197,7 @@ func Options() []Option {
 			v: duration(func(c *Config) *time.Duration { return &c.SearchTimeout })},
 		Option{Env: "APMTEL_RUN_DEADLINE", Group: GroupRun, Flag: "run-deadline", Help: "a run is finalized this long after it starts, finished or not",
 			v: duration(func(c *Config) *time.Duration { return &c.RunDeadline })},
-		Option{Env: "APMTEL_MAX_RETRY", Group: GroupTask, Flag: "max-retry", Help: "retries of a failed task (uploads are retried for APMTEL_UPLOAD_RETRY_WINDOW)",
+		Option{Env: "APMTEL_MAX_RETRY", Group: GroupRun, Flag: "max-retry", Help: "retries of a failed task (uploads are retried for APMTEL_UPLOAD_RETRY_WINDOW)",
 			v: integer(func(c *Config) *int { return &c.MaxRetry })},
 		Option{Env: "APMTEL_CONCURRENCY", Group: GroupWorker, Flag: "concurrency", Help: "jobs one worker runs at once",
 			v: integer(func(c *Config) *int { return &c.Concurrency })},
@@ -243,8 +243,8 @@ const (
 	GroupSource    = "source"    // the source cluster and how hard to query it
 	GroupIndices   = "indices"   // the source's APM index patterns
 	GroupTelemetry = "telemetry" // the upload target
-	GroupTask      = "task"      // one task's timeout and retries
-	GroupRun       = "run"       // a run's deadline and upload retries
+	GroupTask      = "task"      // one task's timeout
+	GroupRun       = "run"       // a run's deadline, task retries and upload retries
 	GroupHistory   = "history"   // how many runs Redis keeps, and how long
 	GroupSchedule  = "schedule"  // the interval of scheduled runs
 	GroupCatchup   = "catchup"   // the scheduler's catch-up grace
