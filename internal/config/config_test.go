@@ -5,6 +5,8 @@ import (
 
 	"errors"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +70,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad pattern", map[string]string{"APMTEL_INDICES_ERROR": "logs apm"}, `APMTEL_INDICES_ERROR: invalid index pattern "logs apm"`},
 		{"user without password", map[string]string{"APMTEL_TELEMETRY_USERNAME": "u"}, "APMTEL_TELEMETRY_PASSWORD: must be set"},
 		{"index name", map[string]string{"APMTEL_TELEMETRY_INDEX": "Bad"}, "APMTEL_TELEMETRY_INDEX"},
-		{"deadline", map[string]string{"APMTEL_RUN_DEADLINE": "1m"}, "APMTEL_RUN_DEADLINE: 1m0s is shorter than APMTEL_TASK_TIMEOUT"},
+		{"deadline", map[string]string{"APMTEL_RUN_DEADLINE": "1m"}, "APMTEL_RUN_DEADLINE: 1m is shorter than APMTEL_TASK_TIMEOUT"},
 		{"endpoint url", map[string]string{"APMTEL_TELEMETRY_ENDPOINT": "telemetry", "APMTEL_TELEMETRY_JWKS": "k.json"}, `APMTEL_TELEMETRY_ENDPOINT: "telemetry" is not an http(s) URL`},
 		{"endpoint without jwks", map[string]string{"APMTEL_TELEMETRY_ENDPOINT": "https://telemetry.example"}, "APMTEL_TELEMETRY_JWKS: required"},
 		{"endpoint and url", map[string]string{"APMTEL_TELEMETRY_ENDPOINT": "https://t.example", "APMTEL_TELEMETRY_JWKS": "k.json", "APMTEL_TELEMETRY_URL": "http://es:9200"}, "not both"},
@@ -105,15 +107,96 @@ func TestSecrets(t *testing.T) {
 	}
 }
 
-// The README documents every variable; a new option without documentation fails here.
-func TestREADMEListsEveryVariable(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+// docs/configuration.md documents every setting with its flag, default
+// and kind, as Options() declares them; a new option, a changed default or
+// a stale row fails here.
+func TestConfigurationDocMatchesOptions(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	row := regexp.MustCompile("(?m)^\\| `(APMTEL_[A-Z_]+)` \\| ([^|]*) \\| ([^|]*) \\| ([^|]*) \\|")
+	documented := map[string][]string{}
+	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+		if _, dup := documented[m[1]]; dup {
+			t.Errorf("%s is documented twice", m[1])
+		}
+		documented[m[1]] = m[2:]
+	}
 	for _, o := range Options() {
-		if !strings.Contains(string(b), o.Env) {
-			t.Errorf("README.md does not document %s", o.Env)
+		d, ok := documented[o.Env]
+		if !ok {
+			t.Errorf("docs/configuration.md does not document %s", o.Env)
+			continue
+		}
+		delete(documented, o.Env)
+		flag, def := "`--"+o.Flag+"`", ""
+		if o.Secret {
+			flag = "(secret: environment or `" + o.Env + "_FILE`)"
+		}
+		if o.Default() != "" {
+			def = "`" + o.Default() + "`"
+		}
+		if got := strings.TrimSpace(d[0]); got != flag {
+			t.Errorf("%s: flag %q, want %q", o.Env, got, flag)
+		}
+		if got := strings.TrimSpace(d[1]); got != def {
+			t.Errorf("%s: default %q, want %q (config.Default)", o.Env, got, def)
+		}
+		if got := strings.TrimSpace(d[2]); got != string(o.Kind()) {
+			t.Errorf("%s: kind %q, want %q", o.Env, got, o.Kind())
+		}
+	}
+	for env := range documented {
+		t.Errorf("docs/configuration.md documents %s, which is no setting", env)
+	}
+}
+
+// Every numeric and duration setting has both bounds; a value just
+// outside is refused naming the variable, the bound itself is accepted,
+// and no error echoes a secret.
+func TestBounds(t *testing.T) {
+	for _, tc := range []struct {
+		env, ok, bad, want string
+	}{
+		{"APMTEL_SEARCH_CONCURRENCY", "1024", "9223372036854775807", "out of range 0-1024"},
+		{"APMTEL_SEARCH_CONCURRENCY", "0", "-1", "out of range 0-1024"},
+		{"APMTEL_SEARCH_TIMEOUT", "10ms", "1ns", "out of range 10ms-24h"},
+		{"APMTEL_SEARCH_TIMEOUT", "24h", "25h", "out of range 10ms-24h"},
+		{"APMTEL_POLL_INTERVAL", "1ms", "1ns", "out of range 1ms-1m"},
+		{"APMTEL_POLL_INTERVAL", "1m", "2m", "out of range 1ms-1m"},
+		{"APMTEL_HISTORY_LIMIT", "10000", "1000000000000", "out of range 1-10000"},
+		{"APMTEL_HISTORY_LIMIT", "1", "0", "out of range 1-10000"},
+		{"APMTEL_CONCURRENCY", "256", "257", "out of range 1-256"},
+		{"APMTEL_MAX_RETRY", "25", "26", "out of range 0-25"},
+		{"APMTEL_REDIS_DB", "1023", "1024", "out of range 0-1023"},
+		{"APMTEL_INTERVAL", "1m", "59s", "out of range 1m-8784h"},
+		{"APMTEL_TASK_TIMEOUT", "10ms", "1ms", "out of range 10ms-24h"},
+		{"APMTEL_ORPHAN_MIN_AGE", "1s", "999ms", "out of range 1s-24h"},
+		{"APMTEL_UPLOAD_RETRY_WINDOW", "1s", "721h", "out of range 1s-720h"},
+		{"APMTEL_RUN_DEADLINE", "5m", "169h", "out of range 10ms-168h"},
+		{"APMTEL_CATCHUP_GRACE", "0s", "-1s", "out of range 0s-8784h"},
+		{"APMTEL_HISTORY_TTL", "8784h", "8785h", "out of range 1s-8784h"},
+		{"APMTEL_SOURCE_URL", "http://h:1,http://h:2", "http://h:1,,,", "empty item in the comma-separated list"},
+		{"APMTEL_SOURCE_URL", "http://h:1", "http://elastic:hunter2@h:1,", "empty item"},
+		{"APMTEL_TELEMETRY_URL", "http://h:1", ",http://h:1", "empty item"},
+		{"APMTEL_REDIS_ADDR", "a:1", "a:1,,", "empty item"},
+	} {
+		t.Run(tc.env+"="+tc.bad, func(t *testing.T) {
+			if _, err := load(nil, map[string]string{tc.env: tc.ok}); err != nil {
+				t.Errorf("%s=%s refused: %v", tc.env, tc.ok, err)
+			}
+			_, err := load(nil, map[string]string{tc.env: tc.bad})
+			if err == nil || !strings.Contains(err.Error(), tc.env+": ") || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("%s=%s: error %v, want %q", tc.env, tc.bad, err, tc.want)
+			}
+		})
+	}
+	// Every numeric or duration option is in the table above.
+	covered := "SEARCH_CONCURRENCY SEARCH_TIMEOUT POLL_INTERVAL HISTORY_LIMIT CONCURRENCY MAX_RETRY REDIS_DB INTERVAL TASK_TIMEOUT ORPHAN_MIN_AGE UPLOAD_RETRY_WINDOW CATCHUP_GRACE HISTORY_TTL RUN_DEADLINE"
+	for _, o := range Options() {
+		if (o.Kind() == KindInt || o.Kind() == KindDuration) && !slices.Contains(strings.Fields(covered), strings.TrimPrefix(o.Env, "APMTEL_")) {
+			t.Errorf("%s has no bounds test", o.Env)
 		}
 	}
 }

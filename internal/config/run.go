@@ -71,13 +71,13 @@ func (r Run) Validate() error {
 	p.bound("APMTEL_HISTORY_LIMIT", int64(r.HistoryLimit), 1, maxHistoryLimit)
 	p.within("APMTEL_HISTORY_TTL", r.HistoryTTL, minHistoryTTL, maxHistoryTTL)
 	if r.TaskTimeout > 0 && r.RunDeadline > 0 && r.RunDeadline < r.TaskTimeout {
-		p.add("APMTEL_RUN_DEADLINE", "%s is shorter than APMTEL_TASK_TIMEOUT %s", r.RunDeadline, r.TaskTimeout)
+		p.add("APMTEL_RUN_DEADLINE", "%s is shorter than APMTEL_TASK_TIMEOUT %s", FormatDuration(r.RunDeadline), FormatDuration(r.TaskTimeout))
 	}
 	// A run's keys carry the history TTL: it must outlive the run's deadline
 	// and the upload's retry window, or runs expire mid-flight.
 	if r.HistoryTTL > 0 && r.RunDeadline > 0 && r.UploadRetryWindow > 0 && r.HistoryTTL <= r.RunDeadline+r.UploadRetryWindow {
 		p.add("APMTEL_HISTORY_TTL", "%s must be longer than APMTEL_RUN_DEADLINE (%s) plus APMTEL_UPLOAD_RETRY_WINDOW (%s)",
-			r.HistoryTTL, r.RunDeadline, r.UploadRetryWindow)
+			FormatDuration(r.HistoryTTL), FormatDuration(r.RunDeadline), FormatDuration(r.UploadRetryWindow))
 	}
 	return p.err()
 }
