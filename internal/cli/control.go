@@ -553,12 +553,14 @@ func runPreview(e *env, o *previewOpts, args []string) error {
 	// Preview shares the cluster-wide cap with the workers, so that trying
 	// it on a busy deployment does not overload the source.
 	var source *es.Client
+	var runs *run.Store
 	if cfg.SearchConcurrency > 0 && cfg.Source.Configured() {
 		rt, err := openRuntime(cfg, "preview")
 		if err != nil {
 			return fmt.Errorf("%w (preview obeys the cluster-wide APMTEL_SEARCH_CONCURRENCY held in Redis; set it to 0 to preview without Redis)", err)
 		}
 		defer rt.Close()
+		runs = newRuns(rt.rdb, cfg)
 		if source, err = newClusterSource(cfg, l, rt.rdb); err != nil {
 			return err
 		}
@@ -571,7 +573,7 @@ func runPreview(e *env, o *previewOpts, args []string) error {
 	all, rep, results := previewOnce(ctx, cfg, source, selected, parallel)
 	b, err := json.Marshal(all.APM)
 	if err == nil && envelope {
-		b, err = previewEnvelope(ctx, e, cfg, source, l, b, all.Plugins)
+		b, err = previewEnvelope(ctx, e, cfg, source, runs, l, b, all.Plugins)
 	} else if len(all.Plugins) > 0 {
 		fmt.Fprintf(e.stderr, "not shown: the objects of %s (stack_stats.kibana.plugins.<name>); see --envelope\n",
 			strings.Join(sortedKeys(all.Plugins), ", "))
