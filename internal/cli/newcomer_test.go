@@ -186,3 +186,20 @@ func TestTasksDescribeThemselves(t *testing.T) {
 		t.Errorf("tasks --json: %d tasks, %d behavioural", len(tasks), behavioural)
 	}
 }
+
+// Every command that offers --json prints exactly one JSON document on
+// stdout (the Redis-backed ones: TestRunsAndCancelAgreeWithTheRecords,
+// TestRunWaitJSONIsOnlyJSON).
+func TestJSONOutputIsOneDocument(t *testing.T) {
+	for _, args := range [][]string{{"tasks", "--json"}, {"version", "--json"}} {
+		out, errOut, code := runMain(nil, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d %s", args, code, errOut)
+		}
+		mustJSON(t, strings.Join(args, " "), out)
+	}
+	// --json where it would not be the output is refused, not ignored.
+	if _, errOut, code := runMain(noRedis, "snapshot", "--json"); code != 2 || !strings.Contains(errOut, "--json needs --report") {
+		t.Errorf("snapshot --json: exit %d, %q", code, errOut)
+	}
+}
