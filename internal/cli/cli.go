@@ -117,7 +117,7 @@ func commands() []command {
 		snapshotCommand(store),
 		previewCommand(),
 		{name: "monitor", summary: "serve Asynqmon (queue inspection UI), the console, health and metrics",
-			groups: []string{gRedis, gLogging, gMonitor, gAccess, gHistory, gSchedule}, run: runMonitor},
+			groups: []string{gRedis, gLogging, gMonitor, gAccess, gHistory, gTelemetry}, run: runMonitor},
 		standaloneCommand(all),
 		tasksCommand(),
 		schemaCommand(),

@@ -138,7 +138,12 @@ func runRun(e *env, o *runOpts, args []string) error {
 		}
 	} else {
 		printSummary(e.stdout, r, results)
-		if u := consoleRunURL(cfg, id); u != "" {
+		// The console is the monitor's: run reads its address only to link it.
+		mc := config.Default()
+		_ = config.FromEnv(&mc, e.lookup, func(o config.Option) bool {
+			return o.Env == "APMTEL_MONITOR_ADDR" || o.Env == "APMTEL_MONITOR_HOSTS"
+		})
+		if u := consoleRunURL(mc, id); u != "" {
 			fmt.Fprintf(e.stdout, "console: %s\n", u)
 		}
 	}

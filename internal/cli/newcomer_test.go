@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -201,5 +202,39 @@ func TestJSONOutputIsOneDocument(t *testing.T) {
 	// --json where it would not be the output is refused, not ignored.
 	if _, errOut, code := runMain(noRedis, "snapshot", "--json"); code != 2 || !strings.Contains(errOut, "--json needs --report") {
 		t.Errorf("snapshot --json: exit %d, %q", code, errOut)
+	}
+}
+
+// docs/configuration.md says which commands read each group of settings;
+// that list is the commands' own.
+func TestConfigurationDocSaysWhoReadsWhat(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readers := map[string][]string{}
+	var walk func(prefix string, cs []command)
+	walk = func(prefix string, cs []command) {
+		for _, c := range cs {
+			name := strings.TrimSpace(prefix + " " + c.name)
+			walk(name, c.subs)
+			for _, g := range c.groups {
+				readers[g] = append(readers[g], name)
+			}
+		}
+	}
+	walk("", commands())
+	row := regexp.MustCompile("(?m)^\\| ([a-z]+) \\| `[^|]*\\| ([^|]*) \\|$")
+	seen := map[string]bool{}
+	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+		seen[m[1]] = true
+		if want := strings.Join(readers[m[1]], ", "); strings.TrimSpace(m[2]) != want {
+			t.Errorf("group %s: the doc says it is read by %q; the commands that read it: %q", m[1], m[2], want)
+		}
+	}
+	for g := range readers {
+		if !seen[g] {
+			t.Errorf("group %s is not in docs/configuration.md", g)
+		}
 	}
 }
