@@ -293,7 +293,7 @@ func build(c command, stdout, stderr io.Writer, lookup func(string) (string, boo
 		c.flags(fs)
 	}
 	if len(c.groups) > 0 {
-		settings := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
+		settings := new(pflag.FlagSet)
 		config.AddFlags(settings, c.groups...)
 		settings.VisitAll(func(f *pflag.Flag) {
 			if !slices.Contains(c.envOnly, f.Name) {
@@ -363,10 +363,9 @@ func usage(cmd *cobra.Command) error {
 			}
 		}
 	}
-	own := pflag.NewFlagSet("own", pflag.ContinueOnError)
-	settings := pflag.NewFlagSet("settings", pflag.ContinueOnError)
-	global := pflag.NewFlagSet("global", pflag.ContinueOnError)
-	own.SortFlags, settings.SortFlags = false, false
+	own := new(pflag.FlagSet)
+	settings := new(pflag.FlagSet)
+	global := new(pflag.FlagSet)
 	cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
 		o, ok := config.OptionOf(f)
 		switch {

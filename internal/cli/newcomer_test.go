@@ -113,7 +113,7 @@ func TestEveryFlagIsReadOrGlobal(t *testing.T) {
 				walk(name, c.subs)
 				continue
 			}
-			own := pflag.NewFlagSet(name, pflag.ContinueOnError)
+			own := new(pflag.FlagSet)
 			if c.flags != nil {
 				c.flags(own)
 			}
@@ -121,7 +121,7 @@ func TestEveryFlagIsReadOrGlobal(t *testing.T) {
 			if code != 0 {
 				t.Errorf("%s --help: exit %d", name, code)
 			}
-			settings := pflag.NewFlagSet(name, pflag.ContinueOnError)
+			settings := new(pflag.FlagSet)
 			config.AddFlags(settings, c.groups...)
 			for _, m := range helpFlag.FindAllStringSubmatch(help, -1) {
 				f := m[1]
