@@ -270,6 +270,13 @@ func helpCommand(root *cobra.Command) *cobra.Command {
 // build turns c into a cobra command.
 func build(c command, stdout, stderr io.Writer, lookup func(string) (string, bool)) *cobra.Command {
 	use := c.name
+	if c.usage == "" && len(c.subs) > 0 {
+		var names []string
+		for _, sc := range c.subs {
+			names = append(names, sc.name)
+		}
+		c.usage = strings.Join(names, "|")
+	}
 	if c.usage != "" {
 		use += " " + c.usage
 	}
