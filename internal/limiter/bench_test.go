@@ -30,7 +30,6 @@ func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	}
 }
 
-
 // benchAcquire runs b.N acquire/release pairs, par at a time, through sems
 // semaphores of limit slots on one key space, and reports Redis round trips
 // per request.
