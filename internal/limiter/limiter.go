@@ -283,7 +283,7 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 			place = res[2]
 		}
 		if len(res) == 3 && res[0] == 1 {
-			return s.hold(ctx, ticket)
+			return s.hold(ctx, ticket, sent)
 		}
 		ahead := int64(1)
 		if len(res) == 3 {
@@ -320,39 +320,74 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 	}
 }
 
-// hold starts the heartbeat of a taken slot.
-func (s *Semaphore) hold(ctx context.Context, ticket string) (context.Context, func(), error) {
+// hold starts the heartbeat of a taken slot whose lease was set by a call
+// sent at sent.
+//
+// The holder keeps its own clock of the lease: it ends, at the latest, one
+// lease after the last successful renewal was sent (Redis set it later), and
+// the holder gives the slot up a margin before that (leaseMargin). A process
+// that was stopped (SIGSTOP, a paused VM, a long stall) wakes with that
+// deadline passed and cancels its request at once, without asking Redis:
+// its slot may already serve someone else, and closing the request's
+// connection makes the source cancel the search.
+func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time) (context.Context, func(), error) {
 	hctx, cancel := context.WithCancelCause(ctx)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		every := s.opt.Lease / 3
+		margin := s.leaseMargin()
+		deadline := sent.Add(s.opt.Lease - margin)
+		expire := time.NewTimer(time.Until(deadline))
+		defer expire.Stop()
 		t := time.NewTicker(every)
 		defer t.Stop()
-		renewed := time.Now()
+		var lastErr error
+		lost := func() {
+			if lastErr != nil {
+				cancel(fmt.Errorf("%w: not renewed within %s: %v", ErrLeaseLost, s.opt.Lease-margin, lastErr))
+				return
+			}
+			cancel(fmt.Errorf("%w: not renewed within %s (process stalled)", ErrLeaseLost, s.opt.Lease-margin))
+		}
 		for {
 			select {
 			case <-stop:
 				return
 			case <-hctx.Done():
 				return
+			case <-expire.C:
+				lost()
+				return
 			case <-t.C:
 			}
-			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), every)
+			// Both timers are due at once after a stall: the deadline wins
+			// whichever fires first.
+			if !time.Now().Before(deadline) {
+				lost()
+				return
+			}
+			sent := time.Now()
+			until := sent.Add(every)
+			if deadline.Before(until) {
+				until = deadline
+			}
+			rctx, rcancel := context.WithDeadline(context.WithoutCancel(ctx), until)
 			ok, err := renewScript.Run(rctx, s.rdb, s.keys[:1], ticket, s.opt.Lease.Milliseconds()).Int()
 			rcancel()
 			switch {
 			case err == nil && ok == 1:
-				renewed = time.Now()
+				deadline = sent.Add(s.opt.Lease - margin)
+				expire.Reset(time.Until(deadline))
+				lastErr = nil
 			case err == nil:
 				cancel(ErrLeaseLost)
 				return
-			case time.Since(renewed) > s.opt.Lease-every:
-				// Redis has been unreachable for almost a lease: the slot
-				// may be handed out any moment now.
-				cancel(fmt.Errorf("%w: %v", ErrLeaseLost, err))
-				return
+			default:
+				// Redis unreachable: the deadline timer ends the request if
+				// no later renewal gets through.
+				lastErr = err
 			}
 		}
 	}()
@@ -368,6 +403,11 @@ func (s *Semaphore) hold(ctx context.Context, ticket string) (context.Context, f
 		s.leave(ctx, ticket)
 	}, nil
 }
+
+// leaseMargin is how long before its lease's end a holder that could not
+// renew gives its slot up: a sixth of a lease, so that clocks running a
+// little apart (this process's and Redis's) never let two holders overlap.
+func (s *Semaphore) leaseMargin() time.Duration { return s.opt.Lease / 6 }
 
 func (s *Semaphore) leave(ctx context.Context, ticket string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

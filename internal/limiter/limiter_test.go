@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/testenv"
@@ -411,5 +413,55 @@ func TestOffsetIgnoresAWaitingTicketsOldStamp(t *testing.T) {
 	release2()
 	if off := time.Duration(s.offset.Load()) * time.Microsecond; off < -100*time.Millisecond || off > 100*time.Millisecond {
 		t.Fatalf("offset to Redis time %s, want about 0 (same machine)", off)
+	}
+}
+
+// stallHook holds every command while stalled is set, until the command's
+// context ends: a Redis that cannot be reached, or a heartbeat that cannot run.
+type stallHook struct{ stalled atomic.Bool }
+
+func (h *stallHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *stallHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.stalled.Load() {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *stallHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A holder that cannot renew gives its slot up on its own clock, before the
+// lease runs out in Redis (where another holder could take it), not one
+// renewal timeout after it.
+func TestUnrenewedLeaseEndsTheRequestBeforeItExpires(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	h := &stallHook{}
+	rdb.AddHook(h)
+	lease := 600 * time.Millisecond
+	s := New(rdb, keys.New("apmtel:test-stall-"+t.Name()), 1, Options{Lease: lease})
+	t.Cleanup(func() { _ = s.Close() })
+	taken := time.Now()
+	hctx, release, err := s.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.stalled.Store(true)
+	select {
+	case <-hctx.Done():
+	case <-time.After(2 * lease):
+		t.Fatal("holder still running two leases after its last renewal")
+	}
+	took := time.Since(taken)
+	h.stalled.Store(false)
+	release()
+	if !errors.Is(context.Cause(hctx), ErrLeaseLost) {
+		t.Errorf("cause %v, want ErrLeaseLost", context.Cause(hctx))
+	}
+	if took >= lease || took < lease/2 {
+		t.Errorf("request ended %s after the slot was taken, want within (%s, %s): before the lease ends", took, lease/2, lease)
 	}
 }
