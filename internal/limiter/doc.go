@@ -31,7 +31,14 @@
 //	its slots are free again at most Lease + one poll (≤ 5.1 s) after its death;
 //	its queued tickets stop blocking others at most WaiterLease (3 s) after it.
 //
-// A holder whose lease could not be renewed (Redis unreachable for 2/3 of a
-// lease) has its request's context cancelled with ErrLeaseLost rather than
-// run over the cap.
+// A holder whose lease could not be renewed has its request's context
+// cancelled with ErrLeaseLost rather than run over the cap: the holder keeps
+// its own clock of the lease and gives up a sixth of a lease before Redis
+// would let the slot go (Redis unreachable for 5/6 of a lease), or, after a
+// freeze (SIGSTOP, a paused VM), the moment it runs again, without a round
+// trip. A frozen holder is the one case the cap cannot cover: it cannot
+// close its requests while frozen, so the source sees at most the cap plus
+// the frozen holder's requests, from one lease into the freeze until it
+// resumes (docs/reliability.md has the measurement and why longer leases
+// were not the answer).
 package limiter
