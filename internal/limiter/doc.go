@@ -41,4 +41,36 @@
 // the frozen holder's requests, from one lease into the freeze until it
 // resumes (docs/reliability.md has the measurement and why longer leases
 // were not the answer).
+//
+// Fleet (Options.Fleet, APMTEL_FLEET_CONCURRENCY): a deployment collecting
+// from many source clusters caps each cluster by its own Semaphore and all
+// of them together by one Fleet, a second semaphore of the same kind. A
+// request holds both a slot of its cluster and one of the fleet, and never
+// holds one while it waits for the other:
+//
+//  1. its cluster's script hands it the cluster's slot when its turn in
+//     that cluster's queue has come (the ticket waits there otherwise,
+//     holding nothing);
+//  2. the fleet's script, at once, hands it a fleet slot, or queues the
+//     ticket in the fleet's queue at the same place (oldest task first,
+//     fleet-wide);
+//  3. if the fleet had none, the cluster's slot goes back at once and the
+//     ticket is queued again at its old place, still first in its
+//     cluster's queue; it then asks the fleet alone (a peek that takes
+//     nothing) until its turn there has come, and starts again at 1.
+//
+// Why two scripts and not one: each cluster's keys carry its own hash tag,
+// so they live in that cluster's Redis Cluster slot, and a script may only
+// touch keys of one slot. The fleet's keys cannot share every cluster's
+// slot, so they have a slot of their own (keys.Fleet) and one script can
+// never take both. The order above makes the two steps behave as one: the
+// cluster's slot is held for one round trip before the fleet answers, and
+// is given back unless the fleet granted; a waiter of the fleet holds no
+// cluster slot, and a waiter of its cluster is not in the fleet's queue (a
+// ticket that stops being first in its cluster leaves the fleet's queue).
+// So neither cap waits on the other, no cluster's slots stand idle behind a
+// full fleet, and there is no queue per cluster in the job queues: every
+// job waits in the limiter, in the one order. A process that dies between
+// the steps leaves at most a slot that its lease frees, as any holder's.
+// Without a Fleet none of this runs: one script, as for a single cluster.
 package limiter

@@ -465,3 +465,25 @@ func TestUnrenewedLeaseEndsTheRequestBeforeItExpires(t *testing.T) {
 		t.Errorf("request ended %s after the slot was taken, want within (%s, %s): before the lease ends", took, lease/2, lease)
 	}
 }
+
+// Waits adds up how long a context's requests waited for their slot.
+func TestWaitsRecordsEachWait(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	s := New(rdb, keys.New("apmtel:test-waits-"+t.Name()), 1, Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	var w Waits
+	ctx := WithWaits(context.Background(), &w)
+	_, release, err := s.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(150 * time.Millisecond); release() }()
+	_, release2, err := s.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release2()
+	if w.Count() != 2 || w.Longest() < 140*time.Millisecond || w.Longest() > time.Second || w.Total() < w.Longest() {
+		t.Errorf("waits: %d, longest %s, total %s; want 2, about 150ms", w.Count(), w.Longest(), w.Total())
+	}
+}
