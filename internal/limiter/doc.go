@@ -68,8 +68,8 @@
 // is given back unless the fleet granted; a waiter of the fleet holds no
 // cluster slot, and a waiter of its cluster is not in the fleet's queue (a
 // ticket that stops being first in its cluster leaves the fleet's queue).
-// So neither cap waits on the other, no cluster's slots stand idle behind a
-// full fleet, and there is no queue per cluster in the job queues: every
+// So neither cap waits on the other, no slot is held by a request that
+// cannot run, and there is no queue per cluster in the job queues: every
 // job waits in the limiter, in the one order. A process that dies between
 // the steps leaves at most a slot that its lease frees, as any holder's.
 // Without a Fleet none of this runs: one script, as for a single cluster.

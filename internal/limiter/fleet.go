@@ -36,5 +36,5 @@ func (f *Fleet) Close() error { return f.w.close() }
 func (f *Fleet) leave(ctx context.Context, ticket string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = leaveScript.Run(ctx, f.rdb, f.keys, ticket, f.wake).Err()
+	_ = leaveScript.Run(ctx, f.rdb, f.keys, ticket, f.wake, 0).Err()
 }

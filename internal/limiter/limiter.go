@@ -151,6 +151,13 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 		}
 		return nil, nil, fmt.Errorf("search slot: %w", err)
 	}
+	// handed: closed when a release hands this ticket its slot (see
+	// leaveScript); the fleet's two steps are never handed on.
+	var handed <-chan struct{}
+	if s.fleet == nil {
+		handed = s.w.watch(ticket)
+		defer s.w.unwatch(ticket)
+	}
 	wait := s.pollMin
 	for {
 		// Taken before the scripts run, so a release between a script and
@@ -172,7 +179,7 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 				return giveUp(err)
 			}
 			if fres[0] == 0 {
-				if wait, err = s.sleep(ctx, fleetWoken, s.fleet.w.wakeups, fres[1], s.fleet.limit, wait); err != nil {
+				if wait, _, err = s.sleep(ctx, fleetWoken, s.fleet.w.wakeups, nil, fres[1], s.fleet.limit, wait); err != nil {
 					return giveUp(err)
 				}
 				continue
@@ -203,7 +210,7 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 		switch {
 		case res[0] == 1 && s.fleet == nil:
 			record(ctx, time.Since(began))
-			return s.hold(ctx, ticket, sent)
+			return s.hold(ctx, ticket, sent, s.opt.Lease)
 		case res[0] == 1:
 			// The cluster's slot is taken; now the fleet's, in the same
 			// place. Never held while waiting: if the fleet has none, the
@@ -218,7 +225,7 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 			}
 			if fres[0] == 1 {
 				record(ctx, time.Since(began))
-				return s.hold(ctx, ticket, sent)
+				return s.hold(ctx, ticket, sent, s.opt.Lease)
 			}
 			inFleet = true
 			if err := requeueScript.Run(ctx, s.rdb, s.keys, ticket, place, wlease, s.keep(), s.wake).Err(); err != nil {
@@ -232,20 +239,27 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 			s.fleet.leave(ctx, ticket)
 			inFleet = false
 		}
-		if wait, err = s.sleep(ctx, woken, next, ahead, limit, wait); err != nil {
+		var got bool
+		if wait, got, err = s.sleep(ctx, woken, next, handed, ahead, limit, wait); err != nil {
 			return giveUp(err)
+		}
+		if got {
+			// The slot's lease was set after this ticket's last call was
+			// sent: the lease clock starts there, on the safe side.
+			record(ctx, time.Since(began))
+			return s.hold(ctx, ticket, sent, s.opt.WaiterLease)
 		}
 	}
 }
 
 // sleep waits until the ticket's turn should have come: ahead announced
 // releases on woken (next gives the channel of the following one), or the
-// fallback poll, whichever first; or ctx's end (the error). The poll is
-// the fallback (expired leases announce nothing, and pub/sub may be down):
-// fast when the turn is near, slower when many tickets are ahead, so
-// hundreds of queued requests do not flood Redis. It returns the next poll
-// interval.
-func (s *Semaphore) sleep(ctx context.Context, woken <-chan struct{}, next func() <-chan struct{}, ahead int64, limit int, wait time.Duration) (time.Duration, error) {
+// fallback poll, whichever first; or until a release hands it its slot
+// (handed closed: got); or ctx's end (the error). The poll is the fallback
+// (expired leases announce nothing, and pub/sub may be down): fast when
+// the turn is near, slower when many tickets are ahead, so hundreds of
+// queued requests do not flood Redis. It returns the next poll interval.
+func (s *Semaphore) sleep(ctx context.Context, woken <-chan struct{}, next func() <-chan struct{}, handed <-chan struct{}, ahead int64, limit int, wait time.Duration) (_ time.Duration, got bool, _ error) {
 	if ahead <= int64(limit) {
 		wait = s.pollMin
 	} else {
@@ -256,21 +270,25 @@ func (s *Semaphore) sleep(ctx context.Context, woken <-chan struct{}, next func(
 	for {
 		select {
 		case <-ctx.Done():
-			return wait, ctx.Err()
+			return wait, false, ctx.Err()
+		case <-handed:
+			return wait, true, nil
 		case <-t.C:
-			return wait, nil
+			return wait, false, nil
 		case <-woken:
 			// Each announced release moves every waiter one place up.
 			if ahead--; ahead <= 0 {
-				return wait, nil
+				return wait, false, nil
 			}
 			woken = next()
 		}
 	}
 }
 
-// hold starts the heartbeat of a taken slot (and fleet slot) whose lease
-// was set by a call sent at sent.
+// hold starts the heartbeat of a taken slot (and fleet slot) whose lease,
+// first long, was set by a call sent at sent. A lease that would end
+// before the first heartbeat (a slot handed on by leaveScript with little
+// left of its waiter's lease) is renewed at once.
 //
 // The holder keeps its own clock of the lease: it ends, at the latest, one
 // lease after the last successful renewal was sent (Redis set it later), and
@@ -279,7 +297,7 @@ func (s *Semaphore) sleep(ctx context.Context, woken <-chan struct{}, next func(
 // deadline passed and cancels its request at once, without asking Redis:
 // its slot may already serve someone else, and closing the request's
 // connection makes the source cancel the search.
-func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time) (context.Context, func(), error) {
+func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time, first time.Duration) (context.Context, func(), error) {
 	hctx, cancel := context.WithCancelCause(ctx)
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -287,8 +305,11 @@ func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time) (co
 		defer close(done)
 		every := s.opt.Lease / 3
 		margin := s.leaseMargin()
-		deadline := sent.Add(s.opt.Lease - margin)
+		deadline := sent.Add(first - first/6)
 		expire := time.NewTimer(time.Until(deadline))
+		// A handed slot's lease (what was left of its waiter's) may end
+		// before the first tick: then renew at once.
+		due := deadline.Before(time.Now().Add(every))
 		defer expire.Stop()
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -301,16 +322,19 @@ func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time) (co
 			cancel(fmt.Errorf("%w: not renewed within %s (process stalled)", ErrLeaseLost, s.opt.Lease-margin))
 		}
 		for {
-			select {
-			case <-stop:
-				return
-			case <-hctx.Done():
-				return
-			case <-expire.C:
-				lost()
-				return
-			case <-t.C:
+			if !due {
+				select {
+				case <-stop:
+					return
+				case <-hctx.Done():
+					return
+				case <-expire.C:
+					lost()
+					return
+				case <-t.C:
+				}
 			}
+			due = false
 			// Both timers are due at once after a stall: the deadline wins
 			// whichever fires first.
 			if !time.Now().Before(deadline) {
@@ -372,12 +396,16 @@ func (s *Semaphore) renew(ctx context.Context, ticket string) (ok bool, err erro
 // little apart (this process's and Redis's) never let two holders overlap.
 func (s *Semaphore) leaseMargin() time.Duration { return s.opt.Lease / 6 }
 
-// leave gives the ticket's slot or place in its cluster's queue back, and
-// announces it (one script).
+// leave gives the ticket's slot or place in its cluster's queue back, hands
+// the slot on and announces it (one script).
 func (s *Semaphore) leave(ctx context.Context, ticket string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = leaveScript.Run(ctx, s.rdb, s.keys, ticket, s.wake).Err()
+	limit := s.limit
+	if s.fleet != nil {
+		limit = 0 // a ticket handed a cluster slot would still need the fleet's
+	}
+	_ = leaveScript.Run(ctx, s.rdb, s.keys, ticket, s.wake, limit, s.opt.Lease.Milliseconds(), s.keep()).Err()
 }
 
 // Gate has the signature of es.ClientParams.Gate: the client takes a slot

@@ -487,3 +487,49 @@ func TestWaitsRecordsEachWait(t *testing.T) {
 		t.Errorf("waits: %d, longest %s, total %s; want 2, about 150ms", w.Count(), w.Longest(), w.Total())
 	}
 }
+
+// A release hands the slot to the first queued ticket in the same script,
+// with what is left of that waiter's lease, and names it in the announcement.
+func TestReleaseHandsTheSlotOn(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	hks := keys.New("apmtel:test-hand-" + t.Name())
+	s := New(rdb, hks, 1, Options{})
+	ctx := context.Background()
+	sub := rdb.Subscribe(ctx, hks.SearchWake())
+	t.Cleanup(func() { _ = sub.Close() })
+	if _, err := sub.Receive(ctx); err != nil { // the subscription stands
+		t.Fatal(err)
+	}
+	for _, ticket := range []string{"a", "b", "c"} {
+		if err := acquireScript.Run(ctx, rdb, s.keys, 1, ticket, 5000, 3000).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bWaiter := rdb.ZScore(ctx, hks.SearchWaiters(), "b").Val()
+	n, err := leaveScript.Run(ctx, rdb, s.keys, "a", hks.SearchWake(), 1, 5000, 10000).Int()
+	if err != nil || n != 1 {
+		t.Fatalf("leave answered %d, %v; want 1", n, err)
+	}
+	holders, err := rdb.ZRangeWithScores(ctx, hks.SearchSlots(), 0, -1).Result()
+	if err != nil || len(holders) != 1 || holders[0].Member != "b" || holders[0].Score != bWaiter {
+		t.Errorf("holders %v, want b alone with its waiter lease %v", holders, bWaiter)
+	}
+	if q := rdb.ZRange(ctx, hks.SearchQueue(), 0, -1).Val(); len(q) != 1 || q[0] != "c" {
+		t.Errorf("queue %v, want [c]", q)
+	}
+	select {
+	case msg := <-sub.Channel():
+		if msg.Payload != "b" {
+			t.Errorf("announcement %q, want it to name b", msg.Payload)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("release not announced")
+	}
+	// Without a limit (a fleet's semaphore) nothing is handed on.
+	if n, err := leaveScript.Run(ctx, rdb, s.keys, "b", hks.SearchWake(), 0).Int(); err != nil || n != 1 {
+		t.Fatalf("leave answered %d, %v; want 1", n, err)
+	}
+	if c := rdb.ZCard(ctx, hks.SearchSlots()).Val(); c != 0 {
+		t.Errorf("%d holders after a leave that hands nothing on", c)
+	}
+}
