@@ -64,8 +64,8 @@ func TestFaultFrozenWorkerOverCapBound(t *testing.T) {
 	stopped := time.Now()
 	start(t, "worker-b", env, "worker")
 	time.Sleep(freeze)
-	resume()
 	resumed := time.Now()
+	resume()
 	eventually(t, 5*time.Second, "the frozen worker's requests closed", func() bool { return p.Stats().InFlight <= limit })
 	time.Sleep(500 * time.Millisecond) // and they stay closed
 	close(stopSampling)

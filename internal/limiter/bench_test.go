@@ -33,14 +33,19 @@ func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // benchAcquire runs b.N acquire/release pairs, par at a time, through sems
 // semaphores of limit slots on one key space, and reports Redis round trips
 // per request.
-func benchAcquire(b *testing.B, limit, par, sems int) {
+func benchAcquire(b *testing.B, limit, par, sems, fleetCap int) {
 	rdb, _ := testenv.RedisDB(b)
 	rt := &roundTrips{}
 	rdb.AddHook(rt)
 	bks := keys.New("apmtel:bench-" + b.Name())
 	var ss []*Semaphore
 	for range sems {
-		s := New(rdb, bks, limit, Options{})
+		var opt Options
+		if fleetCap > 0 {
+			opt.Fleet = NewFleet(rdb, keys.NewFleet("apmtel:bench-"+b.Name()), fleetCap)
+			b.Cleanup(func() { _ = opt.Fleet.Close() })
+		}
+		s := New(rdb, bks, limit, opt)
 		b.Cleanup(func() { _ = s.Close() })
 		ss = append(ss, s)
 	}
@@ -78,8 +83,16 @@ func benchAcquire(b *testing.B, limit, par, sems int) {
 }
 
 // One request at a time: the cost of the limiter on a request that never waits.
-func BenchmarkAcquireReleaseFree(b *testing.B) { benchAcquire(b, 4, 1, 1) }
+func BenchmarkAcquireReleaseFree(b *testing.B) { benchAcquire(b, 4, 1, 1, 0) }
 
 // 16 requests at once from two processes through 4 slots: every request
 // but the first four waits for a hand-over.
-func BenchmarkAcquireReleaseContended(b *testing.B) { benchAcquire(b, 4, 16, 2) }
+func BenchmarkAcquireReleaseContended(b *testing.B) { benchAcquire(b, 4, 16, 2, 0) }
+
+// The free case with a fleet cap that does not bind: the price of the
+// second cap (its acquire and release scripts).
+func BenchmarkAcquireReleaseFleetFree(b *testing.B) { benchAcquire(b, 4, 1, 1, 100) }
+
+// The contended case under a fleet cap of 3, below the cluster's 4: every
+// request waits for the fleet.
+func BenchmarkAcquireReleaseFleetContended(b *testing.B) { benchAcquire(b, 4, 16, 2, 3) }

@@ -141,6 +141,9 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 	// inFleet: the ticket waits in the fleet's queue (its cluster had a slot
 	// for it, the fleet had none).
 	inFleet := false
+	// queuedAt: when the ticket's waiter lease in its cluster's queue was
+	// last renewed, while it waits for the fleet.
+	var queuedAt time.Time
 	giveUp := func(err error) (context.Context, func(), error) {
 		s.leave(ctx, ticket)
 		if inFleet {
@@ -179,6 +182,14 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 				return giveUp(err)
 			}
 			if fres[0] == 0 {
+				if time.Since(queuedAt) > s.opt.WaiterLease/3 {
+					// Keep the ticket's place in its cluster's queue alive
+					// too (a peek there takes nothing either).
+					if err := acquireScript.Run(ctx, s.rdb, s.keys, s.limit, ticket, lease, wlease, place, "peek").Err(); err != nil {
+						return giveUp(err)
+					}
+					queuedAt = time.Now()
+				}
 				if wait, _, err = s.sleep(ctx, fleetWoken, s.fleet.w.wakeups, nil, fres[1], s.fleet.limit, wait); err != nil {
 					return giveUp(err)
 				}
@@ -231,6 +242,7 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 			if err := requeueScript.Run(ctx, s.rdb, s.keys, ticket, place, wlease, s.keep(), s.wake).Err(); err != nil {
 				return giveUp(err)
 			}
+			queuedAt = time.Now()
 			ahead, limit, next = fres[1], s.fleet.limit, s.fleet.w.wakeups
 			woken = fleetWoken
 		case inFleet:
@@ -286,9 +298,7 @@ func (s *Semaphore) sleep(ctx context.Context, woken <-chan struct{}, next func(
 }
 
 // hold starts the heartbeat of a taken slot (and fleet slot) whose lease,
-// first long, was set by a call sent at sent. A lease that would end
-// before the first heartbeat (a slot handed on by leaveScript with little
-// left of its waiter's lease) is renewed at once.
+// first long, was set by a call sent at sent.
 //
 // The holder keeps its own clock of the lease: it ends, at the latest, one
 // lease after the last successful renewal was sent (Redis set it later), and
@@ -307,11 +317,12 @@ func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time, fir
 		margin := s.leaseMargin()
 		deadline := sent.Add(first - first/6)
 		expire := time.NewTimer(time.Until(deadline))
-		// A handed slot's lease (what was left of its waiter's) may end
-		// before the first tick: then renew at once.
-		due := deadline.Before(time.Now().Add(every))
 		defer expire.Stop()
-		t := time.NewTicker(every)
+		// Renew every third of a lease, and half a third before the
+		// deadline at the latest: a handed slot's first lease (what was left
+		// of its waiter's) may be shorter than a full one.
+		next := func() time.Duration { return max(0, min(every, time.Until(deadline)-every/2)) }
+		t := time.NewTimer(next())
 		defer t.Stop()
 		var lastErr error
 		lost := func() {
@@ -322,19 +333,16 @@ func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time, fir
 			cancel(fmt.Errorf("%w: not renewed within %s (process stalled)", ErrLeaseLost, s.opt.Lease-margin))
 		}
 		for {
-			if !due {
-				select {
-				case <-stop:
-					return
-				case <-hctx.Done():
-					return
-				case <-expire.C:
-					lost()
-					return
-				case <-t.C:
-				}
+			select {
+			case <-stop:
+				return
+			case <-hctx.Done():
+				return
+			case <-expire.C:
+				lost()
+				return
+			case <-t.C:
 			}
-			due = false
 			// Both timers are due at once after a stall: the deadline wins
 			// whichever fires first.
 			if !time.Now().Before(deadline) {
@@ -353,6 +361,7 @@ func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time, fir
 			case err == nil && ok:
 				deadline = sent.Add(s.opt.Lease - margin)
 				expire.Reset(time.Until(deadline))
+				t.Reset(next())
 				lastErr = nil
 			case err == nil:
 				cancel(ErrLeaseLost)
@@ -361,6 +370,7 @@ func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time, fir
 				// Redis unreachable: the deadline timer ends the request if
 				// no later renewal gets through.
 				lastErr = err
+				t.Reset(every)
 			}
 		}
 	}()
