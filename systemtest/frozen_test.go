@@ -72,21 +72,28 @@ func TestFaultFrozenWorkerOverCapBound(t *testing.T) {
 	<-sampled
 	setFault(p, faultproxy.Fault{Mode: "none"})
 
-	var first, last time.Time
+	// first: the first sample over the cap; back: the first sample within
+	// the cap after SIGCONT, and no sample over it after that.
+	var first, back time.Time
 	peak := 0
 	for _, sm := range samples {
 		peak = max(peak, sm.n)
-		if sm.n > limit {
-			if first.IsZero() {
-				first = sm.at
-			}
-			last = sm.at
+		switch {
+		case sm.n > limit && first.IsZero():
+			first = sm.at
+		case sm.n > limit && !back.IsZero():
+			t.Errorf("over the cap again %s after SIGCONT", sm.at.Sub(resumed))
+		case sm.n <= limit && back.IsZero() && sm.at.After(resumed):
+			back = sm.at
 		}
 	}
 	if first.IsZero() {
 		t.Fatalf("never over the cap during a %s freeze (peak %d): the test did not freeze a holder", freeze, peak)
 	}
-	overFrom, overUntil := first.Sub(stopped), last.Sub(resumed)
+	if back.IsZero() {
+		t.Fatal("no sample after SIGCONT")
+	}
+	overFrom, overUntil := first.Sub(stopped), back.Sub(resumed)
 	// The bound: cap + the frozen worker's requests (all it held: limit),
 	// not before its lease could have run out (last renewal up to a third
 	// of a lease before the stop), and not past the freeze.
