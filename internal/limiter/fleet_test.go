@@ -63,20 +63,7 @@ func fleetLoad(t *testing.T, rdb redis.UniversalClient, prefix string, clusters,
 			f := NewFleet(rdb, fk, fleetCap)
 			s := New(rdb, ks, perCluster, Options{Fleet: f})
 			t.Cleanup(func() { _ = s.Close(); _ = f.Close() })
-			d := s.Doer(fleetDoer{gauges[c], fleet})
-			for range perProc {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					defer cancel()
-					if _, err := d.Do(ctx, es.Request{ClusterWide: true, Timeout: time.Second}); err != nil {
-						t.Error(err)
-						return
-					}
-					served.Add(1)
-				}()
-			}
+			fanOut(t, &wg, s.Doer(fleetDoer{gauges[c], fleet}), perProc, time.Minute, &served)
 		}
 	}
 	wg.Wait()

@@ -219,24 +219,29 @@ func TestFanOutNoStarvation(t *testing.T) {
 	var wg sync.WaitGroup
 	var served atomic.Int64
 	for w := 0; w < 4; w++ {
-		doer := New(rdb, ks, 3, Options{}).Doer(d)
-		for i := 0; i < 40; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				if _, err := doer.Do(ctx, es.Request{ClusterWide: true, Timeout: time.Second}); err != nil {
-					t.Error(err)
-					return
-				}
-				served.Add(1)
-			}()
-		}
+		fanOut(t, &wg, New(rdb, ks, 3, Options{}).Doer(d), 40, 30*time.Second, &served)
 	}
 	wg.Wait()
 	if served.Load() != 160 || d.peak.Load() != 3 {
 		t.Errorf("served %d of 160, peak %d (cap 3)", served.Load(), d.peak.Load())
+	}
+}
+
+// fanOut sends n requests at once through d, each with its own timeout,
+// and counts those served.
+func fanOut(t *testing.T, wg *sync.WaitGroup, d es.Doer, n int, timeout time.Duration, served *atomic.Int64) {
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			if _, err := d.Do(ctx, es.Request{ClusterWide: true, Timeout: time.Second}); err != nil {
+				t.Error(err)
+				return
+			}
+			served.Add(1)
+		}()
 	}
 }
 
