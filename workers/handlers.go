@@ -406,7 +406,7 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	attempt, maxAttempts := retry+1, maxRetry+1
-	d, err := h.deliver(ctx, c, r)
+	d, err := h.deliver(ctx, c, r, now)
 	if err == nil {
 		ev := l.Info().Str("to", d.Where).Int("attempt", attempt)
 		where := d.Where
@@ -442,7 +442,9 @@ var errPermanent = errors.New("permanent")
 
 // deliver builds the run's document (uploader.RunDocument) and puts it
 // into the sink, which says which state that reached.
-func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run) (uploader.Delivery, error) {
+// The document is handed out at now, the time the upload records, so the
+// console rebuilds exactly this document for a delivered run.
+func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run, now time.Time) (uploader.Delivery, error) {
 	st := c.Runs
 	if len(r.SourceInfo) == 0 {
 		// No job of the run could read it; the source is needed now.
@@ -462,7 +464,7 @@ func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run) (uploader.
 			return uploader.Delivery{}, err
 		}
 	}
-	id, env, err := uploader.RunDocument(ctx, st, r)
+	id, env, err := uploader.RunDocument(ctx, st, r, now)
 	if errors.Is(err, uploader.ErrUnbuildable) {
 		return uploader.Delivery{}, fmt.Errorf("%w: %w", errPermanent, err)
 	}

@@ -105,7 +105,7 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 	var stored map[string]json.RawMessage // as the run store keeps and returns them
 	_ = json.Unmarshal(plugins, &stored)
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	env, err := uploader.Document(uploader.Source{ClusterUUID: "u1"}, at, apm, stored)
+	env, err := uploader.Document(uploader.Source{ClusterUUID: "u1"}, at, at, apm, stored)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 		p["application_usage"]["apm"] == nil || p["ui_counters"]["dailyEvents"] == nil {
 		t.Errorf("stack_stats.kibana.plugins = %s", asJSON(p))
 	}
-	if _, err := uploader.Document(uploader.Source{ClusterUUID: "u1"}, at, apm, map[string]json.RawMessage{"apm": json.RawMessage(`{}`)}); err == nil {
+	if _, err := uploader.Document(uploader.Source{ClusterUUID: "u1"}, at, at, apm, map[string]json.RawMessage{"apm": json.RawMessage(`{}`)}); err == nil {
 		t.Error("a plugin object may not replace the APM object")
 	}
 }

@@ -29,7 +29,20 @@ type Envelope struct {
 	License          json.RawMessage `json:"license,omitempty"`
 	Collection       string          `json:"collection"`
 	CollectionSource string          `json:"collectionSource"`
-	StackStats       StackStats      `json:"stack_stats"`
+	// CacheDetails is what Kibana's collection manager adds to every stats
+	// payload (getUsageForCollection).
+	CacheDetails CacheDetails `json:"cacheDetails"`
+	StackStats   StackStats   `json:"stack_stats"`
+}
+
+// CacheDetails tells when the stats were collected and when this copy was
+// handed out: Kibana caches a collection and serves it again with a fresh
+// fetchedAt; apmtel's "cache" is the sealed run, so updatedAt is the run's
+// collection time (the envelope's timestamp) and fetchedAt the time the
+// document is built to be sent or shown. Both are millisecond ISO strings.
+type CacheDetails struct {
+	UpdatedAt string `json:"updatedAt"`
+	FetchedAt string `json:"fetchedAt"`
 }
 
 // StackStats is stack_stats. Kibana also sends stack_stats.data (its data
@@ -81,8 +94,11 @@ const TimestampFormat = "2006-01-02T15:04:05.000Z"
 // the APM object (a run's snapshot); plugins are the other usage
 // collectors' objects (application_usage, ui_counters), which go beside it
 // in stack_stats.kibana.plugins; at is the collection time (a run's seal
-// time, so every upload of a run writes the same document).
-func Document(src Source, at time.Time, apm json.RawMessage, plugins map[string]json.RawMessage) (Envelope, error) {
+// time) and fetched the time the document is handed out
+// (cacheDetails.fetchedAt): an upload's own time, and the console shows a
+// delivered run's document with its upload's time, so it is the document
+// that was sent.
+func Document(src Source, at, fetched time.Time, apm json.RawMessage, plugins map[string]json.RawMessage) (Envelope, error) {
 	if src.ClusterUUID == "" {
 		return Envelope{}, fmt.Errorf("source cluster has no cluster_uuid")
 	}
@@ -95,7 +111,11 @@ func Document(src Source, at time.Time, apm json.RawMessage, plugins map[string]
 		License:          src.License,
 		Collection:       "local",
 		CollectionSource: CollectionSource,
-		StackStats:       StackStats{Kibana: KibanaStats{Count: 1, Indices: 1, Plugins: map[string]json.RawMessage{}}},
+		CacheDetails: CacheDetails{
+			UpdatedAt: at.UTC().Format(TimestampFormat),
+			FetchedAt: fetched.UTC().Format(TimestampFormat),
+		},
+		StackStats: StackStats{Kibana: KibanaStats{Count: 1, Indices: 1, Plugins: map[string]json.RawMessage{}}},
 	}
 	if k := src.Kibana; k != nil {
 		if k.Version != "" {

@@ -180,7 +180,8 @@ func testSource(t *testing.T) Source {
 
 func TestDocument(t *testing.T) {
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	env, err := Document(testSource(t), at, json.RawMessage(`{"cloud":{"provider":["aws"]}}`), nil)
+	fetched := time.Date(2026, 11, 26, 13, 30, 0, 250e6, time.FixedZone("+1", 3600))
+	env, err := Document(testSource(t), at, fetched, json.RawMessage(`{"cloud":{"provider":["aws"]}}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,13 +191,17 @@ func TestDocument(t *testing.T) {
 	for k := range doc {
 		keys = append(keys, k)
 	}
-	for _, k := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "stack_stats"} {
+	for _, k := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "cacheDetails", "stack_stats"} {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("envelope lacks %s (has %v)", k, keys)
 		}
 	}
 	if doc["timestamp"] != "2026-11-26T12:00:00.000Z" || doc["collection"] != "local" || doc["collectionSource"] != "apmtel" || doc["version"] != "8.19.2" {
 		t.Errorf("envelope %s", mustJSON(doc))
+	}
+	// updatedAt is the collection time, fetchedAt the time the document is handed out.
+	if cd, _ := doc["cacheDetails"].(map[string]any); cd["updatedAt"] != "2026-11-26T12:00:00.000Z" || cd["fetchedAt"] != "2026-11-26T12:30:00.250Z" {
+		t.Errorf("cacheDetails %v", cd)
 	}
 	kb := mustJSON(doc["stack_stats"].(map[string]any)["kibana"])
 	want := `{"count":1,"dashboard":{"total":4},"graph_workspace":{"total":0},"index_pattern":{"total":2},"indices":1,` +
@@ -213,21 +218,21 @@ func TestDocument(t *testing.T) {
 		t.Error("AddPlugin")
 	}
 	// Bad input is refused and names the problem.
-	if _, err := Document(testSource(t), at, json.RawMessage(`{broken`), nil); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+	if _, err := Document(testSource(t), at, at, json.RawMessage(`{broken`), nil); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Errorf("invalid JSON: %v", err)
 	}
-	if _, err := Document(Source{}, at, json.RawMessage(`{}`), nil); err == nil {
+	if _, err := Document(Source{}, at, at, json.RawMessage(`{}`), nil); err == nil {
 		t.Error("envelope without cluster_uuid accepted")
 	}
 	// No license and no Kibana facts: both left out, as Kibana leaves out an absent license.
-	env, _ = Document(Source{ClusterUUID: "u", Version: "2.19.1"}, at, json.RawMessage(`{}`), nil)
+	env, _ = Document(Source{ClusterUUID: "u", Version: "2.19.1"}, at, at, json.RawMessage(`{}`), nil)
 	if s := mustJSON(env); strings.Contains(s, `"license"`) || strings.Contains(s, `"versions"`) || strings.Contains(s, `"dashboard"`) {
 		t.Errorf("absent values must be left out: %s", s)
 	}
 }
 
 func TestFileSink(t *testing.T) {
-	env, err := Document(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), json.RawMessage(`{}`), nil)
+	env, err := Document(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), time.Now(), json.RawMessage(`{}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +297,7 @@ func TestChannelSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, _ := Document(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), json.RawMessage(`{"cloud":{"provider":["aws"]}}`), nil)
+	env, _ := Document(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), time.Now(), json.RawMessage(`{"cloud":{"provider":["aws"]}}`), nil)
 	d, err := sink.Put(context.Background(), "u1:sched-1", env)
 	where := d.Where
 	if err != nil {
