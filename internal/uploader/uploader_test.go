@@ -277,7 +277,7 @@ func TestChannelSink(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		rc := received{path: r.Method + " " + r.URL.Path, ctype: r.Header.Get("Content-Type"), version: r.Header.Get("X-Elastic-Stack-Version"),
 			cluster: r.Header.Get("X-Elastic-Cluster-ID"), encoding: r.Header.Get("X-Elastic-Content-Encoding")}
-		obj, err := jose.ParseEncrypted(string(b), []jose.KeyAlgorithm{jose.RSA_OAEP}, []jose.ContentEncryption{jose.A256GCM})
+		obj, err := jose.ParseEncryptedCompact(string(b), []jose.KeyAlgorithm{jose.RSA_OAEP}, []jose.ContentEncryption{jose.A256GCM})
 		if err == nil {
 			rc.kid = obj.Header.KeyID
 			var plain []byte
