@@ -118,6 +118,11 @@ func (s Space) SearchWaiters() string { return s.base() + "searchslots:waiters" 
 // must differ in prefix or source (a stray message only costs a poll).
 func (s Space) SearchWake() string { return s.base() + "searchslots:wake" }
 
+// Refused is the string marking that the source cluster refused what
+// (a request parameter, e.g. "cluster_stats.include_remotes"): set with a
+// TTL, so a cluster upgraded to accept it is asked again a day later.
+func (s Space) Refused(what string) string { return s.base() + "refused:" + what }
+
 // RunSuffixes are the suffixes of a run's keys after Run(id), "" for the run hash.
 var RunSuffixes = []string{"", ":results", ":pending", ":attempts", ":snapshot", ":plugins"}
 
