@@ -116,14 +116,20 @@ func runRun(e *env, args []string) error {
 		}
 		return err
 	}
+	attempts, err := st.Attempts(ctx, id)
+	if err != nil {
+		return err
+	}
+	breakdown := run.BreakdownOf(r, attempts)
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"run": r, "tasks": results}); err != nil {
+		if err := enc.Encode(map[string]any{"run": r, "tasks": results, "breakdown": breakdown}); err != nil {
 			return err
 		}
 	} else {
 		printSummary(e.stdout, r, results)
+		printBreakdown(e.stdout, breakdown)
 		if u := consoleRunURL(cfg, id); u != "" {
 			fmt.Fprintf(e.stdout, "console: %s\n", u)
 		}
@@ -194,6 +200,12 @@ func (w *waiter) wait(ctx context.Context, id string) (run.Run, map[string]run.T
 			}
 			fmt.Fprintf(w.out, "[%2d/%d] %-26s %s\n", w.final, len(r.Tasks), name, line)
 		}
+		for _, e := range r.Errands {
+			if line := errandLine(e); shown["\x00errand:"+e.Name] != line {
+				shown["\x00errand:"+e.Name] = line
+				fmt.Fprintf(w.out, "[errand] %-26s %s\n", e.Name, line)
+			}
+		}
 		if time.Since(lastWorkerCheck) >= time.Second && w.insp != nil {
 			lastWorkerCheck = time.Now()
 			n := -1
@@ -253,6 +265,32 @@ func taskLine(rec run.TaskRecord, ok bool) string {
 		return fmt.Sprintf("ok %dms", rec.TookMS)
 	}
 	return fmt.Sprintf("%s %dms: %s", rec.Status, rec.TookMS, rec.Error)
+}
+
+// errandLine renders an errand's live state: "running on host/42", "ok
+// 212ms, 6 requests (slot wait 4ms, longest 2ms)", "failed 5000ms: …".
+func errandLine(e run.Errand) string {
+	if e.Status == run.TaskRunning {
+		return "running on " + e.Worker
+	}
+	s := fmt.Sprintf("%s %dms, %d requests (slot wait %dms, longest %dms)", e.Status, e.TookMS, e.Requests, e.SlotWaitMS, e.SlotWaitMaxMS)
+	if e.Error != "" {
+		s += ": " + e.Error
+	}
+	return s
+}
+
+// printBreakdown prints where the run's wall time went (run.BreakdownOf).
+func printBreakdown(w io.Writer, b run.Breakdown) {
+	if b.Critical == "" {
+		return
+	}
+	fmt.Fprintf(w, "wall time %dms; critical path through task %s:\n", b.WallMS, b.Critical)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, st := range b.Steps {
+		fmt.Fprintf(tw, "  %s\t%dms\n", st.Name, st.MS)
+	}
+	_ = tw.Flush()
 }
 
 func uploadLine(u run.Upload) string {
