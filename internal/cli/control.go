@@ -21,6 +21,7 @@ import (
 	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/internal/uploader"
 	"github.com/apmtel/apmtel/scheduler"
 )
 
@@ -504,10 +505,14 @@ func runPreview(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var described func() (uploader.Source, error)
+	if envelope {
+		described = startDescribe(ctx, cfg, source)
+	}
 	all, rep, results := previewOnce(ctx, cfg, source, selected, parallel)
 	b, err := json.Marshal(all.APM)
 	if err == nil && envelope {
-		b, err = previewEnvelope(ctx, e, cfg, source, l, b, all.Plugins)
+		b, err = previewEnvelope(e, cfg, described, l, b, all.Plugins)
 	} else if len(all.Plugins) > 0 {
 		fmt.Fprintf(e.stderr, "not shown: the objects of %s (stack_stats.kibana.plugins.<name>); see --envelope\n",
 			strings.Join(sortedKeys(all.Plugins), ", "))
