@@ -33,13 +33,14 @@ func runSample(e *env, args []string) error {
 
 func runSampleAPM(e *env, args []string) error {
 	var o sample.Options
-	cfg, _, err := load(e, "sample apm", "[--services N] [--days D] [--docs N] [--seed N]", args, func(fs *flag.FlagSet) {
+	cfg, _, err := load(e, "sample apm", "[--services N] [--days D] [--docs N] [--seed N] [--prefix P]", args, func(fs *flag.FlagSet) {
 		fs.IntVar(&o.Services, "services", 6, "number of services")
 		fs.IntVar(&o.Days, "days", 3, "days of data, ending now")
 		fs.IntVar(&o.Docs, "docs", 5000, "number of documents")
 		fs.Int64Var(&o.Seed, "seed", 1, "random seed (same seed, same data)")
 		fs.IntVar(&o.Bulk, "bulk-size", 1000, "documents per bulk request")
 		fs.IntVar(&o.Parallel, "parallel", 3, "bulk requests in flight")
+		fs.StringVar(&o.Prefix, "prefix", "", "put before every index name, to keep this data apart on a shared cluster (point APMTEL_INDICES_* at it)")
 	})
 	if err != nil {
 		return err
