@@ -492,12 +492,16 @@ func runPreview(e *env, args []string) error {
 	// Preview shares the cluster-wide cap with the workers, so that trying
 	// it on a busy deployment does not overload the source.
 	var source *es.Client
+	// With Redis, preview also knows what the source refused before (the
+	// workers' memory of it), as a run's errand does.
+	var refusals uploader.Refusals
 	if cfg.SearchConcurrency > 0 {
 		rt, err := openRuntime(cfg, "preview")
 		if err != nil {
 			return fmt.Errorf("%w (preview obeys the cluster-wide APMTEL_SEARCH_CONCURRENCY held in Redis; set it to 0 to preview without Redis)", err)
 		}
 		defer rt.Close()
+		refusals = newRuns(rt.rdb, cfg)
 		source, err = newClusterSource(cfg, l, rt.rdb)
 	} else {
 		source, err = newGatedSource(cfg, l, nil)
@@ -507,7 +511,7 @@ func runPreview(e *env, args []string) error {
 	}
 	var described func() (uploader.Source, error)
 	if envelope {
-		described = startDescribe(ctx, cfg, source)
+		described = startDescribe(ctx, cfg, source, refusals)
 	}
 	all, rep, results := previewOnce(ctx, cfg, source, selected, parallel)
 	b, err := json.Marshal(all.APM)

@@ -26,14 +26,16 @@ func describer(cfg config.Config) uploader.Describer {
 
 // startDescribe reads the source's identity beside the tasks, as a run's
 // errand does, rather than after them; the returned function waits for it.
-func startDescribe(ctx context.Context, cfg config.Config, source es.Doer) func() (uploader.Source, error) {
+func startDescribe(ctx context.Context, cfg config.Config, source es.Doer, refusals uploader.Refusals) func() (uploader.Source, error) {
 	var src uploader.Source
 	var err error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		// Queued for the cap at its start, before the tasks that start after it.
-		src, err = describer(cfg).Describe(limiter.InTaskOrder(ctx), source, cfg.SearchTimeout)
+		d := describer(cfg)
+		d.Refusals = refusals
+		src, err = d.Describe(limiter.InTaskOrder(ctx), source, cfg.SearchTimeout)
 	}()
 	return func() (uploader.Source, error) { <-done; return src, err }
 }
