@@ -434,7 +434,9 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	where, state, err := h.deliver(ctx, st, r)
 	if err == nil {
 		l.Info().Str("to", where).Int("attempt", attempt).Msg("payload " + string(state))
-		return ignoreState(st.UploadDelivered(ctx, r.ID, state, attempt, where, now))
+		// Delivered at the end of the delivery, so a run's breakdown counts
+		// the upload's own time.
+		return ignoreState(st.UploadDelivered(ctx, r.ID, state, attempt, where, h.d.Now()))
 	}
 	msg := redact(err.Error(), h.d.Config.Secrets())
 	window := h.d.Config.UploadRetryWindow
