@@ -496,7 +496,9 @@ func runPreview(e *env, args []string) error {
 	// workers' memory of it), as a run's errand does.
 	var refusals uploader.Refusals
 	if cfg.SearchConcurrency > 0 {
-		rt, err := openRuntime(cfg, "preview")
+		// err is the function's: newClusterSource's error below must reach the check after the if.
+		var rt *runtime
+		rt, err = openRuntime(cfg, "preview")
 		if err != nil {
 			return fmt.Errorf("%w (preview obeys the cluster-wide APMTEL_SEARCH_CONCURRENCY held in Redis; set it to 0 to preview without Redis)", err)
 		}
