@@ -283,7 +283,8 @@ func errandLine(e run.Errand) string {
 
 // printBreakdown prints where the run's wall time went (run.BreakdownOf).
 func printBreakdown(w io.Writer, b run.Breakdown) {
-	if b.Critical == "" {
+	// A cancelled run has no end to account to.
+	if b.Critical == "" || b.WallMS == 0 {
 		return
 	}
 	fmt.Fprintf(w, "wall time %dms; critical path through task %s:\n", b.WallMS, b.Critical)
