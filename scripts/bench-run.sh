@@ -211,6 +211,13 @@ for d, wall, rec in breakdowns:
     for e in b.get("errands") or []:
         bd_out.append(f"\nErrand `{e['name']}`: {e['status']}, took {e.get('took_ms', 0)} ms, {e.get('requests', 0)} requests, "
                       f"slot wait {e.get('slot_wait_ms', 0)} ms in all (longest {e.get('slot_wait_max_ms', 0)} ms).")
+    # The requests' time at the source summed over the run, spread over the
+    # cap's C slots: the least the cap allows with these answer times.
+    held = sum(t.get("request_ms", 0) for t in b.get("tasks") or []) + sum(e.get("request_ms", 0) for e in b.get("errands") or [])
+    nreq = sum(t.get("requests", 0) for t in b.get("tasks") or []) + sum(e.get("requests", 0) for e in b.get("errands") or [])
+    if nreq:
+        bd_out.append(f"\nRequests held a slot {held / 1000:.1f} s in all ({nreq} requests, {held / nreq:.0f} ms each on average, "
+                      f"the delay included): spread over the {C} slots of the cap, at least {held / C / 1000:.2f} s of the run.")
     shares = sorted(b.get("tasks") or [], key=lambda t: -t["end_ms"])
     bd_out.append("\n| task (latest finish first) | start | end | job slot wait | pickup | took | requests | slot wait total / longest | request time (sum) | cap only | at the source |")
     bd_out.append("|---|---|---|---|---|---|---|---|---|---|---|")
