@@ -55,7 +55,7 @@ if [ -n "${BENCH_SOURCE_URL:-}" ]; then
   export APMTEL_TEST_ES_URL
 else
   export PREFIX=""
-  scripts/services.sh start
+  APMTEL_SERVICES_ELASTICSEARCH=0 scripts/services.sh start # OpenSearch alone: Elasticsearch is for the tests
   trap 'scripts/services.sh stop' EXIT
   # shellcheck disable=SC1091
   . "$APMTEL_STATE_DIR/env"
