@@ -42,8 +42,9 @@ func TestSourceIdentityErrand(t *testing.T) {
 
 	first := follow()
 	e, ok := first.Run.Errand(run.ErrandSourceIdentity)
-	// OpenSearch refuses include_remotes: asked with it, then without.
-	if !ok || e.Status != run.TaskOK || e.Requests != 7 || e.TookMS <= 0 || e.StartedAt.IsZero() || len(first.Run.SourceInfo) == 0 {
+	// OpenSearch (and Elasticsearch < 8.16) refuses include_remotes: asked
+	// with it, then without (7 requests); a newer Elasticsearch takes it (6).
+	if !ok || e.Status != run.TaskOK || e.Requests < 6 || e.Requests > 7 || e.TookMS <= 0 || e.StartedAt.IsZero() || len(first.Run.SourceInfo) == 0 {
 		t.Errorf("first run's errand %+v (source info %d bytes)", e, len(first.Run.SourceInfo))
 	}
 	second := follow()
