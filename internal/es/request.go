@@ -172,8 +172,6 @@ func parseError(status int, body []byte) *Error {
 			e.Reason = s
 		}
 	}
-	if len(e.Reason) > 500 {
-		e.Reason = e.Reason[:500] + "…"
-	}
+	e.Reason = truncate(e.Reason, 500)
 	return e
 }
