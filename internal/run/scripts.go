@@ -158,7 +158,8 @@ return {1, 'cancelled'}
 `)
 
 // sealScript seals a closed run in one step: the records of tasks that never
-// finished, the snapshot, the other plugins' objects, the latest pointer (full runs only, unless a newer
+// finished, every attempt still marked running (abandoned: its worker was
+// lost or paused past its lease while another attempt took over), the snapshot, the other plugins' objects, the latest pointer (full runs only, unless a newer
 // run holds it), the last good values (unless a newer run wrote them),
 // sealed_at, status, report and the upload state.
 //
@@ -168,9 +169,9 @@ return {1, 'cancelled'}
 // ARGV[4] "1" to move latest to this run, ARGV[5] "<created_ms>|<run id>",
 // ARGV[6] upload state, ARGV[7] upload detail, ARGV[8] created_ms,
 // ARGV[9] n = number of unfinished tasks, ARGV[10] plugin objects JSON
-// ("" for none: nothing written), then n groups of 4: task, record
-// JSON, attempt field ("" for none), attempt JSON; then pairs of task,
-// fragment JSON for the last good values
+// ("" for none: nothing written), ARGV[11] the abandoned attempts' error
+// text, then n groups of 4: task, record JSON, attempt field ("" for none),
+// attempt JSON; then pairs of task, fragment JSON for the last good values
 // Result: {code, status}: 1 = sealed by this call, 0 = the run was not
 // closed (status says what it is: sealed by another finalizer, cancelled).
 var sealScript = redis.NewScript(`
@@ -178,11 +179,19 @@ local st = redis.call('HGET', KEYS[1], 'status')
 if st ~= 'closed' then return {0, st or ''} end
 local ttl = redis.call('PTTL', KEYS[1])
 local n = tonumber(ARGV[9])
-local i = 11
+local i = 12
 for _ = 1, n do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i+1])
   if ARGV[i+2] ~= '' then redis.call('HSET', KEYS[6], ARGV[i+2], ARGV[i+3]) end
   i = i + 4
+end
+local att = redis.call('HGETALL', KEYS[6])
+for j = 1, #att, 2 do
+  local ok, a = pcall(cjson.decode, att[j+1])
+  if ok and type(a) == 'table' and a.status == 'running' then
+    redis.call('HSET', KEYS[6], att[j], cjson.encode({task = a.task, attempt = a.attempt, worker = a.worker,
+      status = 'abandoned', queued_at = a.queued_at, started_at = a.started_at, finished_at = ARGV[1], error = ARGV[11]}))
+  end
 end
 if ttl > 0 then
   redis.call('SET', KEYS[3], ARGV[3], 'PX', ttl)

@@ -342,7 +342,7 @@ func (s *Store) Seal(ctx context.Context, r Run, in Seal) (bool, error) {
 	}
 	created := strconv.FormatInt(r.CreatedAt.UnixMilli(), 10)
 	args := []any{ts(in.At), string(rb), string(in.Snapshot), latest, created + "|" + r.ID, string(up), detail, created, len(in.Unfinished),
-		string(bytes.TrimSpace(in.Plugins))}
+		string(bytes.TrimSpace(in.Plugins)), AbandonedReason}
 	for _, rec := range in.Unfinished {
 		b, err := json.Marshal(rec)
 		if err != nil {
