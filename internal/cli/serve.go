@@ -175,7 +175,7 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	if err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
-	h := health.Public(health.New(ml, readyTimeout, health.Redis(rdb), health.Workers(insp)), guard(cfg, ln.Addr().String(), mux))
+	h := webguard.Headers(health.Public(health.New(ml, readyTimeout, health.Redis(rdb), health.Workers(insp)), guard(cfg, ln.Addr().String(), mux)))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	ml.Info().Str("url", "http://"+ln.Addr().String()+"/monitoring/").Bool("read_only", cfg.MonitorReadOnly).
 		Bool("auth", cfg.MonitorToken != "").Str("console", "http://"+ln.Addr().String()+console.RunsPath).Msg("Asynqmon and the console served")

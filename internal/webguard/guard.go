@@ -13,7 +13,12 @@
 //     compared as fixed-length SHA-256 digests so that neither its content
 //     nor its length leaks through timing;
 //   - paths listed as public (health) answer without a token and say nothing
-//     but "ok".
+//     but "ok";
+//   - every answer, refusals included, forbids being framed by another page
+//     (clickjacking: a click inside a frame of the monitor carries the
+//     monitor's own Origin, so the same-origin check alone cannot tell it
+//     from the operator's), MIME sniffing, and a Referer to other sites
+//     (Headers).
 package webguard
 
 import (
@@ -71,6 +76,7 @@ func Guard(o Options, h http.Handler) http.Handler {
 		public[p] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setHeaders(w.Header())
 		if checkHost && !allowed[strings.ToLower(r.Host)] {
 			http.Error(w, "unknown host (set APMTEL_MONITOR_HOSTS to allow it)", http.StatusMisdirectedRequest)
 			return
@@ -96,6 +102,31 @@ func Guard(o Options, h http.Handler) http.Handler {
 				return
 			}
 		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders are sent with every answer. The Referrer-Policy is
+// same-origin, not no-referrer: under no-referrer a browser sends
+// "Origin: null" on a same-origin POST, which sameOrigin must refuse.
+var securityHeaders = [][2]string{
+	{"Content-Security-Policy", "frame-ancestors 'none'"},
+	{"X-Frame-Options", "DENY"},
+	{"X-Content-Type-Options", "nosniff"},
+	{"Referrer-Policy", "same-origin"},
+}
+
+func setHeaders(h http.Header) {
+	for _, kv := range securityHeaders {
+		h.Set(kv[0], kv[1])
+	}
+}
+
+// Headers sets the security headers of Guard on every answer of h, for a
+// handler in front of Guard (the health endpoints, which bypass it).
+func Headers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setHeaders(w.Header())
 		h.ServeHTTP(w, r)
 	})
 }
