@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/boundedfile"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/uploader"
@@ -65,7 +65,7 @@ func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.D
 
 // newChannelSink is the sink of Kibana's own channel (APMTEL_TELEMETRY_ENDPOINT).
 func newChannelSink(cfg config.Config) (uploader.Sink, error) {
-	jwks, err := os.ReadFile(cfg.TelemetryJWKS)
+	jwks, err := boundedfile.Read(cfg.TelemetryJWKS)
 	if err != nil {
 		return nil, fmt.Errorf("APMTEL_TELEMETRY_JWKS: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apmtel/apmtel/internal/boundedfile"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/schema"
@@ -48,7 +49,7 @@ func runSchema(e *env, args []string) error {
 		return nil
 	case "check":
 		want := schema.Mapping()
-		got, err := os.ReadFile(*file)
+		got, err := boundedfile.Read(*file)
 		if err != nil && !(errors.Is(err, os.ErrNotExist) && *fix) {
 			return err
 		}

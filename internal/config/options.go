@@ -5,11 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/apmtel/apmtel/internal/boundedfile"
 )
 
 // Option is one setting: its environment variable, its flag and how to parse it.
@@ -196,9 +197,9 @@ type UsageError struct{ Err error }
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
-// ReadFile reads a *_FILE secret; a variable so tests can stand in for the
-// file system.
-var ReadFile = os.ReadFile
+// ReadFile reads a *_FILE secret (size-limited: internal/boundedfile); a
+// variable so tests can stand in for the file system.
+var ReadFile = boundedfile.Read
 
 // FromEnv applies every APMTEL_* variable found by lookup onto c. A secret
 // may instead be given as a file named by <VAR>_FILE (Docker and Kubernetes

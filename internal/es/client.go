@@ -10,12 +10,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 
+	"github.com/apmtel/apmtel/internal/boundedfile"
 	"github.com/apmtel/apmtel/internal/config"
 )
 
@@ -80,7 +80,7 @@ func NewClient(p ClientParams) (*Client, error) {
 		t.ResponseHeaderTimeout = 0                                                                 // bounded per request by the context
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.Cluster.Insecure} //nolint:gosec // opt-in, warned about
 		if p.Cluster.CACert != "" {
-			pem, err := os.ReadFile(p.Cluster.CACert)
+			pem, err := boundedfile.Read(p.Cluster.CACert)
 			if err != nil {
 				return nil, fmt.Errorf("read CA certificate: %w", err)
 			}
