@@ -11,7 +11,9 @@
 //     read-only mode;
 //   - a token, when configured, is required (bearer or basic-auth password),
 //     compared as fixed-length SHA-256 digests so that neither its content
-//     nor its length leaks through timing;
+//     nor its length leaks through timing; a refusal is counted and logged
+//     (rate-limited, never the token), and a client that keeps failing is
+//     answered 429 before its token is compared (auth.go);
 //   - paths listed as public (health) answer without a token and say nothing
 //     but "ok";
 //   - every answer, refusals included, forbids being framed by another page
@@ -28,6 +30,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/rs/zerolog"
 )
 
 // Options configure a Guard.
@@ -43,6 +47,9 @@ type Options struct {
 	ReadOnly bool
 	// Public paths answer without a token (health checks).
 	Public []string
+	// Logger receives the failed authentications (rate-limited); the zero
+	// Logger drops them.
+	Logger zerolog.Logger
 }
 
 // Guard wraps h with the checks above.
@@ -71,6 +78,7 @@ func Guard(o Options, h http.Handler) http.Handler {
 	// rebinding page cannot send, and is reached by names we cannot know
 	// (pod IPs, service names) unless they are configured.
 	checkHost := IsLoopback(o.Addr) || len(o.Hosts) > 0
+	fails := newFailures(o.Logger)
 	public := map[string]bool{}
 	for _, p := range o.Public {
 		public[p] = true
@@ -85,10 +93,20 @@ func Guard(o Options, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if o.Token != "" && !tokenOK(r, digest) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="apmtel"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
+		if o.Token != "" {
+			ip := clientOf(r)
+			if wait, no := fails.throttled(ip); no {
+				fails.failed(r, ip, reasonThrottled)
+				w.Header().Set("Retry-After", retryAfter(wait))
+				http.Error(w, "too many failed authentications: try again later", http.StatusTooManyRequests)
+				return
+			}
+			if reason := tokenCheck(r, digest); reason != "" {
+				fails.failed(r, ip, reason)
+				w.Header().Set("WWW-Authenticate", `Basic realm="apmtel"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
 		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -131,7 +149,8 @@ func Headers(h http.Handler) http.Handler {
 	})
 }
 
-func tokenOK(r *http.Request, want [32]byte) bool {
+// tokenCheck returns "" when r carries the token, else why not.
+func tokenCheck(r *http.Request, want [32]byte) string {
 	got := ""
 	if v := r.Header.Get("Authorization"); strings.HasPrefix(v, "Bearer ") {
 		got = strings.TrimPrefix(v, "Bearer ")
@@ -140,10 +159,13 @@ func tokenOK(r *http.Request, want [32]byte) bool {
 		got = pw
 	}
 	if got == "" {
-		return false
+		return reasonMissing
 	}
 	d := sha256.Sum256([]byte(got))
-	return subtle.ConstantTimeCompare(d[:], want[:]) == 1
+	if subtle.ConstantTimeCompare(d[:], want[:]) != 1 {
+		return reasonWrong
+	}
+	return ""
 }
 
 // sameOrigin reports whether a state-changing request comes from a page of
