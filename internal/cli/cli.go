@@ -377,7 +377,7 @@ func newGatedSource(cfg config.Config, l zerolog.Logger, gate es.Gate) (*es.Clie
 		return nil, &config.UsageError{Err: errors.New("APMTEL_SOURCE_URL: the source cluster is not configured")}
 	}
 	warnInsecure(l, "source", cfg.Source)
-	return es.NewClient(es.ClientParams{Cluster: cfg.Source, Gate: gate})
+	return es.NewClient(es.ClientParams{Cluster: cfg.Source, Gate: gate, MaxBody: int64(cfg.SearchMaxAnswerMB) << 20})
 }
 
 func newSink(cfg config.Config, l zerolog.Logger) (uploader.Sink, error) {

@@ -155,6 +155,10 @@ type Config struct {
 	// SearchConcurrency caps the requests all workers together send to the
 	// source cluster at once (a semaphore in Redis); 0 disables the cap.
 	SearchConcurrency int
+	// SearchMaxAnswerMB bounds one answer of the source cluster, in MiB: a
+	// worker holds an answer about three times over while decoding it
+	// (docs/benchmarks.md), so this bounds its memory per request in flight.
+	SearchMaxAnswerMB int
 	// PollInterval is how often an idle worker checks the queues (asynq TaskCheckInterval).
 	PollInterval time.Duration
 	// OrphanMinAge is how long an entry of asynq's active list must have had
@@ -219,6 +223,7 @@ func Default() Config {
 		MaxRetry:          3,
 		Concurrency:       4,
 		SearchConcurrency: 4,
+		SearchMaxAnswerMB: 64,
 		PollInterval:      200 * time.Millisecond,
 		OrphanMinAge:      5 * time.Minute,
 		HistoryLimit:      50,
@@ -336,6 +341,9 @@ func (c Config) Validate() error {
 	}
 	if c.SearchConcurrency < 0 {
 		add("APMTEL_SEARCH_CONCURRENCY: %d is negative", c.SearchConcurrency)
+	}
+	if c.SearchMaxAnswerMB < 1 || c.SearchMaxAnswerMB > 1024 {
+		add("APMTEL_SEARCH_MAX_ANSWER_MB: %d is out of range 1-1024", c.SearchMaxAnswerMB)
 	}
 	if c.HTTPAddr != "" {
 		if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {

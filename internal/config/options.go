@@ -157,6 +157,8 @@ func Options() []Option {
 			set: integer(func(c *Config) *int { return &c.MaxRetry })},
 		Option{Env: "APMTEL_CONCURRENCY", Group: "worker", Flag: "concurrency", Help: "jobs one worker runs at once (default 4)",
 			set: integer(func(c *Config) *int { return &c.Concurrency })},
+		Option{Env: "APMTEL_SEARCH_MAX_ANSWER_MB", Group: "source", Flag: "search-max-answer-mb", Help: "largest answer of the source cluster accepted, in MiB; a larger one fails the task (default 64)",
+			set: integer(func(c *Config) *int { return &c.SearchMaxAnswerMB })},
 		Option{Env: "APMTEL_SEARCH_CONCURRENCY", Group: "source", Flag: "search-concurrency", Help: "requests all workers together send to the source cluster at once; 0 = no cap (default 4)",
 			set: integer(func(c *Config) *int { return &c.SearchConcurrency })},
 		Option{Env: "APMTEL_POLL_INTERVAL", Group: "worker", Flag: "poll-interval", Help: "how often an idle worker polls the queues (default 200ms)",

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -223,7 +224,7 @@ func rewrite(w http.ResponseWriter, r *http.Request, next http.Handler, f Fault)
 	for k, v := range rec.header {
 		w.Header()[k] = v
 	}
-	w.Header().Del("Content-Length")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(rec.status)
 	_, _ = w.Write(body)
 }
