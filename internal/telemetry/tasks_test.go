@@ -84,8 +84,6 @@ func TestCloudAndHost(t *testing.T) {
 		{"empty indices", `{"hits":{"total":{"value":0},"hits":[]},"aggregations":{"availability_zone":{"buckets":[]},"provider":{"buckets":[]},"region":{"buckets":[]},"platform":{"buckets":[]}}}`,
 			`{"availability_zone":[],"provider":[],"region":[]}`, `[]`},
 		{"missing aggregations", `{"hits":{"hits":[]}}`, `{"availability_zone":[],"provider":[],"region":[]}`, `[]`},
-		{"partial results", `{"timed_out":true,"aggregations":{"provider":{"buckets":[{"key":"gcp","doc_count":1}]}}}`,
-			`{"availability_zone":[],"provider":["gcp"],"region":[]}`, `[]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,10 +126,10 @@ func TestProcessorEvents(t *testing.T) {
 	if got := asJSON(t, f); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	// Partial answers without totals read as 0, never fail.
-	f, err = ProcessorEvents().Collect(context.Background(), testEnv(&recorder{answer: always(`{"timed_out":true,"hits":{"hits":[]}}`)}))
+	// Answers without totals read as 0, never fail.
+	f, err = ProcessorEvents().Collect(context.Background(), testEnv(&recorder{answer: always(`{"hits":{"hits":[]}}`)}))
 	if err != nil || asJSON(t, f["counts"].(map[string]any)["span"]) != `{"1d":0,"all":0}` {
-		t.Errorf("partial: %v %v", f, err)
+		t.Errorf("no totals: %v %v", f, err)
 	}
 	// A hit without @timestamp (Elasticsearch then sends no "fields") leaves
 	// that retainment out and keeps the counts, as Kibana does; a warning says so.
@@ -223,15 +221,34 @@ func TestMerge(t *testing.T) {
 
 // Every task copes with the degenerate answers of a real cluster: indices
 // that do not exist (ignore_unavailable gives an empty answer with no
-// shards), partial results of timed-out shards, and answers without
-// aggregations. Each search also carries the shard-level timeout.
+// shards), shards skipped as unable to match, and answers without
+// aggregations or _shards. Each search also carries the shard-level timeout.
+// An answer the cluster marks as partial — timed out, a failed shard, or
+// searched shards but an asked-for aggregation missing — fails every task
+// with an es.PartialError naming the index (never zeros recorded as good).
 func TestDegenerateAnswers(t *testing.T) {
 	answers := map[string]string{
 		"missing indices": `{"took":0,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":0,"failed":0},"hits":{"total":{"value":0,"relation":"eq"},"max_score":0,"hits":[]}}`,
-		"partial results": `{"took":5,"timed_out":true,"_shards":{"total":2,"successful":1,"skipped":0,"failed":0},"hits":{"total":{"value":3,"relation":"gte"},"hits":[]}}`,
 		"no aggregations": `{"hits":{"hits":[]}}`,
+		"skipped shards":  `{"took":0,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":2,"failed":0},"hits":{"total":{"value":0,"relation":"eq"},"hits":[]}}`,
+	}
+	partial := map[string]string{
+		"timed out":     `{"took":5,"timed_out":true,"_shards":{"total":0,"successful":0,"skipped":0,"failed":0},"hits":{"total":{"value":3,"relation":"gte"},"hits":[]}}`,
+		"failed shards": `{"took":5,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":0,"failed":2,"failures":[{"index":"apm-1","reason":{"type":"x","reason":"y"}}]},"hits":{"total":{"value":3,"relation":"eq"},"hits":[]}}`,
 	}
 	for _, task := range Default().All() {
+		for name, body := range partial {
+			if task.Name == "global_labels" || task.Name == "integrations" {
+				continue // no search: a mapping and the ML jobs
+			}
+			t.Run(task.Name+"/"+name, func(t *testing.T) {
+				_, err := task.Collect(context.Background(), testEnv(&recorder{answer: always(body)}))
+				var pe *es.PartialError
+				if !errors.As(err, &pe) || pe.Index == "" || !strings.Contains(err.Error(), "partial answer from "+pe.Index) {
+					t.Fatalf("err = %v, want a partial answer naming the index", err)
+				}
+			})
+		}
 		for name, body := range answers {
 			t.Run(task.Name+"/"+name, func(t *testing.T) {
 				rec := &recorder{answer: always(body)}
@@ -249,12 +266,6 @@ func TestDegenerateAnswers(t *testing.T) {
 				}
 			})
 		}
-	}
-	// per_service reports a partial answer in every element.
-	partial := strings.Replace(esDocPerServiceResponse, `"timed_out":false`, `"timed_out":true`, 1)
-	f, err := PerService().Collect(context.Background(), testEnv(&recorder{answer: always(partial)}))
-	if err != nil || f["per_service"].([]any)[0].(map[string]any)["timed_out"] != true {
-		t.Errorf("timed_out not propagated: %v %v", f, err)
 	}
 }
 
