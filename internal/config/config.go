@@ -189,6 +189,11 @@ type Config struct {
 	// endpoints may be reached by (behind a proxy); a loopback server answers
 	// only to its own address and loopback names otherwise (DNS rebinding).
 	MonitorHosts []string
+	// MetricsClusterLimit is how many clusters of a fleet get per-cluster
+	// series (a cluster label) on the monitor's /metrics; the rest are
+	// counted in apmtel_cluster_metrics_overflow, so a large fleet cannot
+	// blow up the series count of the Prometheus that scrapes it.
+	MetricsClusterLimit int
 	// HTTPAddr, when set, is where `apmtel worker` and `apmtel scheduler`
 	// serve /healthz, /readyz and /metrics. Empty serves nothing. Like the
 	// monitor, a non-loopback address requires MonitorToken, which then
@@ -198,6 +203,11 @@ type Config struct {
 	LogLevel  string
 	LogFormat string
 }
+
+// maxMetricsClusterLimit bounds APMTEL_METRICS_CLUSTER_LIMIT: six series per
+// cluster, so 100,000 clusters are 600,000 series, already more than one
+// Prometheus should take from one target.
+const maxMetricsClusterLimit = 100000
 
 var kibanaVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
 
@@ -228,6 +238,8 @@ func Default() Config {
 		MonitorReadOnly:   true,
 		LogLevel:          "info",
 		LogFormat:         "console",
+
+		MetricsClusterLimit: 1000,
 	}
 }
 
@@ -341,6 +353,9 @@ func (c Config) Validate() error {
 		if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
 			add("APMTEL_HTTP_ADDR: %q is not host:port (use 127.0.0.1:8081 or :8081)", c.HTTPAddr)
 		}
+	}
+	if c.MetricsClusterLimit < 0 || c.MetricsClusterLimit > maxMetricsClusterLimit {
+		add("APMTEL_METRICS_CLUSTER_LIMIT: %d is out of range 0-%d", c.MetricsClusterLimit, maxMetricsClusterLimit)
 	}
 	if c.HistoryLimit < 1 {
 		add("APMTEL_HISTORY_LIMIT: must be at least 1, got %d", c.HistoryLimit)

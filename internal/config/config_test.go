@@ -65,6 +65,8 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"endpoint and url", map[string]string{"APMTEL_TELEMETRY_ENDPOINT": "https://t.example", "APMTEL_TELEMETRY_JWKS": "k.json", "APMTEL_TELEMETRY_URL": "http://es:9200"}, "not both"},
 		{"kibana version", map[string]string{"APMTEL_KIBANA_VERSION": "nine"}, `APMTEL_KIBANA_VERSION: "nine" is not a version`},
 		{"http addr", map[string]string{"APMTEL_HTTP_ADDR": "8081"}, `APMTEL_HTTP_ADDR: "8081" is not host:port`},
+		{"cluster metrics limit", map[string]string{"APMTEL_METRICS_CLUSTER_LIMIT": "-1"}, "APMTEL_METRICS_CLUSTER_LIMIT: -1 is out of range 0-100000"},
+		{"cluster metrics limit too high", map[string]string{"APMTEL_METRICS_CLUSTER_LIMIT": "100001"}, "APMTEL_METRICS_CLUSTER_LIMIT: 100001 is out of range 0-100000"},
 		{"negative grace", map[string]string{"APMTEL_CATCHUP_GRACE": "-1m"}, "APMTEL_CATCHUP_GRACE: must not be negative, got -1m0s"},
 	}
 	for _, tc := range tests {

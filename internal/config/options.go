@@ -178,6 +178,8 @@ func Options() []Option {
 			set: str(func(c *Config) *string { return &c.MonitorToken })},
 		Option{Env: "APMTEL_MONITOR_READ_ONLY", Group: "monitor", Flag: "monitor-read-only", Help: "serve Asynqmon read-only; false allows same-origin changes (default true)",
 			set: boolean(func(c *Config) *bool { return &c.MonitorReadOnly })},
+		Option{Env: "APMTEL_METRICS_CLUSTER_LIMIT", Group: "monitor", Flag: "metrics-cluster-limit", Help: "clusters that get per-cluster series on the monitor's /metrics; the rest are counted in apmtel_cluster_metrics_overflow (default 1000, 0-100000)",
+			set: integer(func(c *Config) *int { return &c.MetricsClusterLimit })},
 		Option{Env: "APMTEL_HTTP_ADDR", Group: "http", Flag: "http-addr", Help: "where worker and scheduler serve /healthz, /readyz and /metrics; empty = off (off loopback needs APMTEL_MONITOR_TOKEN)",
 			set: str(func(c *Config) *string { return &c.HTTPAddr })},
 		Option{Env: "APMTEL_MONITOR_HOSTS", Group: "http", Flag: "monitor-hosts", Help: "further host names the HTTP endpoints answer to (comma-separated)",
