@@ -9,12 +9,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/apmtel/apmtel/internal/backoff"
-	"github.com/apmtel/apmtel/internal/fleet"
 	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/run"
 )
 
-// Reader reads what Rows needs from Redis, for every cluster of a Set: each
+// Reader reads what Rows needs from Redis, for the clusters of a Set: each
 // cluster's recent runs (in its own key space, keys.Space of its name) and
 // its backoff state. The console's fleet page and the per-cluster metrics
 // read through it, so both see the same runs.
@@ -41,11 +40,11 @@ func (rd Reader) Store(name string) *run.Store {
 	return run.NewStore(rd.Redis, keys.NewFor(rd.Prefix, name), 0, max(rd.Depth, 1))
 }
 
-// Read returns each cluster's state, keyed by name. A cluster whose runs
-// cannot be read fails the whole read: a partial answer would show that
-// cluster as one that never ran.
-func (rd Reader) Read(ctx context.Context, set fleet.Set) (map[string]ClusterState, error) {
-	names := set.Names()
+// Read returns the state of each named cluster (Set.Names, or the first
+// of them), keyed by name. A cluster whose runs cannot be read fails the
+// whole read: a partial answer would show that cluster as one that never
+// ran.
+func (rd Reader) Read(ctx context.Context, names []string) (map[string]ClusterState, error) {
 	out := make(map[string]ClusterState, len(names))
 	var (
 		mu       sync.Mutex

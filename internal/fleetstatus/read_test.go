@@ -65,7 +65,7 @@ func TestReadMatchesAFullRead(t *testing.T) {
 	}
 
 	rd := Reader{Redis: rdb, Prefix: prefix, Depth: 50, Parallel: 2}
-	got, err := rd.Read(ctx, set)
+	got, err := rd.Read(ctx, set.Names())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestReadMatchesAFullRead(t *testing.T) {
 
 	// An unreachable Redis is an error, not a fleet that never ran.
 	rdb.Close()
-	if _, err := rd.Read(ctx, set); err == nil {
+	if _, err := rd.Read(ctx, set.Names()); err == nil {
 		t.Fatal("read over a closed client succeeded")
 	}
 }
