@@ -69,10 +69,27 @@ type console struct {
 }
 
 // Register mounts the console's pages on mux: /runs, /runs/{id}, /history,
-// its stylesheet, and "/" itself, which goes to /runs.
+// /fleet (with a Fleet), its stylesheet, and "/" itself, which goes to /runs.
 func Register(mux *http.ServeMux, o Options) error {
+	c, err := newConsole(o)
+	if err != nil {
+		return err
+	}
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET "+staticPath, http.StripPrefix(staticPath, http.FileServerFS(static)))
+	mux.HandleFunc("GET "+RunsPath, c.runs)
+	mux.HandleFunc("GET "+RunsPath+"/{id}", c.run)
+	mux.HandleFunc("GET "+HistoryPath, c.history)
+	if c.o.Fleet != nil {
+		mux.HandleFunc("GET "+FleetPath, c.fleet)
+	}
+	mux.Handle("GET /{$}", http.RedirectHandler(RunsPath, http.StatusFound))
+	return nil
+}
+
+func newConsole(o Options) (*console, error) {
 	if o.Runs == nil {
-		return errors.New("console: no run store")
+		return nil, errors.New("console: no run store")
 	}
 	if o.Limit <= 0 {
 		o.Limit = 100
@@ -81,26 +98,17 @@ func Register(mux *http.ServeMux, o Options) error {
 		o.Now = time.Now
 	}
 	if err := checkFleet(&o); err != nil {
-		return err
+		return nil, err
 	}
 	c := &console{o: o, tmpl: map[string]*template.Template{}}
 	for _, page := range []string{"runs", "run", "history", "fleet"} {
 		t, err := template.New("layout.html").Funcs(funcs).Funcs(template.FuncMap{"runurl": c.runURL}).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
-			return fmt.Errorf("console: template %s: %w", page, err)
+			return nil, fmt.Errorf("console: template %s: %w", page, err)
 		}
 		c.tmpl[page] = t
 	}
-	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET "+staticPath, http.StripPrefix(staticPath, http.FileServerFS(static)))
-	mux.HandleFunc("GET "+RunsPath, c.runs)
-	mux.HandleFunc("GET "+RunsPath+"/{id}", c.run)
-	mux.HandleFunc("GET "+HistoryPath, c.history)
-	if o.Fleet != nil {
-		mux.HandleFunc("GET "+FleetPath, c.fleet)
-	}
-	mux.Handle("GET /{$}", http.RedirectHandler(RunsPath, http.StatusFound))
-	return nil
+	return c, nil
 }
 
 // page is what every template gets.

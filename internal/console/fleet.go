@@ -349,7 +349,7 @@ func checkFleet(o *Options) error {
 // claim a cluster the deployment does not have.
 func (c *console) forCluster(w http.ResponseWriter, r *http.Request) (*console, bool) {
 	name := r.URL.Query().Get("cluster")
-	if name == "" {
+	if name == "" || (c.o.Fleet == nil && name == c.o.Runs.Keys().Source) {
 		return c, true
 	}
 	known := name == c.o.Runs.Keys().Source
