@@ -1,27 +1,37 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/keys"
+	"github.com/apmtel/apmtel/internal/run"
+	"github.com/apmtel/apmtel/internal/runtest"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/internal/uploader"
+	"github.com/apmtel/apmtel/scheduler"
 )
 
 // preview --envelope against the search engine prints the whole document
 // on stdout, and its id and target on stderr; nothing is written.
-func TestPreviewEnvelope(t *testing.T) {
-	url := testenv.ESURL(t)
-	c := testenv.ES(t)
+func TestPreviewEnvelope(t *testing.T) { testenv.Engines(t, previewEnvelopeOn) }
+
+func previewEnvelopeOn(t *testing.T, engine testenv.Engine) {
+	url := engine.URL
+	c := engine.Client(t)
 	p := testenv.Prefix(t, c)
 	ix := testenv.Indices(p)
 	dir := t.TempDir()
@@ -39,7 +49,12 @@ func TestPreviewEnvelope(t *testing.T) {
 		ClusterUUID      string `json:"cluster_uuid"`
 		CollectionSource string `json:"collectionSource"`
 		Collection       string `json:"collection"`
-		ClusterStats     struct {
+		CacheDetails     struct {
+			UpdatedAt string `json:"updatedAt"`
+			FetchedAt string `json:"fetchedAt"`
+		} `json:"cacheDetails"`
+		License      map[string]any `json:"license"`
+		ClusterStats struct {
 			Nodes struct {
 				Count struct {
 					Total int `json:"total"`
@@ -64,16 +79,40 @@ func TestPreviewEnvelope(t *testing.T) {
 		len(doc.StackStats.Kibana.Versions) != 1 || doc.StackStats.Kibana.Versions[0].Version != "9.2.0" {
 		t.Errorf("document %s", out)
 	}
+	if doc.CacheDetails.UpdatedAt == "" || doc.CacheDetails.FetchedAt < doc.CacheDetails.UpdatedAt {
+		t.Errorf("cacheDetails %+v", doc.CacheDetails)
+	}
+	// Only Elasticsearch has _license; OpenSearch's document has none, as Kibana
+	// leaves an absent license out.
+	if hasLicense := doc.License["type"] != nil; hasLicense != (engine.Name == testenv.Elasticsearch) {
+		t.Errorf("license %v on %s", doc.License, engine.Name)
+	}
 	if _, ok := doc.StackStats.Kibana.Plugins.APM["cloud"]; !ok {
 		t.Errorf("apm object %s", out)
 	}
 	wantID := doc.ClusterUUID + ":sched-"
 	target := filepath.Join(dir, "payloads", doc.ClusterUUID+"_sched-")
-	if !strings.Contains(errOut, "document id: "+wantID) || !strings.Contains(errOut, "target: "+target) {
+	if !strings.Contains(errOut, "document id: "+wantID) || !regexp.MustCompile(`target: `+regexp.QuoteMeta(target)+`\S* \(not sent: preview\)`).MatchString(errOut) {
 		t.Errorf("stderr %q", errOut)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "payloads")); !os.IsNotExist(err) {
 		t.Errorf("preview wrote payloads: %v", err)
+	}
+
+	// The slot's run is sealed and written already: preview names no file
+	// of it as its target.
+	rdb, db := testenv.RedisDB(t)
+	slot := scheduler.ScheduledRunID(scheduler.SlotStart(time.Now(), config.Default().Interval))
+	st := run.NewStore(rdb, keys.NewFor(keys.DefaultPrefix, keys.DefaultSource), time.Hour, 50)
+	if _, err := runtest.Seed(context.Background(), st, runtest.Spec{ID: slot, Kind: run.KindFull, Tasks: []string{"cloud"},
+		Start: time.Now().Add(-time.Minute), Upload: run.UploadWritten}); err != nil {
+		t.Fatal(err)
+	}
+	env["APMTEL_SEARCH_CONCURRENCY"], env["APMTEL_REDIS_ADDR"], env["APMTEL_REDIS_DB"] = "2", testenv.RedisAddr(t), fmt.Sprint(db)
+	_, errOut, code = runMain(env, "preview", "--envelope", "--task", "cloud")
+	if code != 0 || !strings.Contains(errOut, "target: none (not sent: preview); the slot's run "+slot+" is sealed, its upload written") ||
+		strings.Contains(errOut, target) {
+		t.Errorf("preview --envelope with the slot's run sealed: exit %d, %q", code, errOut)
 	}
 }
 
