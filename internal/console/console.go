@@ -233,5 +233,7 @@ func (c *console) history(w http.ResponseWriter, r *http.Request) {
 	case "all":
 		kind = ""
 	}
-	c.render(w, "history", page{Title: "History", Nav: "history", Data: historyView(runs, n, kind)})
+	v := historyView(runs, n, kind)
+	v.Cluster = c.cluster
+	c.render(w, "history", page{Title: "History", Nav: "history", Data: v})
 }

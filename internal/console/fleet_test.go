@@ -42,7 +42,7 @@ func TestFleetRequests(t *testing.T) {
 		{"/runs/" + east + "?cluster=us-east", 200, []string{"too_many_buckets_exception", `id="cluster"`}, nil},
 		// The same id in the default key space is another run, absent here.
 		{"/runs/" + east, 404, []string{"not in the history"}, nil},
-		{"/history?cluster=eu-prod", 200, []string{`href="/runs/` + f.runs["eu-prod"][1].ID + `?cluster=eu-prod"`}, nil},
+		{"/history?cluster=eu-prod", 200, []string{`href="/runs/` + f.runs["eu-prod"][1].ID + `?cluster=eu-prod"`, `name="cluster" value="eu-prod"`}, nil},
 		{"/runs", 200, []string{"No runs"}, []string{east}},
 	} {
 		code, body := get(t, f.url+tc.path)
