@@ -221,3 +221,62 @@ type countWriter int
 func (w *countWriter) Write(p []byte) (int, error) { *w += countWriter(len(p)); return len(p), nil }
 
 var _ io.Writer = (*countWriter)(nil)
+
+// Each row's state, from the most urgent: a disabled cluster says why, a
+// failed upload counts as failed, a run still going is running.
+func TestFleetRowStates(t *testing.T) {
+	set, err := fleet.Parse("c.yaml", []byte(`clusters:
+  - name: off
+    urls: ["http://127.0.0.1:9200"]
+    enabled: false
+  - name: upload
+    urls: ["http://127.0.0.1:9201"]
+  - name: going
+    urls: ["http://127.0.0.1:9202"]
+  - name: stopped
+    urls: ["http://127.0.0.1:9203"]
+  - name: fresh
+    urls: ["http://127.0.0.1:9204"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 4, 17, 0, 0, 0, time.UTC)
+	at := now.Add(-time.Hour)
+	states := map[string]fleetstatus.ClusterState{
+		"off": {Runs: []run.Run{{ID: "r1", Status: run.StatusSealed, CreatedAt: at, SealedAt: at.Add(time.Minute), Report: &run.Report{}}}},
+		"upload": {Runs: []run.Run{{ID: "r2", Status: run.StatusSealed, CreatedAt: at, SealedAt: at.Add(time.Minute), Report: &run.Report{},
+			Upload: run.Upload{State: run.UploadFailed, Error: "403 Forbidden"}}}},
+		"going":   {Runs: []run.Run{{ID: "r3", Status: run.StatusOpen, CreatedAt: at}}},
+		"stopped": {Runs: []run.Run{{ID: "r4", Status: run.StatusCancelled, CreatedAt: at, ClosedAt: at.Add(2 * time.Minute)}}},
+	}
+	c := &console{o: Options{Runs: run.NewStore(nil, keys.New(""), 0, 1)}}
+	v := c.fleetView(fleetstatus.Rows(set, states, fleetstatus.Schedule{Interval: fleetInterval}, now), states, now,
+		fleetQuery{sort: "name", page: 1, per: fleetPageDefault})
+	got := map[string]fleetRow{}
+	for _, r := range v.Rows {
+		got[r.Name] = r
+	}
+	for _, tc := range []struct{ name, state, duration, upload, uploadErr, next string }{
+		{"off", stateDisabled, "1m0s", "-", "", "-"},
+		// A manual run leaves the current slot's scheduled run due, at its
+		// start (no spread).
+		{"upload", stateFailed, "1m0s", "failed", "403 Forbidden", formatTime(now.Truncate(fleetInterval))},
+		{"going", stateRunning, "running 1h0m0s", "-", "", ""},
+		{"stopped", stateCancelled, "2m0s", "-", "", ""},
+		{"fresh", stateNever, "-", "-", "", ""},
+	} {
+		r := got[tc.name]
+		if r.State != tc.state || r.Duration != tc.duration || r.Upload != tc.upload || r.UploadErr != tc.uploadErr || (tc.next != "" && r.Next != tc.next) {
+			t.Errorf("%s: state %q, duration %q, upload %q %q, next %q; want %+v", tc.name, r.State, r.Duration, r.Upload, r.UploadErr, r.Next, tc)
+		}
+	}
+	if off := got["off"]; off.Enabled || off.Disabled != "enabled: false in the clusters file" {
+		t.Errorf("off: enabled %v, reason %q", off.Enabled, off.Disabled)
+	}
+	if got := fmt.Sprint(v.Counts); got != fmt.Sprintf("[{failed 1 %s} {cancelled 1 %s} {disabled 1 %s} {never 1 %s} {running 1 %s}]",
+		"/fleet?sort=name&status=failed", "/fleet?sort=name&status=cancelled", "/fleet?sort=name&status=disabled",
+		"/fleet?sort=name&status=never", "/fleet?sort=name&status=running") {
+		t.Errorf("counts %s", got)
+	}
+}
