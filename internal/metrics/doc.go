@@ -22,4 +22,8 @@
 // attempts and duration histograms are observed once per run, when it is
 // first seen terminal in the history (a set of the runs counted, pruned to
 // the history), into in-process metrics that start with the monitor.
+//
+// A fleet's clusters get a few gauges each (Clusters), the only series with
+// a cluster label, bounded by APMTEL_METRICS_CLUSTER_LIMIT with the clusters
+// beyond it counted; the metrics above keep their labels.
 package metrics
