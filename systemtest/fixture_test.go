@@ -3,7 +3,6 @@ package systemtest
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -87,30 +86,22 @@ func (d fixtureDoc) source() map[string]any {
 	return src
 }
 
-// load writes the fixture into the cluster, replacing any earlier data.
-func (f *fixture) load(t *testing.T, c *es.Client) {
+// load writes the fixture into the cluster under index prefix p.
+func (f *fixture) load(t *testing.T, c *es.Client, p string) {
 	t.Helper()
 	ctx := context.Background()
-	for _, r := range []es.Request{
-		{Method: "DELETE", Endpoint: "_data_stream/traces-apm*,logs-apm*,metrics-apm*,apm-*", ClusterWide: true, Timeout: time.Minute},
-		{Method: "DELETE", Index: []string{".apm-agent-configuration", "apmtel-e2e-*"}, Params: url.Values{"ignore_unavailable": {"true"}}, Timeout: time.Minute},
-	} {
-		if _, err := c.Do(ctx, r); err != nil && !es.IsNotFound(err) {
-			t.Fatalf("clean up: %v", err)
-		}
-	}
-	if err := sample.PutTemplates(ctx, c, ""); err != nil {
+	if err := sample.PutTemplates(ctx, c, p); err != nil {
 		t.Fatal(err)
 	}
 	var docs []sample.Doc
 	for _, d := range f.docs {
-		docs = append(docs, sample.Doc{Index: d.index, Source: d.source()})
+		docs = append(docs, sample.Doc{Index: p + d.index, Source: d.source()})
 	}
-	if err := sample.PutPlainIndex(ctx, c, ".apm-agent-configuration"); err != nil {
+	if err := sample.PutPlainIndex(ctx, c, p+".apm-agent-configuration"); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < f.agentConfigs; i++ {
-		docs = append(docs, sample.Doc{Index: ".apm-agent-configuration", ID: fmt.Sprint("cfg-", i), Source: map[string]any{
+		docs = append(docs, sample.Doc{Index: p + ".apm-agent-configuration", ID: fmt.Sprint("cfg-", i), Source: map[string]any{
 			"service": map[string]any{"name": fixtureServices[i].name}, "agent_name": fixtureServices[i].agent,
 			"settings": map[string]any{"transaction_sample_rate": "0.5"},
 		}})
@@ -118,7 +109,7 @@ func (f *fixture) load(t *testing.T, c *es.Client) {
 	if err := sample.Bulk(ctx, c, docs, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := sample.Refresh(ctx, c, "traces-apm*", "logs-apm*", "metrics-apm*", "apm-*", ".apm-agent-configuration"); err != nil {
+	if err := sample.Refresh(ctx, c, p+"traces-apm*", p+"logs-apm*", p+"metrics-apm*", p+"apm-*", p+".apm-agent-configuration"); err != nil {
 		t.Fatal(err)
 	}
 }
