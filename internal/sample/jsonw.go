@@ -1,7 +1,6 @@
 package sample
 
 import (
-	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -33,8 +32,6 @@ func (w *jw) key(k string) {
 func (w *jw) obj(k string) { w.key(k); w.open() }
 
 func (w *jw) str(k, v string) { w.key(k); w.b = appendJSONString(w.b, v) }
-
-func (w *jw) boolean(k string, v bool) { w.key(k); w.b = strconv.AppendBool(w.b, v) }
 
 // time writes t as RFC 3339 with nanoseconds, as encoding/json writes a
 // time.Time's String of the same layout.

@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -139,7 +140,7 @@ func TestESIndex(t *testing.T) {
 // generates (schema/apm.json is also checked by `apmtel schema check`).
 func TestCommittedPluginMappingsAreCurrent(t *testing.T) {
 	for _, p := range Plugins() {
-		want, err := PluginMapping(p.Name)
+		want, err := pluginMapping(p.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +161,7 @@ func TestCommittedPluginMappingsAreCurrent(t *testing.T) {
 			t.Errorf("%s is stale (go test ./internal/schema -run PluginMappings -update):\n%s", p.File, strings.Join(diffs, "\n"))
 		}
 	}
-	if m, _ := PluginMapping("apm"); string(m) != string(Mapping()) {
+	if m, _ := pluginMapping("apm"); string(m) != string(Mapping()) {
 		t.Error("the apm plugin's mapping is not Mapping()")
 	}
 }
@@ -181,4 +182,13 @@ func TestValidatePlugin(t *testing.T) {
 	if got := ValidatePlugin("nosuch", v); len(got) != 1 || got[0].Path != "nosuch" {
 		t.Errorf("unknown plugin: %v", got)
 	}
+}
+
+// pluginMapping returns the telemetry-schema JSON of plugin name (Mapping for "apm").
+func pluginMapping(name string) ([]byte, error) {
+	p, ok := plugin(name)
+	if !ok {
+		return nil, fmt.Errorf("no schema for plugin %q", name)
+	}
+	return render(telemetrySchema(p.Node())), nil
 }
