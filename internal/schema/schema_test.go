@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var update = flag.Bool("update", false, "rewrite the committed plugin schema files")
@@ -116,13 +118,15 @@ func TestESIndex(t *testing.T) {
 	}
 	s := string(ESIndex("false"))
 	var m map[string]any
-	_ = json.Unmarshal([]byte(s), &m)
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatal(err)
+	}
 	var cur any = m
 	for _, k := range strings.Split("mappings.properties.stack_stats.properties.kibana.properties.plugins.properties.apm.properties.environments.properties.top_environments", ".") {
 		cur = cur.(map[string]any)[k]
 	}
-	if b, _ := json.Marshal(cur); string(b) != `{"ignore_above":1024,"type":"keyword"}` {
-		t.Errorf("lists must map as their item type, keywords with ignore_above 1024: %s", b)
+	if d := cmp.Diff(map[string]any{"ignore_above": float64(1024), "type": "keyword"}, cur); d != "" {
+		t.Errorf("lists must map as their item type, keywords with ignore_above 1024 (-want +got):\n%s", d)
 	}
 	var apmDyn any = m
 	for _, k := range strings.Split("mappings.properties.stack_stats.properties.kibana.properties.plugins.properties.apm.dynamic", ".") {
