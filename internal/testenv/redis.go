@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -148,4 +151,29 @@ func lockDB(ctx context.Context, c0 *redis.Client, n int, token string) (int, er
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// RedisServer starts a redis-server of the test's own on a free loopback
+// port (no persistence, extra args appended), waits until it answers and
+// kills it when the test ends. It returns its address.
+func RedisServer(t testing.TB, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv("CI") != "true" {
+		t.Skip("redis-server is not installed: run scripts/redis-ha.sh ensure")
+	}
+	_, port, err := net.SplitHostPort(FreeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("redis-server", append([]string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+		"--dir", t.TempDir()}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", port)
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	Eventually(t, 10*time.Second, "redis-server to answer", func() bool { return c.Ping(context.Background()).Err() == nil })
+	return addr
 }

@@ -3,15 +3,11 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -63,36 +59,11 @@ func reserve(f *fakeTB, addr string) <-chan int {
 	return got
 }
 
-// redisServer starts a redis-server of the test's own with n databases.
-func redisServer(t *testing.T, n int) string {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv("CI") != "true" {
-		t.Skip("redis-server is not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
-		"--databases", strconv.Itoa(n), "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := "127.0.0.1:" + port
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	Eventually(t, 10*time.Second, "redis-server to answer", func() bool { return c.Ping(context.Background()).Err() == nil })
-	return addr
-}
-
 // A Redis with a single database gets a message that says what the tests
 // need, not "DB index is out of range" from every test.
 func TestRedisDBSaysWhatItNeeds(t *testing.T) {
 	t.Parallel()
-	addr := redisServer(t, 1)
+	addr := RedisServer(t, "--databases", "1")
 	f := &fakeTB{TB: t, name: "one-db"}
 	if db, ok := <-reserve(f, addr); ok {
 		t.Fatalf("got database %d of a server with one", db)
@@ -109,7 +80,7 @@ func TestRedisDBSaysWhatItNeeds(t *testing.T) {
 // two tests ever share a database.
 func TestRedisDBNeverShared(t *testing.T) {
 	t.Parallel()
-	addr := redisServer(t, 3) // databases 1 and 2 are handed out
+	addr := RedisServer(t, "--databases", "3") // databases 1 and 2 are handed out
 	a, b, c := &fakeTB{TB: t, name: "a"}, &fakeTB{TB: t, name: "b"}, &fakeTB{TB: t, name: "c"}
 	dbA, dbB := <-reserve(a, addr), <-reserve(b, addr)
 	if a.fatal != "" || b.fatal != "" || dbA == dbB || dbA+dbB != 3 {

@@ -193,20 +193,9 @@ func TestSentinelFailoverMidRun(t *testing.T) {
 // every connection it opens carries its one client name.
 func TestOneRedisClientPerWorker(t *testing.T) {
 	ps := testenv.NewProcs(t)
-	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv("CI") != "true" {
-		t.Skip("redis-server is not installed")
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	srv := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	addr := "127.0.0.1:" + port
+	addr := testenv.RedisServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
-	ps.Eventually(10*time.Second, "redis", func() bool { return rdb.Ping(context.Background()).Err() == nil })
 	env, _ := apmtelEnv(t, "APMTEL_REDIS_ADDR="+addr, "APMTEL_CONCURRENCY=8", "APMTEL_HTTP_ADDR=127.0.0.1:"+freePort(t))
 	w := ps.Start("worker", env, "worker")
 	if _, stderr, code := testenv.Exec(t, env, "run", "--wait", "--timeout", "2m"); code != 0 {
