@@ -212,7 +212,7 @@ func TestNoCatchUpRightBeforeTheNextSlot(t *testing.T) {
 			s := b.scheduler(t, tc.now)
 			// The scheduler decides on the catch-up run before it first
 			// waits for a slot, and logs that wait.
-			logs := &syncBuffer{}
+			logs := &testenv.Buffer{}
 			s.Logger = zerolog.New(logs).Level(zerolog.DebugLevel)
 			if tc.name == "a full run in progress" {
 				if _, err := s.StartRun(context.Background(), "manual-1", "manual", run.KindFull, nil); err != nil {
@@ -241,24 +241,6 @@ func TestNoCatchUpRightBeforeTheNextSlot(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a log sink the test reads while the scheduler writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestCancelRemovesEveryJobOfTheRun(t *testing.T) {

@@ -100,24 +100,32 @@ type Proc struct {
 	Name string
 	Cmd  *exec.Cmd
 	ps   *Procs
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  Buffer
 	done chan struct{}
 	err  error // the exit error, set before done is closed
 }
 
-// Write collects the process's output.
-func (p *Proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
+// Output is what the process wrote so far.
+func (p *Proc) Output() string { return p.out.String() }
+
+// Buffer collects output that a test reads while a process or a logger
+// still writes it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-// Output is what the process wrote so far.
-func (p *Proc) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String is what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // Start runs `apmtel args...` with env. When the test ends the process gets
@@ -129,7 +137,7 @@ func (ps *Procs) Start(name string, env []string, args ...string) *Proc {
 	p := &Proc{Name: name, ps: ps, done: make(chan struct{})}
 	p.Cmd = exec.Command(Binary(t), args...)
 	p.Cmd.Env = env
-	p.Cmd.Stdout, p.Cmd.Stderr = p, p
+	p.Cmd.Stdout, p.Cmd.Stderr = &p.out, &p.out
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
