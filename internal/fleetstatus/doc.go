@@ -1,0 +1,7 @@
+// Package fleetstatus computes what `apmtel clusters [--json]` and the
+// console's fleet page show: one row per configured cluster, from the
+// cluster Set, each cluster's recent runs and its backoff state. It is a
+// pure function of data the caller has read from Redis, so the command,
+// the console and the tests share one answer to "how is each cluster
+// doing" and none of them re-derives it.
+package fleetstatus
