@@ -17,11 +17,14 @@ import (
 // (50 instances × 100 days) and checks the documents it wrote.
 func TestSampleTelemetry(t *testing.T) {
 	t.Parallel()
+	// The generator scales the collected store size, so it needs data of
+	// the test's own to collect: the fixture under the test's prefix.
 	w := newWorld(t)
+	w.loadFixture(t)
 	c := w.es
 	index := w.index("sample-telemetry")
-	env := testenv.Env("APMTEL_SOURCE_URL="+testenv.ESURL(t), "APMTEL_TELEMETRY_URL="+testenv.ESURL(t),
-		"APMTEL_TELEMETRY_INDEX="+index, "APMTEL_REDIS_ADDR=127.0.0.1:1")
+	env := testenv.Env(append(w.indexEnv(), "APMTEL_SOURCE_URL="+testenv.ESURL(t), "APMTEL_TELEMETRY_URL="+testenv.ESURL(t),
+		"APMTEL_TELEMETRY_INDEX="+index, "APMTEL_REDIS_ADDR=127.0.0.1:1")...)
 	out, stderr, code := testenv.Exec(t, env, "sample", "telemetry", "--from", "collect", "--clear")
 	if code != 0 || !strings.Contains(out, "5000 sample telemetry documents") {
 		t.Fatalf("exit %d: %s\n%s", code, out, stderr)
