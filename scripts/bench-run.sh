@@ -20,7 +20,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export DOCS=${DOCS:-100000} W=${W:-4} WC=${WC:-6} C=${C:-16} DELAYS=${DELAYS:-"0 50 200"} REPEAT=${REPEAT:-3}
 export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/bench-run}
-scripts/services.sh start
+APMTEL_SERVICES_ELASTICSEARCH=0 scripts/services.sh start # OpenSearch alone: Elasticsearch is for the tests
 trap 'scripts/services.sh stop' EXIT
 # shellcheck disable=SC1091
 . "$APMTEL_STATE_DIR/env"

@@ -17,7 +17,7 @@ cd "$ROOT"
 export DOC_STEPS=${DOC_STEPS:-"100000 1000000 10000000"} SERVICE_STEPS=${SERVICE_STEPS:-"10 100 1000"}
 export SERVICE_DOCS=${SERVICE_DOCS:-1000000} W=${W:-4} C=${C:-16}
 export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/bench-scale}
-scripts/services.sh start
+APMTEL_SERVICES_ELASTICSEARCH=0 scripts/services.sh start # OpenSearch alone: Elasticsearch is for the tests
 trap 'scripts/services.sh stop' EXIT
 # shellcheck disable=SC1091
 . "$APMTEL_STATE_DIR/env"

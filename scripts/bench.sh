@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 DOCS=${1:-1000000}
 export APMTEL_STATE_DIR=${APMTEL_STATE_DIR:-$ROOT/.run/bench}
-scripts/services.sh start
+APMTEL_SERVICES_ELASTICSEARCH=0 scripts/services.sh start # OpenSearch alone: Elasticsearch is for the tests
 trap 'scripts/services.sh stop' EXIT
 # shellcheck disable=SC1091
 . "$APMTEL_STATE_DIR/env"

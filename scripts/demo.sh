@@ -26,7 +26,7 @@ stop() {
 }
 if [ "${1:-}" = stop ]; then stop; echo "demo stopped"; exit 0; fi
 
-scripts/services.sh start
+APMTEL_SERVICES_ELASTICSEARCH=0 scripts/services.sh start # OpenSearch alone: Elasticsearch is for the tests
 # shellcheck disable=SC1091
 . "$D/env"
 go build -o "$D/apmtel" ./cmd/apmtel

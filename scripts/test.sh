@@ -12,7 +12,7 @@ scripts/services.sh start
 trap 'scripts/services.sh stop' EXIT
 # shellcheck disable=SC1091
 . "$APMTEL_STATE_DIR/env"
-export APMTEL_TEST_REDIS_ADDR APMTEL_TEST_ES_URL APMTEL_TEST_OPENSEARCH_URL
+export APMTEL_TEST_REDIS_ADDR APMTEL_TEST_ES_URL APMTEL_TEST_OPENSEARCH_URL APMTEL_TEST_ELASTICSEARCH_URL
 
 # The console's browser tests drive Debian's chromium (internal/console);
 # with CI=true they fail when it is missing.

@@ -1,7 +1,11 @@
 package agentnames
 
 // Elastic are the Elastic APM agents (ELASTIC_AGENT_NAMES).
-var Elastic = []string{"dotnet", "go", "iOS/swift", "java", "js-base", "nodejs", "php", "python", "ruby", "rum-js", "android/java"}
+var Elastic = []string{"dotnet", "go", "iOS/swift", "java", "js-base", "nodejs", "php", "python", "ruby", "rum-js", AndroidJava}
+
+// AndroidJava is the one agent whose services_per_agent count Kibana's
+// schema.ts types as byte rather than long.
+const AndroidJava = "android/java"
 
 // OTelBase are the OpenTelemetry prefixes (OPEN_TELEMETRY_BASE_AGENT_NAMES),
 // queried with a prefix match.

@@ -19,9 +19,11 @@ import (
 
 // preview --envelope against the search engine prints the whole document
 // on stdout, and its id and target on stderr; nothing is written.
-func TestPreviewEnvelope(t *testing.T) {
-	url := testenv.ESURL(t)
-	c := testenv.ES(t)
+func TestPreviewEnvelope(t *testing.T) { testenv.Engines(t, previewEnvelopeOn) }
+
+func previewEnvelopeOn(t *testing.T, engine testenv.Engine) {
+	url := engine.URL
+	c := engine.Client(t)
 	p := testenv.Prefix(t, c)
 	ix := testenv.Indices(p)
 	dir := t.TempDir()
@@ -39,7 +41,12 @@ func TestPreviewEnvelope(t *testing.T) {
 		ClusterUUID      string `json:"cluster_uuid"`
 		CollectionSource string `json:"collectionSource"`
 		Collection       string `json:"collection"`
-		ClusterStats     struct {
+		CacheDetails     struct {
+			UpdatedAt string `json:"updatedAt"`
+			FetchedAt string `json:"fetchedAt"`
+		} `json:"cacheDetails"`
+		License      map[string]any `json:"license"`
+		ClusterStats struct {
 			Nodes struct {
 				Count struct {
 					Total int `json:"total"`
@@ -63,6 +70,14 @@ func TestPreviewEnvelope(t *testing.T) {
 	if doc.CollectionSource != "apmtel" || doc.Collection != "local" || doc.ClusterStats.Nodes.Count.Total < 1 ||
 		len(doc.StackStats.Kibana.Versions) != 1 || doc.StackStats.Kibana.Versions[0].Version != "9.2.0" {
 		t.Errorf("document %s", out)
+	}
+	if doc.CacheDetails.UpdatedAt == "" || doc.CacheDetails.FetchedAt < doc.CacheDetails.UpdatedAt {
+		t.Errorf("cacheDetails %+v", doc.CacheDetails)
+	}
+	// Only Elasticsearch has _license; OpenSearch's document has none, as Kibana
+	// leaves an absent license out.
+	if hasLicense := doc.License["type"] != nil; hasLicense != (engine.Name == testenv.Elasticsearch) {
+		t.Errorf("license %v on %s", doc.License, engine.Name)
 	}
 	if _, ok := doc.StackStats.Kibana.Plugins.APM["cloud"]; !ok {
 		t.Errorf("apm object %s", out)

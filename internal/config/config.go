@@ -69,6 +69,10 @@ func (ix Indices) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: index pattern is empty", name))
 			return
 		}
+		if err := validateIndexPattern(name, v); err != nil {
+			errs = append(errs, err)
+			return
+		}
 		for _, p := range strings.Split(v, ",") {
 			p = strings.TrimSpace(p)
 			if p == "" || strings.ContainsAny(p, " \"\\/|<>?#") {

@@ -29,8 +29,10 @@ func count(t *testing.T, c *es.Client, index string) int {
 
 // Load writes exactly the documents it counts, into the data streams it names,
 // searchable when it returns (one refresh at the end).
-func TestLoadWritesEveryDocument(t *testing.T) {
-	c := testenv.ES(t)
+func TestLoadWritesEveryDocument(t *testing.T) { testenv.Engines(t, loadWritesEveryDocument) }
+
+func loadWritesEveryDocument(t *testing.T, engine testenv.Engine) {
+	c := engine.Client(t)
 	p := testenv.Prefix(t, c)
 	st, err := sample.Load(context.Background(), c, sample.Options{Services: 5, Days: 2, Docs: 2500, Seed: 4, Bulk: 300, Prefix: p})
 	if err != nil {
@@ -52,9 +54,17 @@ func TestLoadWritesEveryDocument(t *testing.T) {
 }
 
 // A document the engine refuses fails the bulk with a message naming how many
-// failed and why; the others of the same request are still written.
-func TestBulkNamesRefusedDocuments(t *testing.T) {
-	c := testenv.ES(t)
+// failed and why; the others of the same request are still written. The
+// engines name the refusal differently (docs/parity.md).
+var refusedDocument = map[string]string{
+	testenv.OpenSearch:    "mapper_parsing_exception",
+	testenv.Elasticsearch: "document_parsing_exception",
+}
+
+func TestBulkNamesRefusedDocuments(t *testing.T) { testenv.Engines(t, bulkNamesRefusedDocuments) }
+
+func bulkNamesRefusedDocuments(t *testing.T, engine testenv.Engine) {
+	c := engine.Client(t)
 	p := testenv.Prefix(t, c)
 	index := p + "plain"
 	if err := sample.PutPlainIndex(context.Background(), c, index); err != nil {
@@ -70,7 +80,7 @@ func TestBulkNamesRefusedDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = sample.Bulk(context.Background(), c, docs[1:], true)
-	if err == nil || !strings.Contains(err.Error(), "1 of 2 documents failed") || !strings.Contains(err.Error(), "mapper_parsing_exception") {
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 documents failed") || !strings.Contains(err.Error(), refusedDocument[engine.Name]) {
 		t.Fatalf("err = %v, want one of two refused with the engine's reason", err)
 	}
 	if got := count(t, c, index); got != 2 {

@@ -68,7 +68,11 @@ func APM() *Node {
 		"has_any_services_per_official_agent", boolean("Whether any service of an Elastic or OpenTelemetry agent reported data in the last day"),
 		"has_any_services", boolean("Whether any service reported data in the last day"),
 		"services_per_agent", each(agents, func(a string) *Node {
-			return long("Services of the " + a + " agent that reported data in the last day")
+			n := long("Services of the " + a + " agent that reported data in the last day")
+			if a == agentnames.AndroidJava {
+				n.Type = Byte // as Kibana's schema.ts declares it
+			}
+			return n
 		}),
 		"version", obj("apm_server", obj(
 			"major", long("Major version of the newest APM Server that sent data"),

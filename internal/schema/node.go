@@ -7,7 +7,10 @@ import (
 
 // Leaf types, as in Kibana's schema.
 const (
-	Long    = "long"
+	Long = "long"
+	// Byte is Kibana's type of services_per_agent['android/java'] (schema.ts):
+	// a whole number from -128 to 127 (Validate flags one outside).
+	Byte    = "byte"
 	Float   = "float"
 	Keyword = "keyword"
 	Boolean = "boolean"
@@ -139,6 +142,13 @@ func esMapping(n *Node) any {
 		var o orderedObject
 		o.add("type", Keyword)
 		o.add("ignore_above", 1024)
+		return o
+	case n.Type == Byte:
+		// More than 127 android/java services must not make the telemetry
+		// index refuse the whole document: the value stays in _source.
+		var o orderedObject
+		o.add("type", Byte)
+		o.add("ignore_malformed", true)
 		return o
 	case n.Type != "":
 		var o orderedObject

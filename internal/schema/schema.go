@@ -89,6 +89,7 @@ func ESIndex(dynamic string) []byte {
 		"cluster_uuid", kw, "cluster_name", kw, "timestamp", date, "version", kw,
 		"cluster_stats", clusterStats, "license", license,
 		"collection", kw, "collectionSource", kw,
+		"cacheDetails", object("", "updatedAt", date, "fetchedAt", date),
 		"stack_stats", object("", "kibana", kibana),
 	))
 	var settings orderedObject
@@ -206,9 +207,11 @@ func validate(path string, n *Node, v any, out *[]Problem) {
 			validate(fmt.Sprintf("%s[%d]", path, i), n.Items, item, out)
 		}
 	case n.Type != "":
-		want := map[string]string{Long: "number", Integer: "number", Float: "number", Keyword: "string", Boolean: "boolean", Date: "string"}[n.Type]
+		want := map[string]string{Long: "number", Integer: "number", Byte: "number", Float: "number", Keyword: "string", Boolean: "boolean", Date: "string"}[n.Type]
 		if kind != want {
 			*out = append(*out, Problem{Path: path, Kind: "type", Want: n.Type, Got: kind})
+		} else if f, _ := v.(float64); n.Type == Byte && (f < -128 || f > 127 || f != float64(int(f))) {
+			*out = append(*out, Problem{Path: path, Kind: "range", Want: n.Type, Got: fmt.Sprint(v)})
 		}
 	default:
 		m, ok := v.(map[string]any)

@@ -55,7 +55,7 @@ func TestValidate(t *testing.T) {
 	_ = json.Unmarshal([]byte(`{
 		"cloud": {"provider": ["aws"], "region": "not-a-list"},
 		"counts": {"error": {"1d": 3, "all": "x"}},
-		"services_per_agent": {"java": 1, "opentelemetry/go/elastic": 2},
+		"services_per_agent": {"java": 1, "opentelemetry/go/elastic": 2, "android/java": 128},
 		"per_service": [{"service_id": "a~b", "agent": {"name": null}, "extra": 1}],
 		"aggregated_transactions": {"with_country": {"ratio": 0.5}},
 		"tasks": {"cloud": {"took": {"ms": 3}}, "nosuch": {"took": {"ms": 1}}}
@@ -65,6 +65,7 @@ func TestValidate(t *testing.T) {
 		"cloud.region is string, the schema says array",
 		"counts.error.all is string, the schema says long",
 		"per_service[0].extra is not in the schema",
+		"services_per_agent.android/java is 128, the schema says byte",
 		"services_per_agent.opentelemetry/go/elastic is not in the schema",
 		"tasks.nosuch is not in the schema",
 	}
@@ -111,7 +112,7 @@ func TestESIndex(t *testing.T) {
 	if body.Mappings.Dynamic != "strict" {
 		t.Errorf("dynamic = %q", body.Mappings.Dynamic)
 	}
-	for _, f := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "stack_stats"} {
+	for _, f := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "cacheDetails", "stack_stats"} {
 		if _, ok := body.Mappings.Properties[f]; !ok {
 			t.Errorf("envelope field %s not mapped", f)
 		}

@@ -150,6 +150,7 @@ func Agents() Task {
 			resp[i], err = env.search(ctx, idx, map[string]any{
 				"track_total_hits": false, "size": 0,
 				"query": filter(map[string]any{"prefix": map[string]any{"agent.name": base}}, range1d),
+				"sort":  map[string]any{"@timestamp": "desc"}, // as Kibana sends it; no effect with size 0
 				"aggs": map[string]any{"agent_name": map[string]any{
 					"terms": map[string]any{"field": "agent.name", "size": 1000},
 					"aggs":  agentNameAggs(),

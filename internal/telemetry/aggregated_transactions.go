@@ -122,7 +122,7 @@ func countCompositeBuckets(ctx context.Context, env Env, idx []string, start, en
 			"track_total_hits": true,
 			"size":             0,
 			"query": filter(term("processor.event", "transaction"),
-				map[string]any{"range": map[string]any{"@timestamp": map[string]any{"gte": start.UnixMilli(), "lt": end.UnixMilli(), "format": "epoch_millis"}}}),
+				map[string]any{"range": map[string]any{"@timestamp": map[string]any{"gte": start.UnixMilli(), "lt": end.UnixMilli()}}}),
 			"aggs": map[string]any{"transaction_metric_groups": map[string]any{"composite": comp}},
 		})
 		if err != nil {

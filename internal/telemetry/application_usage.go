@@ -32,7 +32,7 @@ type appUsageAttrs struct {
 	ViewID          string   `json:"viewId"`
 	NumberOfClicks  *float64 `json:"numberOfClicks"`
 	MinutesOnScreen *float64 `json:"minutesOnScreen"`
-	Timestamp       string   `json:"timestamp"`
+	Timestamp       *string  `json:"timestamp"`
 }
 
 type appUsageObject struct {
@@ -160,12 +160,19 @@ func rollUpApplicationUsage(env Env, totals, daily []appUsageObject) Fragment {
 		clicks, minutes := num(o.attrs.NumberOfClicks), num(o.attrs.MinutesOnScreen)
 		u.ClicksTotal += clicks
 		u.MinutesTotal += minutes
-		ts, err := time.Parse(time.RFC3339Nano, o.attrs.Timestamp)
-		if err != nil {
-			// moment() of an unreadable date is invalid and in no window.
-			env.warn("saved object %s: timestamp %q is not a date; counted in the totals only", o.id, o.attrs.Timestamp)
-			continue
+		// Kibana's moment(timestamp): a missing (or null) timestamp reads as
+		// now, so the object counts in every window; an unreadable one is an
+		// invalid date and in no window.
+		ts := now
+		if o.attrs.Timestamp != nil {
+			var err error
+			if ts, err = time.Parse(time.RFC3339Nano, *o.attrs.Timestamp); err != nil {
+				env.warn("saved object %s: timestamp %q is not a date; counted in the totals only", o.id, *o.attrs.Timestamp)
+				continue
+			}
 		}
+		// The window starts are now minus 7/30/90 days in UTC; Kibana
+		// subtracts days in its server's local time (docs/parity.md).
 		for _, days := range appUsageWindows {
 			if !ts.Before(now.AddDate(0, 0, -days)) {
 				u.add(days, clicks, minutes)

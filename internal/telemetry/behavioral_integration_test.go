@@ -37,7 +37,11 @@ type uiCounterObj struct {
 // 7/30/90 days and the totals, objects outside every window, other apps
 // and sources ignored, more objects than one scroll page.
 func TestBehavioralTasksAgainstSearchEngine(t *testing.T) {
-	c := testenv.ES(t)
+	testenv.Engines(t, behavioralTasksAgainstSearchEngine)
+}
+
+func behavioralTasksAgainstSearchEngine(t *testing.T, engine testenv.Engine) {
+	c := engine.Client(t)
 	p := testenv.Prefix(t, c)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -244,7 +248,11 @@ func TestBehavioralTasksAgainstSearchEngine(t *testing.T) {
 // The demo data of `apmtel sample apm` gives non-zero behavioural telemetry
 // for the APM app (what `apmtel preview --envelope` shows).
 func TestSampleGivesBehavioralTelemetry(t *testing.T) {
-	c := testenv.ES(t)
+	testenv.Engines(t, sampleGivesBehavioralTelemetry)
+}
+
+func sampleGivesBehavioralTelemetry(t *testing.T, engine testenv.Engine) {
+	c := engine.Client(t)
 	p := testenv.Prefix(t, c)
 	now := time.Now()
 	if _, err := sample.Load(context.Background(), c, sample.Options{Services: 2, Days: 1, Docs: 50, Seed: 1, Prefix: p, Now: now}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/schema"
@@ -172,4 +173,70 @@ func TestBehavioralBadObjects(t *testing.T) {
 	if len(warnings) != 2 {
 		t.Errorf("warnings %q", warnings)
 	}
+}
+
+// Kibana's edge cases, decided (docs/parity.md): a daily object without a
+// timestamp counts in every window (moment(undefined) is now); the windows
+// start at now minus N days in UTC whatever the process's zone (Kibana: the
+// server's local time); a UI counter without updated_at is kept on today's
+// date and has no lastUpdatedAt.
+func TestBehavioralKibanaEdgeCases(t *testing.T) {
+	t.Run("daily object without timestamp", func(t *testing.T) {
+		var warnings []string
+		env := testEnv(&recorder{answer: always(`{"hits":{"total":{"value":4},"hits":[
+{"_id":"a","_source":{"type":"application_usage_daily","application_usage_daily":{"appId":"apm","numberOfClicks":1,"minutesOnScreen":1}}},
+{"_id":"b","_source":{"type":"application_usage_daily","application_usage_daily":{"appId":"apm","timestamp":null,"numberOfClicks":2,"minutesOnScreen":1}}},
+{"_id":"c","_source":{"type":"application_usage_daily","application_usage_daily":{"appId":"apm","timestamp":"","numberOfClicks":4,"minutesOnScreen":1}}},
+{"_id":"d","_source":{"type":"application_usage_daily","application_usage_daily":{"appId":"apm","timestamp":"2026-06-01T00:00:00.000Z","numberOfClicks":8,"minutesOnScreen":1}}}]}}`)})
+		env.Warn = func(m string) { warnings = append(warnings, m) }
+		f, err := ApplicationUsage().Collect(context.Background(), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apm := f["apm"].(map[string]any)
+		for k, want := range map[string]float64{"clicks_total": 15, "clicks_7_days": 3, "clicks_30_days": 3, "clicks_90_days": 3} {
+			if apm[k] != want {
+				t.Errorf("%s = %v, want %v", k, apm[k], want)
+			}
+		}
+		if len(warnings) != 1 || !strings.Contains(warnings[0], "saved object c") {
+			t.Errorf("warnings %q (only the unreadable timestamp warns)", warnings)
+		}
+	})
+
+	t.Run("windows in UTC", func(t *testing.T) {
+		ny, err := time.LoadLocation("America/New_York")
+		if err != nil {
+			t.Skipf("no time zone data: %v", err)
+		}
+		// Three days after the 2026 DST start: now minus 7 days is 16:00 UTC,
+		// in New York's wall-clock time (Kibana on a server there) 17:00 UTC.
+		now := time.Date(2026, 3, 11, 12, 0, 0, 0, ny)
+		env := testEnv(&recorder{answer: always(`{"hits":{"total":{"value":1},"hits":[
+{"_id":"a","_source":{"type":"application_usage_daily","application_usage_daily":{"appId":"apm","timestamp":"2026-03-04T16:30:00.000Z","numberOfClicks":1,"minutesOnScreen":1}}}]}}`)})
+		env.Now = func() time.Time { return now }
+		f, err := ApplicationUsage().Collect(context.Background(), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f["apm"].(map[string]any)["clicks_7_days"]; got != 1.0 {
+			t.Errorf("clicks_7_days = %v: the 7-day window must start at now minus 7×24 h", got)
+		}
+	})
+
+	t.Run("UI counter without updated_at", func(t *testing.T) {
+		env := testEnv(&recorder{answer: always(`{"hits":{"total":{"value":3},"hits":[
+{"_id":"a","_source":{"usage-counter":{"domainId":"apm","counterName":"x","counterType":"click","count":3}}},
+{"_id":"b","_source":{"usage-counter":{"domainId":"apm","counterName":"y","counterType":"click","count":1}}},
+{"_id":"c","_source":{"updated_at":"2026-11-26T09:00:00.000Z","usage-counter":{"domainId":"apm","counterName":"y","counterType":"click","count":2}}}]}}`)})
+		f, err := UICounters().Collect(context.Background(), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `[{"appName":"apm","counterType":"click","eventName":"x","fromTimestamp":"2026-11-26T00:00:00Z","total":3},` +
+			`{"appName":"apm","counterType":"click","eventName":"y","fromTimestamp":"2026-11-26T00:00:00Z","lastUpdatedAt":"2026-11-26T09:00:00.000Z","total":3}]`
+		if got := asJSON(t, f["dailyEvents"]); got != want {
+			t.Errorf("dailyEvents\n got  %s\n want %s", got, want)
+		}
+	})
 }

@@ -232,7 +232,11 @@ func mustJSON(v any) string {
 }
 
 func TestTasksAgainstSearchEngine(t *testing.T) {
-	c := testenv.ES(t)
+	testenv.Engines(t, tasksAgainst)
+}
+
+func tasksAgainst(t *testing.T, engine testenv.Engine) {
+	c := engine.Client(t)
 	p := testenv.Prefix(t, c)
 	d := newDataset(p, time.Now())
 	d.load(t, c)
@@ -384,6 +388,7 @@ func TestTasksAgainstSearchEngine(t *testing.T) {
 	})
 
 	t.Run("aggregated_transactions", func(t *testing.T) {
+		engine.Need(t, testenv.Painless)
 		f, _ := run(t, telemetry.AggregatedTransactions())
 		window := d.filter(func(x doc) bool {
 			return x.event == "transaction" && !x.ts.Before(d.newest.Add(-6*time.Minute)) && x.ts.Before(d.newest.Add(-5*time.Minute))
@@ -442,7 +447,7 @@ func TestTasksAgainstSearchEngine(t *testing.T) {
 				t.Errorf("no sampled agent name: %s", mustJSON(m))
 			}
 		}
-		// OpenSearch has no top_metrics: the task samples with top_hits and says so.
+		// Neither test engine has top_metrics: the task samples with top_hits and says so.
 		if len(warnings) != 1 || !strings.Contains(warnings[0], "top_metrics") {
 			t.Errorf("warnings %v", warnings)
 		}
@@ -471,8 +476,8 @@ func TestTasksAgainstSearchEngine(t *testing.T) {
 	})
 
 	t.Run("integrations", func(t *testing.T) {
-		// OpenSearch has no _ml API: 0 jobs and a warning (Elasticsearch's answer is
-		// covered by the documented fixture in TestIntegrations).
+		// Neither test engine has the _ml API: 0 jobs and a warning (Elasticsearch's
+		// answer is covered by the documented fixture in TestIntegrations).
 		f, warnings := run(t, telemetry.Integrations())
 		eq(t, "integrations", f, map[string]any{"integrations": map[string]any{"ml": map[string]int{"all_jobs_count": 0}}})
 		if len(warnings) != 1 {

@@ -2,10 +2,14 @@ package telemetry
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/apmtel/apmtel/internal/es"
 )
@@ -103,8 +107,45 @@ func truthy(raw json.RawMessage) bool {
 	}
 }
 
-// objectKeys returns a JSON object's keys in document order.
+// objectKeys returns a JSON object's keys in the order Kibana's
+// Object.keys lists them after JSON.parse: array-index keys ("0", "7",
+// "10"; canonical integers below 2^32-1) first in ascending numeric order,
+// then the other keys in document order; a repeated key counts once, at its
+// first position.
 func objectKeys(raw json.RawMessage) ([]string, error) {
+	keys, err := documentKeys(raw)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var index, other []string
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if isArrayIndex(k) {
+			index = append(index, k)
+		} else {
+			other = append(other, k)
+		}
+	}
+	slices.SortFunc(index, func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) })
+	return append(index, other...), nil
+}
+
+// isArrayIndex reports whether k is a JavaScript array index: "0", or a
+// decimal without leading zero, at most 2^32-2.
+func isArrayIndex(k string) bool {
+	if k == "" || len(k) > 10 || (len(k) > 1 && k[0] == '0') {
+		return false
+	}
+	n, err := strconv.ParseUint(k, 10, 64)
+	return err == nil && n < 1<<32-1
+}
+
+// documentKeys returns a JSON object's keys in document order.
+func documentKeys(raw json.RawMessage) ([]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	tok, err := dec.Token()
 	if err != nil {

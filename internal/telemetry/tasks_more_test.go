@@ -101,8 +101,8 @@ func TestAggregatedTransactions(t *testing.T) {
 			t.Errorf("second page after (-want +got):\n%s", d)
 		}
 		window := asJSON(t, first.Body.(map[string]any)["query"])
-		// newest 11:00:00 → window [10:54, 10:55)
-		if !strings.Contains(window, `"gte":1795690440000`) || !strings.Contains(window, `"lt":1795690500000`) {
+		// newest 11:00:00 → window [10:54, 10:55), bare epoch milliseconds as Kibana sends them
+		if !strings.Contains(window, `{"@timestamp":{"gte":1795690440000,"lt":1795690500000}}`) {
 			t.Errorf("window = %s", window)
 		}
 	})
@@ -381,7 +381,7 @@ func TestServiceGroupsAndDashboards(t *testing.T) {
 
 // The top_metrics answer has the shape documented in Elasticsearch's "Top
 // metrics aggregation" reference ("top": [{"sort": [...], "metrics": {...}}]);
-// OpenSearch has no top_metrics, so this shape is only tested here.
+// Neither test engine has top_metrics, so this shape is only tested here.
 const esDocPerServiceResponse = `{"timed_out":false,"aggregations":{"service_names":{"buckets":[
 	{"key":"opbeans-java","doc_count":10,"environments":{"buckets":[
 		{"key":"production","doc_count":10,
@@ -537,3 +537,23 @@ func TestPerAgentConfigSettingsErrorTruthiness(t *testing.T) {
 		}
 	}
 }
+
+// Setting names come in Kibana's Object.keys order: array-index keys first,
+// ascending, then the rest as written; a repeated key once, where it first was.
+func TestPerAgentConfigSettingsKeyOrder(t *testing.T) {
+	for _, tc := range []struct{ settings, settingsWant, advancedWant string }{
+		{`{"capture_body":"all","10":1,"b":1,"2":1,"0":1,"a":1}`, `["capture_body"]`, `["0","2","10","b","a"]`},
+		{`{"z":1,"01":1,"-1":1,"4294967295":1,"4294967294":1,"1.5":1}`, `[]`, `["4294967294","z","01","-1","4294967295","1.5"]`},
+		{`{"x":1,"capture_body":"all","x":2}`, `["capture_body"]`, `["x"]`},
+	} {
+		item, ok, err := agentConfigItem(json.RawMessage(`{"agent_name":"go","settings":` + tc.settings + `}`))
+		if err != nil || !ok {
+			t.Fatalf("%s: %v", tc.settings, err)
+		}
+		if s, a := mustMarshal(item["settings"]), mustMarshal(item["advanced_settings"]); s != tc.settingsWant || a != tc.advancedWant {
+			t.Errorf("%s: settings %s advanced %s, want %s %s", tc.settings, s, a, tc.settingsWant, tc.advancedWant)
+		}
+	}
+}
+
+func mustMarshal(v any) string { b, _ := json.Marshal(v); return string(b) }

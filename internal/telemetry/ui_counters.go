@@ -60,10 +60,15 @@ func collectUICounters(ctx context.Context, env Env) (Fragment, error) {
 			if c.Count == nil || *c.Count < 1 {
 				return nil
 			}
-			at, err := time.Parse(time.RFC3339Nano, doc.UpdatedAt)
-			if err != nil {
-				env.warn("saved object %s: updated_at %q is not a date; skipped", id, doc.UpdatedAt)
-				return nil
+			// Kibana's moment(updated_at): a counter without updated_at is kept,
+			// counted on today's (UTC) date, and gives no lastUpdatedAt.
+			at := env.Now()
+			if doc.UpdatedAt != "" {
+				var err error
+				if at, err = time.Parse(time.RFC3339Nano, doc.UpdatedAt); err != nil {
+					env.warn("saved object %s: updated_at %q is not a date; skipped", id, doc.UpdatedAt)
+					return nil
+				}
 			}
 			from := at.UTC().Truncate(24 * time.Hour).Format(time.RFC3339)
 			// mergeCounters: one event per app, type, name and UTC day, over
@@ -71,12 +76,13 @@ func collectUICounters(ctx context.Context, env Env) (Fragment, error) {
 			key := c.DomainID + ":" + c.CounterType + ":" + c.CounterName + ":" + from
 			ev, ok := merged[key]
 			if !ok {
-				merged[key] = &uiCounterEvent{AppName: c.DomainID, EventName: c.CounterName, CounterType: c.CounterType,
-					LastUpdatedAt: doc.UpdatedAt, FromTimestamp: from, Total: int64(*c.Count), lastUpdated: at}
-				return nil
+				ev = &uiCounterEvent{AppName: c.DomainID, EventName: c.CounterName, CounterType: c.CounterType, FromTimestamp: from}
+				merged[key] = ev
 			}
 			ev.Total += int64(*c.Count)
-			if at.After(ev.lastUpdated) {
+			// lastUpdatedAt: the newest updated_at of the merged objects
+			// (Kibana: the last one read, i.e. the oldest; docs/parity.md).
+			if doc.UpdatedAt != "" && (ev.LastUpdatedAt == "" || at.After(ev.lastUpdated)) {
 				ev.LastUpdatedAt, ev.lastUpdated = doc.UpdatedAt, at
 			}
 			return nil
@@ -103,8 +109,12 @@ func collectUICounters(ctx context.Context, env Env) (Fragment, error) {
 	})
 	out := make([]any, len(events))
 	for i, ev := range events {
-		out[i] = map[string]any{"appName": ev.AppName, "eventName": ev.EventName, "counterType": ev.CounterType,
-			"lastUpdatedAt": ev.LastUpdatedAt, "fromTimestamp": ev.FromTimestamp, "total": ev.Total}
+		m := map[string]any{"appName": ev.AppName, "eventName": ev.EventName, "counterType": ev.CounterType,
+			"fromTimestamp": ev.FromTimestamp, "total": ev.Total}
+		if ev.LastUpdatedAt != "" {
+			m["lastUpdatedAt"] = ev.LastUpdatedAt // JSON.stringify leaves an undefined one out
+		}
+		out[i] = m
 	}
 	return Fragment{"dailyEvents": out}, nil
 }

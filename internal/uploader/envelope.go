@@ -29,7 +29,20 @@ type Envelope struct {
 	License          json.RawMessage `json:"license,omitempty"`
 	Collection       string          `json:"collection"`
 	CollectionSource string          `json:"collectionSource"`
-	StackStats       StackStats      `json:"stack_stats"`
+	// CacheDetails is what Kibana's collection manager adds to every stats
+	// payload (getUsageForCollection).
+	CacheDetails CacheDetails `json:"cacheDetails"`
+	StackStats   StackStats   `json:"stack_stats"`
+}
+
+// CacheDetails tells when the stats were collected and when this copy was
+// handed out: Kibana caches a collection and serves it again with a fresh
+// fetchedAt; apmtel's "cache" is the sealed run, so updatedAt is the run's
+// collection time (the envelope's timestamp) and fetchedAt the time the
+// document is built to be sent or shown. Both are millisecond ISO strings.
+type CacheDetails struct {
+	UpdatedAt string `json:"updatedAt"`
+	FetchedAt string `json:"fetchedAt"`
 }
 
 // StackStats is stack_stats. Kibana also sends stack_stats.data (its data
@@ -89,7 +102,11 @@ func Build(src Source, at time.Time, apm json.RawMessage) (Envelope, error) {
 		License:          src.License,
 		Collection:       "local",
 		CollectionSource: CollectionSource,
-		StackStats:       StackStats{Kibana: KibanaStats{Count: 1, Indices: 1, Plugins: map[string]json.RawMessage{}}},
+		CacheDetails: CacheDetails{
+			UpdatedAt: at.UTC().Format(TimestampFormat),
+			FetchedAt: time.Now().UTC().Format(TimestampFormat),
+		},
+		StackStats: StackStats{Kibana: KibanaStats{Count: 1, Indices: 1, Plugins: map[string]json.RawMessage{}}},
 	}
 	if k := src.Kibana; k != nil {
 		if k.Version != "" {

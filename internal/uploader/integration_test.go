@@ -1,7 +1,7 @@
 package uploader_test
 
-// Integration: Describe against the real search engine (OpenSearch in CI,
-// behind the product-header proxy), Build, and an upload into a telemetry
+// Integration: Describe against each test engine (OpenSearch behind the
+// product-header proxy, Elasticsearch 8.19 from Maven Central), Build, and an upload into a telemetry
 // index created with the schema's strict mapping; the stored document is
 // read back and checked field by field.
 
@@ -22,8 +22,10 @@ import (
 	"github.com/apmtel/apmtel/internal/uploader"
 )
 
-func TestUploadFullEnvelope(t *testing.T) {
-	c := testenv.ES(t)
+func TestUploadFullEnvelope(t *testing.T) { testenv.Engines(t, uploadFullEnvelope) }
+
+func uploadFullEnvelope(t *testing.T, engine testenv.Engine) {
+	c := engine.Client(t)
 	p := testenv.Prefix(t, c)
 	ctx := context.Background()
 	do := func(r es.Request) []byte {
@@ -57,7 +59,7 @@ func TestUploadFullEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 12, 1, 10, 0, 0, 123e6, time.UTC)
-	env, err := uploader.Build(stored, at, json.RawMessage(`{"cloud":{"provider":["aws"]},"tasks":{"cloud":{"took":{"ms":4}}}}`))
+	env, err := uploader.Build(stored, at, json.RawMessage(`{"cloud":{"provider":["aws"]},"services_per_agent":{"android/java":200},"tasks":{"cloud":{"took":{"ms":4}}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,31 +105,34 @@ func TestUploadFullEnvelope(t *testing.T) {
 	if usage, _ := at2("cluster_stats.nodes.usage.nodes").([]any); len(usage) == 0 {
 		t.Errorf("cluster_stats.nodes.usage = %v", at2("cluster_stats.nodes.usage"))
 	}
-	var info struct {
-		Version struct {
-			Distribution string `json:"distribution"`
-		} `json:"version"`
-	}
-	_ = json.Unmarshal(do(es.Request{Method: "GET", ClusterWide: true}), &info)
-	if info.Version.Distribution == "opensearch" {
+	if engine.Name == testenv.OpenSearch {
 		// OpenSearch has no _license: the document has none (Kibana leaves an
 		// absent license out too) and the run's Source says why.
 		if doc["license"] != nil || !strings.Contains(strings.Join(src.Missing, "|"), "license:") {
 			t.Errorf("license %v on OpenSearch; missing %q", doc["license"], src.Missing)
 		}
-	} else if at2("license.type") == nil {
-		t.Errorf("license.type missing on %s", info.Version.Distribution)
+	} else {
+		// Elasticsearch's self-generated basic license, as _license?local=true gives it.
+		if at2("license.type") != "basic" || at2("license.status") != "active" || at2("license.uid") == nil || len(src.Missing) != 0 {
+			t.Errorf("license %v on Elasticsearch; missing %q", doc["license"], src.Missing)
+		}
+		if at2("version") != "8.19.21" {
+			t.Errorf("version %v, want the node's 8.19.21", at2("version"))
+		}
 	}
 	for path, want := range map[string]any{
-		"collectionSource":                       "apmtel",
-		"collection":                             "local",
-		"cluster_uuid":                           src.ClusterUUID,
-		"timestamp":                              "2026-12-01T10:00:00.123Z",
-		"stack_stats.kibana.count":               float64(1),
-		"stack_stats.kibana.indices":             float64(1),
-		"stack_stats.kibana.dashboard.total":     float64(1),
-		"stack_stats.kibana.visualization.total": float64(1),
+		"collectionSource":                                   "apmtel",
+		"collection":                                         "local",
+		"cluster_uuid":                                       src.ClusterUUID,
+		"timestamp":                                          "2026-12-01T10:00:00.123Z",
+		"cacheDetails.updatedAt":                             "2026-12-01T10:00:00.123Z",
+		"stack_stats.kibana.count":                           float64(1),
+		"stack_stats.kibana.indices":                         float64(1),
+		"stack_stats.kibana.dashboard.total":                 float64(1),
+		"stack_stats.kibana.visualization.total":             float64(1),
 		"stack_stats.kibana.plugins.apm.tasks.cloud.took.ms": float64(4),
+		// byte as in Kibana's schema; a count past 127 is kept, not refused.
+		"stack_stats.kibana.plugins.apm.services_per_agent.android/java": float64(200),
 	} {
 		if got := at2(path); got != want {
 			t.Errorf("%s = %v, want %v", path, got, want)

@@ -205,13 +205,20 @@ func TestBuild(t *testing.T) {
 	for k := range doc {
 		keys = append(keys, k)
 	}
-	for _, k := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "stack_stats"} {
+	for _, k := range []string{"cluster_uuid", "cluster_name", "timestamp", "version", "cluster_stats", "license", "collection", "collectionSource", "cacheDetails", "stack_stats"} {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("envelope lacks %s (has %v)", k, keys)
 		}
 	}
 	if doc["timestamp"] != "2026-11-26T12:00:00.000Z" || doc["collection"] != "local" || doc["collectionSource"] != "apmtel" || doc["version"] != "8.19.2" {
 		t.Errorf("envelope %s", mustJSON(doc))
+	}
+	// updatedAt is the collection time, fetchedAt the time the document was built.
+	cd, _ := doc["cacheDetails"].(map[string]any)
+	fetchedAt, _ := cd["fetchedAt"].(string)
+	fetched, err := time.Parse(TimestampFormat, fetchedAt)
+	if cd["updatedAt"] != "2026-11-26T12:00:00.000Z" || err != nil || time.Since(fetched) > time.Minute || time.Since(fetched) < 0 {
+		t.Errorf("cacheDetails %v", cd)
 	}
 	kb := mustJSON(doc["stack_stats"].(map[string]any)["kibana"])
 	want := `{"count":1,"dashboard":{"total":4},"graph_workspace":{"total":0},"index_pattern":{"total":2},"indices":1,` +
