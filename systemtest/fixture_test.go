@@ -86,19 +86,35 @@ func (d fixtureDoc) source() map[string]any {
 	return src
 }
 
-// load writes the fixture into the cluster under index prefix p.
+// load writes the fixture into the cluster under index prefix p. A loaded
+// engine can time out a dynamic mapping update (mapper_exception) and fail
+// some documents: then everything under p is cleared and loaded again.
 func (f *fixture) load(t *testing.T, c *es.Client, p string) {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := f.loadOnce(c, p)
+		if err == nil {
+			return
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("fixture load, attempt %d: %v; clearing %s* and loading again", attempt, err, p)
+		testenv.ClearPrefix(c, p)
+	}
+}
+
+func (f *fixture) loadOnce(c *es.Client, p string) error {
 	ctx := context.Background()
 	if err := sample.PutTemplates(ctx, c, p); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var docs []sample.Doc
 	for _, d := range f.docs {
 		docs = append(docs, sample.Doc{Index: p + d.index, Source: d.source()})
 	}
 	if err := sample.PutPlainIndex(ctx, c, p+".apm-agent-configuration"); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for i := 0; i < f.agentConfigs; i++ {
 		docs = append(docs, sample.Doc{Index: p + ".apm-agent-configuration", ID: fmt.Sprint("cfg-", i), Source: map[string]any{
@@ -107,11 +123,9 @@ func (f *fixture) load(t *testing.T, c *es.Client, p string) {
 		}})
 	}
 	if err := sample.Bulk(ctx, c, docs, true); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := sample.Refresh(ctx, c, p+"traces-apm*", p+"logs-apm*", p+"metrics-apm*", p+"apm-*", p+".apm-agent-configuration"); err != nil {
-		t.Fatal(err)
-	}
+	return sample.Refresh(ctx, c, p+"traces-apm*", p+"logs-apm*", p+"metrics-apm*", p+"apm-*", p+".apm-agent-configuration")
 }
 
 // expectedCounts computes counts.<event>.{1d,all} from the fixture.

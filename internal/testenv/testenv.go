@@ -53,18 +53,22 @@ func Prefix(t testing.TB, c *es.Client) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	p := "t" + hex.EncodeToString(b[:]) + "-"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, r := range []es.Request{
-			{Method: "DELETE", Endpoint: "_data_stream/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
-			{Method: "DELETE", Index: []string{p + "*"}, Params: url.Values{"expand_wildcards": {"all"}}, Timeout: 20 * time.Second},
-			{Method: "DELETE", Endpoint: "_index_template/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
-		} {
-			_, _ = c.Do(ctx, r)
-		}
-	})
+	t.Cleanup(func() { ClearPrefix(c, p) })
 	return p
+}
+
+// ClearPrefix deletes the data streams, indices and index templates under
+// prefix p, best effort.
+func ClearPrefix(c *es.Client, p string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, r := range []es.Request{
+		{Method: "DELETE", Endpoint: "_data_stream/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
+		{Method: "DELETE", Index: []string{p + "*"}, Params: url.Values{"expand_wildcards": {"all"}}, Timeout: 20 * time.Second},
+		{Method: "DELETE", Endpoint: "_index_template/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
+	} {
+		_, _ = c.Do(ctx, r)
+	}
 }
 
 // Indices returns APM index settings under prefix p, laid out as Kibana's defaults.
