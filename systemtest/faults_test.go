@@ -258,7 +258,7 @@ func TestFaultCancel(t *testing.T) {
 	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "versions")
 	s.waitInFlight(t, p, 3)
 	out, stderr, code := testenv.Exec(t, env, "cancel", id)
-	if code != 0 || !strings.Contains(out, "3 running tasks stopped") {
+	if code != 0 || !strings.Contains(out, "3 tasks cancelled (3 were running: their searches stopped)") {
 		t.Fatalf("cancel: %d %s %s", code, out, stderr)
 	}
 	s.Eventually(10*time.Second, "cancelled searches to leave the proxy", func() bool { return p.Stats().InFlight == 0 })

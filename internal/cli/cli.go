@@ -2,22 +2,24 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/agnivade/levenshtein"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
@@ -34,23 +36,35 @@ import (
 type command struct {
 	name    string
 	summary string
-	usage   string
-	// groups are the configuration groups the command reads: its flags are
-	// those groups' options (plus the global ones); every option keeps its
-	// APMTEL_* variable.
+	// usage is what follows the name in the usage line (positional words).
+	usage string
+	// groups are the configuration groups the command reads: their
+	// variables, their flags (after the command's own) and their checks.
+	// None: the command reads no configuration.
 	groups []string
-	run    func(e *env, args []string) error
+	// envOnly names options of those groups the command reads from the
+	// environment only, because a flag would not change what it does
+	// (run's --task-timeout: the workers' own APMTEL_TASK_TIMEOUT bounds a task).
+	envOnly []string
+	// flags declares the command's own flags, the most used first.
+	flags func(fs *pflag.FlagSet)
+	// args checks the positional arguments; nil allows none.
+	args cobra.PositionalArgs
+	// complete completes positional arguments; nil completes nothing.
+	complete cobra.CompletionFunc
+	run      func(e *env, args []string) error
+	// subs are the command's subcommands (sample apm, schema check).
+	subs []command
 }
 
 // env is what a subcommand gets.
 type env struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
-	// groups of the command being run (see command.groups).
-	groups []string
-	// collect, while completing, receives the command's flag set instead of
-	// it being parsed (see parse).
-	collect **flag.FlagSet
+	// cfg is the configuration of the groups the command reads.
+	cfg config.Config
+	// flags are the command's parsed flags (Changed tells what was given).
+	flags *pflag.FlagSet
 }
 
 // exitError carries an exit status.
@@ -61,53 +75,102 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
+// usageErrorf is a usage error: one line, exit 2.
+func usageErrorf(format string, a ...any) error {
+	return &config.UsageError{Err: fmt.Errorf(format, a...)}
+}
+
 const (
+	gRedis     = config.GroupRedis
+	gLogging   = config.GroupLogging
 	gSource    = config.GroupSource
 	gIndices   = config.GroupIndices
 	gTelemetry = config.GroupTelemetry
+	gTask      = config.GroupTask
 	gRun       = config.GroupRun
+	gHistory   = config.GroupHistory
 	gSchedule  = config.GroupSchedule
+	gCatchup   = config.GroupCatchup
 	gWorker    = config.GroupWorker
 	gMonitor   = config.GroupMonitor
+	gAccess    = config.GroupAccess
 	gHTTP      = config.GroupHTTP
 )
 
+// globalGroups are the settings most commands read; help lists them last.
+var globalGroups = []string{gRedis, gLogging}
+
 func commands() []command {
-	all := []string{gSource, gIndices, gTelemetry, gRun, gSchedule, gWorker, gMonitor, gHTTP}
+	all := []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gSchedule, gCatchup, gWorker, gMonitor, gAccess, gHTTP}
+	store := []string{gRedis, gLogging, gHistory}
 	return []command{
-		{"scheduler", "enqueue a telemetry run every APMTEL_INTERVAL (and at start when stale)", "", []string{gRun, gSchedule, gIndices, gHTTP}, runScheduler},
-		{"worker", "process telemetry jobs (collect, finalize, upload)", "", []string{gSource, gIndices, gTelemetry, gRun, gWorker, gHTTP}, runWorker},
-		{"run", "start a run now; --wait follows it to its upload", "[TASK ...] [--no-upload] [--force] [--wait [--timeout D] [--json]]", []string{gRun, gIndices}, runRun},
-		{"runs", "list recent runs: kind, status, duration, failed tasks, upload", "[--limit N] [--pending-upload] [--json]", []string{gRun}, runRuns},
-		{"cancel", "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", "RUN", []string{gRun}, runCancel},
-		{"upload", "send a sealed full run's payload (again): after its upload failed, or to repeat it", "RUN", []string{gRun}, runUpload},
-		{"snapshot", "print a stored telemetry object (latest by default), or a run's record", "[RUN] [--report [--json]]", []string{gRun}, runSnapshot},
-		{"preview", "run tasks in-process against the source cluster and print the telemetry object", "[TASK ...] [--parallel N] [--envelope]", []string{gSource, gIndices, gTelemetry, gRun, gSchedule}, runPreview},
-		{"monitor", "serve Asynqmon (queue inspection UI), health and metrics", "", []string{gMonitor, gRun}, runMonitor},
-		{"standalone", "scheduler, workers and monitor in one process (embedded Redis when none is configured)", "[--workers N]", all, runStandalone},
-		{"tasks", "list the registered telemetry tasks in execution order", "[--json]", nil, runTasks},
-		{"schema", "the payload schema: mapping, check [--fix], es-mapping, paths", "mapping|check|es-mapping|paths", nil, runSchema},
-		{"telemetry-index", "create or update the telemetry index with the schema's mapping", "setup [--clear] [--dynamic D]", []string{gTelemetry, gSource}, runTelemetryIndex},
-		{"sample", "sample data: `sample apm` (APM data, source cluster), `sample telemetry` (payloads, telemetry cluster)", "apm|telemetry [flags]", []string{gSource, gIndices, gTelemetry, gRun}, runSample},
-		{"healthcheck", "exit 0 when a health endpoint answers 2xx (for container healthchecks)", "[--url URL]", nil, runHealthcheck},
-		{"version", "print version, commit, build date and Go version", "[--json]", nil, runVersion},
+		{name: "scheduler", summary: "enqueue a telemetry run every APMTEL_INTERVAL (and at start when stale)",
+			groups: []string{gRedis, gLogging, gSchedule, gCatchup, gTask, gRun, gHistory, gIndices, gHTTP, gAccess}, envOnly: []string{"task-timeout"}, run: runScheduler},
+		{name: "worker", summary: "process telemetry jobs (collect, finalize, upload)",
+			groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gWorker, gHTTP, gAccess}, run: runWorker},
+		runCommand(store),
+		runsCommand(store),
+		{name: "cancel", summary: "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", usage: "RUN",
+			groups: store, args: exactly("RUN"), run: runCancel},
+		{name: "upload", summary: "send a sealed full run's payload (again): after its upload failed, or to repeat it", usage: "RUN",
+			groups: append([]string{gRun}, store...), args: exactly("RUN"), run: runUpload},
+		snapshotCommand(store),
+		previewCommand(),
+		{name: "monitor", summary: "serve Asynqmon (queue inspection UI), the console, health and metrics",
+			groups: []string{gRedis, gLogging, gMonitor, gAccess, gHistory, gTelemetry}, run: runMonitor},
+		standaloneCommand(all),
+		tasksCommand(),
+		schemaCommand(),
+		telemetryIndexCommand(),
+		sampleCommand(),
+		healthcheckCommand(),
+		versionCommand(),
 	}
+}
+
+// exactly accepts one positional argument, named in the error.
+func exactly(name string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) == 0:
+			return usageErrorf("%s missing (usage: %s)", name, cmd.UseLine())
+		case len(args) > 1:
+			return usageErrorf("unexpected argument %q (usage: %s)", args[1], cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+// atMostOne accepts zero or one positional argument.
+func atMostOne(cmd *cobra.Command, args []string) error {
+	if len(args) > 1 {
+		return usageErrorf("unexpected argument %q (usage: %s)", args[1], cmd.UseLine())
+	}
+	return nil
+}
+
+// noArgs refuses every positional argument: a word a command ignores
+// would read as if it did something.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unexpected argument %q (usage: %s)", args[0], cmd.UseLine())
+	}
+	return nil
 }
 
 // Main runs the apmtel command and returns its exit status: 0 done, 1 a
 // failure (a task, an upload, a refused transition), 2 a usage error.
 //
-// cobra is the dispatcher: command tree, `help CMD`, shell completion and
-// command suggestions. Each command parses its own flags (flags anywhere,
-// only the groups it reads, one-line errors with a suggestion), because the
-// configuration is one table of options shared with the environment.
+// cobra is the command tree, `help CMD`, suggestions and shell completion;
+// pflag parses typed flags anywhere among the arguments. Each command's
+// flags are its own, then those of the configuration groups it reads; every
+// setting also has an APMTEL_* variable, and secrets have only that.
 func Main(args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
-	e := &env{stdout: stdout, stderr: stderr, lookup: lookup}
 	root := &cobra.Command{
 		Use:   "apmtel",
 		Short: "apmtel collects Elastic APM data telemetry with distributed job-queue workers",
 		Long: "apmtel collects Elastic APM data telemetry with distributed job-queue workers.\n\n" +
-			"Every flag has an APMTEL_* environment variable (README.md, Configuration); secrets are\n" +
+			"Every flag has an APMTEL_* environment variable (docs/configuration.md); secrets are\n" +
 			"read only from the environment or from files named by APMTEL_*_FILE, never from flags.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -117,65 +180,38 @@ func Main(args []string, stdout, stderr io.Writer, lookup func(string) (string, 
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	var current string
+	root.SetFlagErrorFunc(flagError)
 	for _, c := range commands() {
-		c := c
-		sub := &cobra.Command{
-			Use:                c.name + " " + c.usage,
-			Short:              c.summary,
-			DisableFlagParsing: true,
-			SilenceUsage:       true,
-			SilenceErrors:      true,
-			RunE: func(_ *cobra.Command, args []string) error {
-				current, e.groups = c.name, c.groups
-				return c.run(e, args)
-			},
-		}
-		sub.ValidArgsFunction = func(_ *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-			return complete(c, args, toComplete)
-		}
-		root.AddCommand(sub)
+		root.AddCommand(build(c, stdout, stderr, lookup))
 	}
-	// `apmtel help CMD` shows the command's own flag help.
-	defaultHelp := root.HelpFunc()
-	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
-		if cmd != root && cmd.RunE != nil {
-			_ = cmd.RunE(cmd, []string{"--help"})
-			return
-		}
-		defaultHelp(cmd, args)
-	})
+	root.SetHelpCommand(helpCommand(root))
 	if len(args) == 0 {
 		_ = root.Help()
 		return 2
 	}
-	err := root.Execute()
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	cmd, err := root.ExecuteC()
+	if err == nil {
 		return 0
 	}
-	name := "apmtel"
-	if current != "" {
-		name += " " + current
-	}
+	name := cmd.CommandPath()
 	var ue *config.UsageError
 	var ee *exitError
 	switch {
-	case current == "" && strings.HasPrefix(err.Error(), "unknown command"):
-		msg := fmt.Sprintf("apmtel: unknown command %q", args[0])
-		if s := root.SuggestionsFor(args[0]); len(s) > 0 {
-			msg += fmt.Sprintf(" (did you mean %q?)", s[0])
-		}
-		fmt.Fprintln(stderr, msg+"; see apmtel --help")
-		return 2
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(ue.Err))
+		if cmd.Name() == "healthcheck" {
+			return 1 // Docker reserves status 2
+		}
 		return 2
 	case errors.As(err, &ee):
 		if ee.err != nil && ee.err.Error() != "" {
 			fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(ee.err))
 		}
 		return ee.code
-	case current == "":
+	case cmd == root && strings.HasPrefix(err.Error(), "unknown command"):
+		fmt.Fprintln(stderr, unknownCommand(root, args[0]))
+		return 2
+	case cmd == root:
 		fmt.Fprintf(stderr, "apmtel: %s\n", oneLine(err))
 		return 2
 	default:
@@ -184,135 +220,287 @@ func Main(args []string, stdout, stderr io.Writer, lookup func(string) (string, 
 	}
 }
 
-// helpRequested answers -h, --help and help as the first argument of a
-// command with subcommands: print usage, exit 0.
-func helpRequested(e *env, args []string, usage string) bool {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		fmt.Fprintln(e.stdout, "Usage: "+usage)
-		return true
+// unknownCommand is the one line for a word that is no command.
+func unknownCommand(parent *cobra.Command, word string) string {
+	msg := fmt.Sprintf("%s: unknown command %q", parent.CommandPath(), word)
+	if s := parent.SuggestionsFor(word); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %q?)", s[0])
 	}
-	return false
+	return msg + "; see " + parent.CommandPath() + " --help"
+}
+
+// helpCommand is `apmtel help [CMD ...]`: an unknown CMD is refused as an
+// unknown command is (one line, a suggestion, exit 2).
+func helpCommand(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "help about any command",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			var out []string
+			cmd, _, err := root.Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, sub.Name())
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				parent, word := root, args[0]
+				if err == nil {
+					parent, word = cmd, rest[0]
+				}
+				if len(args) > 1 && err != nil {
+					if p, _, perr := root.Find(args[:len(args)-1]); perr == nil {
+						parent, word = p, args[len(args)-1]
+					}
+				}
+				return &exitError{code: 2, err: errors.New(strings.TrimPrefix(unknownCommand(parent, word), parent.CommandPath()+": "))}
+			}
+			return cmd.Help()
+		},
+	}
+}
+
+// build turns c into a cobra command.
+func build(c command, stdout, stderr io.Writer, lookup func(string) (string, bool)) *cobra.Command {
+	use := c.name
+	if c.usage == "" && len(c.subs) > 0 {
+		var names []string
+		for _, sc := range c.subs {
+			names = append(names, sc.name)
+		}
+		c.usage = strings.Join(names, "|")
+	}
+	if c.usage != "" {
+		use += " " + c.usage
+	}
+	cmd := &cobra.Command{
+		Use:           use,
+		Short:         c.summary,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          c.args,
+		Annotations:   map[string]string{"envOnly": strings.Join(c.envOnly, " ")},
+		// cobra suggests within two edits only when this is set (it sets it
+		// for the root command alone).
+		SuggestionsMinimumDistance: 2,
+	}
+	if cmd.Args == nil {
+		cmd.Args = noArgs
+	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	if len(c.groups) > 0 {
+		settings := new(pflag.FlagSet)
+		config.AddFlags(settings, c.groups...)
+		settings.VisitAll(func(f *pflag.Flag) {
+			if !slices.Contains(c.envOnly, f.Name) {
+				fs.AddFlag(f)
+			}
+		})
+	}
+	cmd.InitDefaultHelpFlag()
+	registerValueCompletions(cmd)
+	cmd.ValidArgsFunction = c.complete
+	if cmd.ValidArgsFunction == nil {
+		cmd.ValidArgsFunction = cobra.NoFileCompletions
+	}
+	cmd.SetUsageFunc(usage)
+	if c.run != nil {
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			e := &env{stdout: stdout, stderr: stderr, lookup: lookup, cfg: config.Default(), flags: cmd.Flags()}
+			if len(c.groups) > 0 {
+				cfg, err := config.Load(cmd.Flags(), lookup, c.groups...)
+				if err != nil {
+					return err
+				}
+				if slices.Contains(c.groups, gRedis) {
+					if _, err := redisconn.TLS(cfg); err != nil {
+						return err
+					}
+				}
+				e.cfg = cfg
+			}
+			return c.run(e, args)
+		}
+	} else {
+		// A family of subcommands: a missing or unknown word is a usage error.
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("which one? %s (see %s --help)", subNames(cmd), cmd.CommandPath())
+			}
+			return &exitError{code: 2, err: errors.New(strings.TrimPrefix(unknownCommand(cmd, args[0]), cmd.CommandPath()+": "))}
+		}
+	}
+	for _, s := range c.subs {
+		cmd.AddCommand(build(s, stdout, stderr, lookup))
+	}
+	return cmd
+}
+
+func subNames(cmd *cobra.Command) string {
+	var out []string
+	for _, s := range cmd.Commands() {
+		out = append(out, s.Name())
+	}
+	return strings.Join(out, ", ")
+}
+
+// usage prints a command's help: its own flags (the most used first), then
+// the settings it reads, then the global settings, each with its type and
+// default as pflag renders them.
+func usage(cmd *cobra.Command) error {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "Usage: %s\n", cmd.UseLine())
+	if cmd.HasAvailableSubCommands() {
+		fmt.Fprintln(w, "\nCommands:")
+		for _, s := range cmd.Commands() {
+			if s.IsAvailableCommand() {
+				fmt.Fprintf(w, "  %-12s %s\n", s.Name(), s.Short)
+			}
+		}
+	}
+	own := new(pflag.FlagSet)
+	settings := new(pflag.FlagSet)
+	global := new(pflag.FlagSet)
+	cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		o, ok := config.OptionOf(f)
+		switch {
+		case !ok:
+			own.AddFlag(f)
+		case slices.Contains(globalGroups, o.Group):
+			global.AddFlag(f)
+		default:
+			settings.AddFlag(f)
+		}
+	})
+	for _, s := range []struct {
+		title string
+		fs    *pflag.FlagSet
+	}{{"Flags", own}, {"Settings", settings}, {"Global flags", global}} {
+		if s.fs.HasFlags() {
+			fmt.Fprintf(w, "\n%s:\n%s", s.title, s.fs.FlagUsages())
+		}
+	}
+	if settings.HasFlags() || global.HasFlags() {
+		fmt.Fprintln(w, "\nEvery setting has the APMTEL_* variable in brackets; secrets come from the environment or APMTEL_*_FILE only.")
+	}
+	return nil
+}
+
+// flagError turns pflag's errors into one line in the environment's words:
+// the flag as help spells it, the same hint for a bad value, a suggestion
+// for a typo, and where a secret goes instead.
+func flagError(cmd *cobra.Command, err error) error {
+	var notExist *pflag.NotExistError
+	var invalid *pflag.InvalidValueError
+	var required *pflag.ValueRequiredError
+	switch {
+	case errors.As(err, &notExist):
+		name := notExist.GetSpecifiedName()
+		typed := "--" + name
+		if short := notExist.GetSpecifiedShortnames(); short != "" {
+			typed = "-" + short
+		}
+		if serr := config.SecretFlag(name); serr != nil {
+			return &config.UsageError{Err: serr}
+		}
+		for _, o := range config.Options() {
+			if o.Flag != name {
+				continue
+			}
+			if hint, ok := workerOnly[name]; ok {
+				return usageErrorf("%s is a worker setting: %s", typed, hint)
+			}
+			if slices.Contains(strings.Fields(cmd.Annotations["envOnly"]), name) {
+				return usageErrorf("%s is no flag of %s: %s is the workers' setting, read from the environment", typed, cmd.CommandPath(), o.Env)
+			}
+			return usageErrorf("%s: %s does not read %s", typed, cmd.CommandPath(), o.Env)
+		}
+		if s := suggestFlag(cmd, name); s != "" {
+			return usageErrorf("unknown flag %s (did you mean --%s?)", typed, s)
+		}
+		return usageErrorf("unknown flag %s (see %s --help)", typed, cmd.CommandPath())
+	case errors.As(err, &invalid):
+		f := invalid.GetFlag()
+		return usageErrorf("--%s: %s", f.Name, valueProblem(f, invalid.GetValue(), invalid.Unwrap()))
+	case errors.As(err, &required):
+		return usageErrorf("--%s needs a value", required.GetFlag().Name)
+	}
+	return &config.UsageError{Err: err}
+}
+
+// valueProblem says what is wrong with value v of flag f, as the
+// environment path says it.
+func valueProblem(f *pflag.Flag, v string, err error) error {
+	switch f.Value.Type() {
+	case "duration":
+		if _, perr := config.ParseDuration(v); perr != nil {
+			return perr
+		}
+	case "int", "int64":
+		return fmt.Errorf("%q is not an integer", v)
+	case "bool":
+		return fmt.Errorf("%q is not a boolean (true/false)", v)
+	}
+	return err
+}
+
+// suggestFlag is the command's flag closest to a mistyped name: one it
+// starts (-w for --wait), else one within two edits.
+func suggestFlag(cmd *cobra.Command, name string) string {
+	best, bestD := "", 3
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		d := levenshtein.ComputeDistance(name, f.Name)
+		if len(name) == 1 && strings.HasPrefix(f.Name, name) {
+			d = 0
+		}
+		if d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	return best
 }
 
 func oneLine(err error) string { return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ") }
 
-// load parses the configuration and the command's own flags: defaults, the
-// environment, then the flags (anywhere among the arguments), then Validate.
-func load(e *env, name, usageLine string, args []string, own func(fs *flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
-	fs := flag.NewFlagSet("apmtel "+name, flag.ContinueOnError)
-	// The flag package's own error output (message plus every flag) is
-	// replaced by one line with a suggestion; help is printed on request.
-	fs.SetOutput(io.Discard)
-	if own != nil {
-		own(fs)
+// selectTasks selects the named tasks (all when none), refusing an unknown
+// name with the closest one.
+func selectTasks(names []string) ([]telemetry.Task, error) {
+	tasks, err := telemetry.Default().Select(names)
+	if err == nil {
+		return tasks, nil
 	}
-	if e.collect != nil {
-		var scratch config.Config
-		config.RegisterFlags(fs, &scratch, groupsOrNone(e.groups)...)
-		return scratch, fs, e.parse(fs, args)
-	}
-	cfg, err := config.Load(fs, args, e.lookup, groupsOrNone(e.groups)...)
-	if err != nil {
-		var ue *config.UsageError
-		if errors.As(err, &ue) && errors.Is(ue.Err, flag.ErrHelp) {
-			printUsage(e.stdout, name, usageLine, fs)
-			return cfg, fs, flag.ErrHelp
+	known := telemetry.Default().Names()
+	for _, n := range names {
+		if slices.Contains(known, n) {
+			continue
 		}
-		if errors.As(err, &ue) {
-			return cfg, fs, &config.UsageError{Err: suggest(ue.Err, fs)}
-		}
-		return cfg, fs, err
-	}
-	if _, err := redisconn.TLS(cfg); err != nil {
-		return cfg, fs, err
-	}
-	return cfg, fs, nil
-}
-
-// groupsOrNone keeps a command without configuration groups from getting
-// every option: it gets the global ones only.
-func groupsOrNone(g []string) []string {
-	if len(g) == 0 {
-		return []string{config.GroupGlobal}
-	}
-	return g
-}
-
-// printUsage lists the command's flags, then the global ones once.
-func printUsage(w io.Writer, name, usageLine string, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: apmtel %s %s\n", name, usageLine)
-	var own, global []*flag.Flag
-	fs.VisitAll(func(f *flag.Flag) {
-		if config.GroupOf(f.Name) == config.GroupGlobal {
-			global = append(global, f)
-		} else {
-			own = append(own, f)
-		}
-	})
-	section := func(title string, flags []*flag.Flag) {
-		if len(flags) == 0 {
-			return
-		}
-		fmt.Fprintf(w, "\n%s:\n", title)
-		for _, f := range flags {
-			kind, help := flag.UnquoteUsage(f)
-			if k := config.KindOf(f.Name); k != "" {
-				kind = k
+		best, bestD := "", 4
+		for _, k := range known {
+			if d := levenshtein.ComputeDistance(n, k); d < bestD {
+				best, bestD = k, d
 			}
-			if kind == "value" {
-				kind = "string"
-			}
-			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() || kind == "bool" {
-				kind = ""
-			}
-			fmt.Fprintf(w, "  --%s %s\n      %s\n", f.Name, kind, help)
 		}
-	}
-	section("Flags", own)
-	section("Global flags", global)
-	fmt.Fprintln(w, "\nEvery flag has an APMTEL_* environment variable; secrets come from the environment or APMTEL_*_FILE only.")
-}
-
-// suggest turns "flag provided but not defined: -wiat" into one line with
-// the closest flag.
-func suggest(err error, fs *flag.FlagSet) error {
-	const undefined = "flag provided but not defined: -"
-	msg := err.Error()
-	if !strings.HasPrefix(msg, undefined) {
-		return err
-	}
-	bad := strings.TrimLeft(strings.TrimPrefix(msg, undefined), "-")
-	best, bestD := "", 3
-	fs.VisitAll(func(f *flag.Flag) {
-		if d := distance(bad, f.Name); d < bestD {
-			best, bestD = f.Name, d
+		if best != "" {
+			return nil, usageErrorf("unknown telemetry task %s (did you mean %s?); `apmtel tasks` lists them", n, best)
 		}
-	})
-	if best == "" {
-		return fmt.Errorf("unknown flag --%s (see --help)", bad)
+		return nil, usageErrorf("unknown telemetry task %s; `apmtel tasks` lists them", n)
 	}
-	return fmt.Errorf("unknown flag --%s (did you mean --%s?)", bad, best)
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return nil, &config.UsageError{Err: err}
 }
 
 func newLogger(e *env, cfg config.Config) zerolog.Logger {
@@ -404,38 +592,6 @@ func warnInsecure(l zerolog.Logger, which string, c config.Cluster) {
 // signalContext is cancelled on SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-}
-
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-func runTasks(e *env, args []string) error {
-	var asJSON bool
-	if _, _, err := load(e, "tasks", "[--json]", args, func(fs *flag.FlagSet) {
-		fs.BoolVar(&asJSON, "json", false, "print JSON: the tasks in execution order with their position")
-	}); err != nil {
-		return err
-	}
-	names := telemetry.Default().Names()
-	if asJSON {
-		type task struct {
-			Name  string `json:"name"`
-			Order int    `json:"order"`
-		}
-		out := make([]task, len(names))
-		for i, n := range names {
-			out[i] = task{n, i + 1}
-		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	for _, n := range names {
-		fmt.Fprintln(e.stdout, n)
-	}
-	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +14,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
@@ -24,48 +26,55 @@ import (
 	"github.com/apmtel/apmtel/scheduler"
 )
 
-// workerOnly are settings that only a worker reads; giving them to another
-// command is a mistake worth a clear error (e.g. `run --opt-in false`, meant
-// as a dry run, would not stop the workers from uploading).
+// workerOnly are settings that only a worker reads, with what to do
+// instead: `run --opt-in=false`, meant as a dry run, would not stop the
+// workers from uploading.
 var workerOnly = map[string]string{"opt-in": "use `apmtel run --no-upload` for a dry run; APMTEL_OPT_IN is read by the workers"}
 
-func rejectWorkerFlags(args []string) error {
-	for _, a := range args {
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if hint, ok := workerOnly[name]; ok && strings.HasPrefix(a, "-") {
-			return &config.UsageError{Err: fmt.Errorf("--%s is a worker setting: %s", name, hint)}
-		}
-	}
-	return nil
+// runOpts are run's own flags.
+type runOpts struct {
+	tasks                         []string
+	wait, noUpload, asJSON, force bool
+	waitTimeout, poll             time.Duration
 }
 
-func runRun(e *env, args []string) error {
-	var tasks multiFlag
-	var wait, noUpload, asJSON, force bool
-	var waitTimeout, poll time.Duration
-	if err := rejectWorkerFlags(args); err != nil {
-		return err
-	}
-	cfg, fs, err := load(e, "run", "[TASK ...] [--no-upload] [--force] [--wait [--timeout D] [--json]]", args, func(fs *flag.FlagSet) {
-		fs.Var(&tasks, "task", "run only this task, like a TASK argument (repeatable; a partial run: reported, never latest, never uploaded)")
-		fs.BoolVar(&force, "force", false, "start a full run even while another one is in progress")
-		fs.BoolVar(&noUpload, "no-upload", false, "dry run: collect every task, store and report, never upload")
-		fs.BoolVar(&wait, "wait", false, "show live progress until the upload ended; exit 1 if a task or the upload failed")
-		fs.DurationVar(&waitTimeout, "timeout", 0, "with --wait: give up after this long, exit 1 (default: the run deadline plus 1m)")
-		fs.DurationVar(&waitTimeout, "wait-timeout", 0, "the old name of --timeout")
-		fs.BoolVar(&asJSON, "json", false, "with --wait: print the run and its task records as JSON at the end")
-		fs.DurationVar(&poll, "poll", 250*time.Millisecond, "with --wait: how often to read the run's state (benchmarks use a few ms)")
-	})
-	if err != nil {
-		return err
-	}
+func runCommand(store []string) command {
+	o := &runOpts{}
+	return command{name: "run", summary: "start a run now; --wait follows it to its upload", usage: "[TASK ...]",
+		// The task timeout is the workers' (APMTEL_TASK_TIMEOUT bounds a
+		// task); the scheduler side reads it only to size asynq's job timeout.
+		groups: append([]string{gIndices, gTask, gRun}, store...), envOnly: []string{"task-timeout"},
+		args: cobra.ArbitraryArgs, complete: completeTasks,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVarP(&o.wait, "wait", "w", false, "show live progress until the upload ended; exit 1 if a task or the upload failed")
+			fs.DurationVar(&o.waitTimeout, "timeout", 0, "with --wait: give up after this long, exit 1 (default: APMTEL_RUN_DEADLINE plus 1m)")
+			fs.BoolVar(&o.asJSON, "json", false, "with --wait: print only one JSON document on stdout, the run and its task records")
+			fs.BoolVar(&o.noUpload, "no-upload", false, "dry run: collect every task, store and report, never upload")
+			fs.StringArrayVar(&o.tasks, "task", nil, "run only this task, like a TASK argument (repeatable; a partial run: reported, never latest, never uploaded)")
+			fs.BoolVar(&o.force, "force", false, "start a full run even while another one is in progress")
+			fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "with --wait: how often to read the run's state (benchmarks use a few ms)")
+			fs.DurationVar(&o.waitTimeout, "wait-timeout", 0, "the old name of --timeout")
+			_ = fs.MarkHidden("wait-timeout")
+		},
+		run: func(e *env, args []string) error { return runRun(e, o, args) }}
+}
+
+func runRun(e *env, o *runOpts, args []string) error {
+	cfg, wait, noUpload, asJSON, force, waitTimeout, poll := e.cfg, o.wait, o.noUpload, o.asJSON, o.force, o.waitTimeout, o.poll
 	if poll < time.Millisecond {
-		return &config.UsageError{Err: fmt.Errorf("--poll %s: must be at least 1ms", poll)}
+		return usageErrorf("--poll: %s is below 1ms", poll)
 	}
-	tasks = append(tasks, fs.Args()...)
+	if !wait {
+		for _, name := range []string{"timeout", "wait-timeout", "json", "poll"} {
+			if e.flags.Changed(name) {
+				return usageErrorf("--%s needs --wait", name)
+			}
+		}
+	}
+	tasks := append(slices.Clone(o.tasks), args...)
 	// Reject unknown tasks before touching Redis, so nothing is enqueued.
-	if _, err := telemetry.Default().Select(tasks); err != nil {
-		return &exitError{code: 2, err: err}
+	if _, err := selectTasks(tasks); err != nil {
+		return err
 	}
 	kind := run.KindFull
 	switch {
@@ -99,7 +108,12 @@ func runRun(e *env, args []string) error {
 			return err
 		}
 	}
-	fmt.Fprintln(e.stdout, id)
+	if asJSON {
+		// stdout holds the JSON document only.
+		fmt.Fprintf(e.stderr, "run %s\n", id)
+	} else {
+		fmt.Fprintln(e.stdout, id)
+	}
 	if !wait {
 		return nil
 	}
@@ -108,7 +122,7 @@ func runRun(e *env, args []string) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, waitTimeout)
 	defer cancel()
-	w := &waiter{runs: st, insp: rt.insp, out: e.stderr, redisAddr: cfg.RedisAddr, poll: poll}
+	w := &waiter{runs: st, insp: rt.insp, out: e.stderr, redisAddr: cfg.RedisAddr, redisDB: cfg.RedisDB, poll: poll}
 	r, results, err := w.wait(wctx, id)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -124,7 +138,12 @@ func runRun(e *env, args []string) error {
 		}
 	} else {
 		printSummary(e.stdout, r, results)
-		if u := consoleRunURL(cfg, id); u != "" {
+		// The console is the monitor's: run reads its address only to link it.
+		mc := config.Default()
+		_ = config.FromEnv(&mc, e.lookup, func(o config.Option) bool {
+			return o.Env == "APMTEL_MONITOR_ADDR" || o.Env == "APMTEL_MONITOR_HOSTS"
+		})
+		if u := consoleRunURL(mc, id); u != "" {
 			fmt.Fprintf(e.stdout, "console: %s\n", u)
 		}
 	}
@@ -152,6 +171,9 @@ type waiter struct {
 	insp      *asynq.Inspector
 	out       io.Writer
 	redisAddr string
+	redisDB   int
+	// outage is set while Redis does not answer (said once per outage).
+	outage bool
 	// status is the last progress line, for the timeout message.
 	status string
 	// final counts the tasks whose final line was printed.
@@ -170,12 +192,31 @@ func (w *waiter) wait(ctx context.Context, id string) (run.Run, map[string]run.T
 	workers := -1
 	for {
 		r, err := w.runs.Get(ctx, id)
-		if err != nil {
-			return r, nil, err
+		var results map[string]run.TaskRecord
+		if err == nil {
+			results, err = w.runs.Results(ctx, id)
 		}
-		results, err := w.runs.Results(ctx, id)
 		if err != nil {
-			return r, nil, err
+			// A Redis outage is ridden out up to --timeout, like the
+			// workers' bridge: the run goes on without this command.
+			if errors.Is(err, run.ErrNotFound) || ctx.Err() != nil {
+				return r, nil, err
+			}
+			if !w.outage {
+				w.outage = true
+				fmt.Fprintf(w.out, "Redis at %s does not answer (%s): still waiting for run %s until --timeout\n", w.redisAddr, oneLine(err), id)
+			}
+			w.status = "Redis did not answer: " + oneLine(err)
+			select {
+			case <-ctx.Done():
+				return r, nil, ctx.Err()
+			case <-time.After(poll):
+			}
+			continue
+		}
+		if w.outage {
+			w.outage = false
+			fmt.Fprintln(w.out, "Redis answers again")
 		}
 		done := 0
 		for _, name := range r.Tasks {
@@ -202,7 +243,7 @@ func (w *waiter) wait(ctx context.Context, id string) (run.Run, map[string]run.T
 			}
 			if n != workers && n >= 0 {
 				if n == 0 {
-					fmt.Fprintf(w.out, "WARNING: no worker connected to Redis %s: the run waits in the queue. Start one with `apmtel worker` (same APMTEL_REDIS_ADDR).\n", w.redisAddr)
+					fmt.Fprintf(w.out, "WARNING: no worker connected to Redis %s database %d: the run waits in the queue. Start one with `apmtel worker` (same APMTEL_REDIS_ADDR and APMTEL_REDIS_DB).\n", w.redisAddr, w.redisDB)
 				} else {
 					fmt.Fprintf(w.out, "%d worker(s) connected\n", n)
 				}
@@ -284,16 +325,31 @@ func printSummary(w io.Writer, r run.Run, results map[string]run.TaskRecord) {
 	fmt.Fprintf(w, "run %s (%s): %s, %d/%d tasks ok, upload %s\n", r.ID, r.Kind, r.Status, ok, len(r.Tasks), uploadLine(r.Upload))
 }
 
-func runRuns(e *env, args []string) error {
-	var limit int
-	var asJSON, pendingUpload bool
-	cfg, _, err := load(e, "runs", "[--limit N] [--pending-upload] [--json]", args, func(fs *flag.FlagSet) {
-		fs.IntVar(&limit, "limit", 20, "how many runs")
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
-		fs.BoolVar(&pendingUpload, "pending-upload", false, "only sealed full runs whose upload did not deliver (pending, retrying, failed)")
-	})
-	if err != nil {
-		return err
+// runsOpts are runs's own flags.
+type runsOpts struct {
+	limit                 int
+	asJSON, pendingUpload bool
+}
+
+func runsCommand(store []string) command {
+	o := &runsOpts{}
+	return command{name: "runs", summary: "list recent runs (or show one): kind, status, duration, failed tasks, upload", usage: "[RUN]",
+		groups: store, args: atMostOne,
+		flags: func(fs *pflag.FlagSet) {
+			fs.IntVar(&o.limit, "limit", 20, "how many runs")
+			fs.BoolVar(&o.pendingUpload, "pending-upload", false, "only sealed full runs whose upload did not deliver (pending, retrying, failed)")
+			fs.BoolVar(&o.asJSON, "json", false, "print one JSON array of the runs (with the upload's path)")
+		},
+		run: func(e *env, args []string) error { return runRuns(e, o, args) }}
+}
+
+func runRuns(e *env, o *runsOpts, args []string) error {
+	cfg, limit, asJSON, pendingUpload := e.cfg, o.limit, o.asJSON, o.pendingUpload
+	if limit < 1 {
+		return usageErrorf("--limit: %d is below 1", limit)
+	}
+	if len(args) == 1 && (pendingUpload || e.flags.Changed("limit")) {
+		return usageErrorf("RUN shows one run: --limit and --pending-upload list runs")
 	}
 	rt, err := openRuntime(cfg, "runs")
 	if err != nil {
@@ -301,11 +357,20 @@ func runRuns(e *env, args []string) error {
 	}
 	defer rt.Close()
 	st := newRuns(rt.rdb, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	var runs []run.Run
-	if pendingUpload {
-		runs, err = st.PendingUploads(context.Background(), limit)
-	} else {
-		runs, err = st.List(context.Background(), limit)
+	switch {
+	case len(args) == 1:
+		r, gerr := st.Get(ctx, args[0])
+		if errors.Is(gerr, run.ErrNotFound) {
+			return &exitError{code: 1, err: fmt.Errorf("no run %s", args[0])}
+		}
+		runs, err = []run.Run{r}, gerr
+	case pendingUpload:
+		runs, err = st.PendingUploads(ctx, limit)
+	default:
+		runs, err = st.List(ctx, limit)
 	}
 	if err != nil {
 		return err
@@ -317,6 +382,10 @@ func runRuns(e *env, args []string) error {
 			runs = []run.Run{}
 		}
 		return enc.Encode(runs)
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(e.stdout, "none")
+		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "RUN\tTRIGGER\tKIND\tSTATUS\tCREATED\tDURATION\tTASKS\tFAILED\tUPLOAD\n")
@@ -331,29 +400,51 @@ func runRuns(e *env, args []string) error {
 			dur = r.ClosedAt.Sub(r.CreatedAt).Round(time.Millisecond).String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Trigger, r.Kind, r.Status,
-			r.CreatedAt.Format(time.RFC3339), dur, len(r.Tasks), failed, uploadLine(r.Upload))
+			r.CreatedAt.Format(time.RFC3339), dur, len(r.Tasks), failed, uploadCell(r))
 	}
 	return tw.Flush()
 }
 
-func runSnapshot(e *env, args []string) error {
-	var runID string
-	var report, asJSON bool
-	cfg, fs, err := load(e, "snapshot", "[RUN] [--report [--json]]", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&runID, "run", "", "run id (default: the latest sealed full run); may also be given as an argument")
-		fs.BoolVar(&report, "report", false, "print the run's record (status, tasks, attempts, upload, report) instead of the telemetry object")
-		fs.BoolVar(&asJSON, "json", false, "with --report: as JSON")
-	})
-	if err != nil {
-		return err
+// uploadCell is a run's upload as the console shows it: the state
+// without the path (--json has it), "—" for a run that is never uploaded
+// because it is partial.
+func uploadCell(r run.Run) string {
+	if r.Kind == run.KindPartial {
+		return "—"
 	}
+	if r.Upload.State.Delivered() {
+		return string(r.Upload.State)
+	}
+	return uploadLine(r.Upload)
+}
+
+// snapshotOpts are snapshot's own flags.
+type snapshotOpts struct {
+	runID          string
+	report, asJSON bool
+}
+
+func snapshotCommand(store []string) command {
+	o := &snapshotOpts{}
+	return command{name: "snapshot", summary: "print a stored telemetry object (latest by default), or a run's record", usage: "[RUN]",
+		groups: store, args: atMostOne,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&o.report, "report", false, "print the run's record (status, tasks, attempts, upload, report) instead of the telemetry object")
+			fs.BoolVar(&o.asJSON, "json", false, "with --report: as one JSON document")
+			fs.StringVar(&o.runID, "run", "", "run id (default: the latest sealed full run); may also be given as an argument")
+		},
+		run: func(e *env, args []string) error { return runSnapshot(e, o, args) }}
+}
+
+func runSnapshot(e *env, o *snapshotOpts, args []string) error {
+	cfg, runID, report, asJSON := e.cfg, o.runID, o.report, o.asJSON
 	switch {
-	case fs.NArg() > 1:
-		return &config.UsageError{Err: errors.New("usage: apmtel snapshot [RUN] [--report]")}
-	case fs.NArg() == 1 && runID != "" && runID != fs.Arg(0):
-		return &config.UsageError{Err: fmt.Errorf("two run ids: %s and %s", runID, fs.Arg(0))}
-	case fs.NArg() == 1:
-		runID = fs.Arg(0)
+	case asJSON && !report:
+		return usageErrorf("--json needs --report (the telemetry object is JSON already)")
+	case len(args) == 1 && runID != "" && runID != args[0]:
+		return usageErrorf("two run ids: %s and %s", runID, args[0])
+	case len(args) == 1:
+		runID = args[0]
 	}
 	rt, err := openRuntime(cfg, "snapshot")
 	if err != nil {
@@ -361,7 +452,8 @@ func runSnapshot(e *env, args []string) error {
 	}
 	defer rt.Close()
 	st := newRuns(rt.rdb, cfg)
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if runID == "" {
 		runID, _, err = st.Latest(ctx)
 		if errors.Is(err, run.ErrNotFound) {
@@ -430,22 +522,35 @@ func writeIndented(w io.Writer, b []byte) error {
 	return err
 }
 
-func runPreview(e *env, args []string) error {
-	var tasks multiFlag
-	var parallel int
-	var envelope bool
-	cfg, fs, err := load(e, "preview", "[--task NAME ...] [--parallel N] [--envelope]", args, func(fs *flag.FlagSet) {
-		fs.Var(&tasks, "task", "run only this task (repeatable; default: all)")
-		fs.IntVar(&parallel, "parallel", 4, "tasks run at once (requests still obey APMTEL_SEARCH_CONCURRENCY)")
-		fs.BoolVar(&envelope, "envelope", false, envelopeFlagHelp)
-	})
+// previewOpts are preview's own flags.
+type previewOpts struct {
+	tasks    []string
+	parallel int
+	envelope bool
+}
+
+func previewCommand() command {
+	o := &previewOpts{}
+	return command{name: "preview", summary: "run tasks in-process against the source cluster and print the telemetry object", usage: "[TASK ...]",
+		groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gSchedule},
+		args:   cobra.ArbitraryArgs, complete: completeTasks,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&o.envelope, "envelope", false, envelopeFlagHelp)
+			fs.StringArrayVar(&o.tasks, "task", nil, "run only this task, like a TASK argument (repeatable; default: all)")
+			fs.IntVar(&o.parallel, "parallel", 4, "tasks run at once (requests still obey APMTEL_SEARCH_CONCURRENCY)")
+		},
+		run: func(e *env, args []string) error { return runPreview(e, o, args) }}
+}
+
+func runPreview(e *env, o *previewOpts, args []string) error {
+	cfg, parallel, envelope := e.cfg, o.parallel, o.envelope
+	if parallel < 1 || parallel > 64 {
+		return usageErrorf("--parallel: %d is out of range 1-64", parallel)
+	}
+	tasks := append(slices.Clone(o.tasks), args...)
+	selected, err := selectTasks(tasks)
 	if err != nil {
 		return err
-	}
-	tasks = append(tasks, fs.Args()...)
-	selected, err := telemetry.Default().Select(tasks)
-	if err != nil {
-		return &exitError{code: 2, err: err}
 	}
 	l := newLogger(e, cfg)
 	ctx, stop := signalContext()
@@ -453,13 +558,17 @@ func runPreview(e *env, args []string) error {
 	// Preview shares the cluster-wide cap with the workers, so that trying
 	// it on a busy deployment does not overload the source.
 	var source *es.Client
-	if cfg.SearchConcurrency > 0 {
+	var runs *run.Store
+	if cfg.SearchConcurrency > 0 && cfg.Source.Configured() {
 		rt, err := openRuntime(cfg, "preview")
 		if err != nil {
 			return fmt.Errorf("%w (preview obeys the cluster-wide APMTEL_SEARCH_CONCURRENCY held in Redis; set it to 0 to preview without Redis)", err)
 		}
 		defer rt.Close()
-		source, err = newClusterSource(cfg, l, rt.rdb)
+		runs = newRuns(rt.rdb, cfg)
+		if source, err = newClusterSource(cfg, l, rt.rdb); err != nil {
+			return err
+		}
 	} else {
 		source, err = newGatedSource(cfg, l, nil)
 	}
@@ -469,7 +578,7 @@ func runPreview(e *env, args []string) error {
 	all, rep, results := previewOnce(ctx, cfg, source, selected, parallel)
 	b, err := json.Marshal(all.APM)
 	if err == nil && envelope {
-		b, err = previewEnvelope(ctx, e, cfg, source, l, b, all.Plugins)
+		b, err = previewEnvelope(ctx, e, cfg, source, runs, l, b, all.Plugins)
 	} else if len(all.Plugins) > 0 {
 		fmt.Fprintf(e.stderr, "not shown: the objects of %s (stack_stats.kibana.plugins.<name>); see --envelope\n",
 			strings.Join(sortedKeys(all.Plugins), ", "))
@@ -526,14 +635,7 @@ func newClusterSource(cfg config.Config, l zerolog.Logger, rdb redis.UniversalCl
 }
 
 func runCancel(e *env, args []string) error {
-	cfg, fs, err := load(e, "cancel", "RUN", args, nil)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return &config.UsageError{Err: errors.New("usage: apmtel cancel RUN")}
-	}
-	id := fs.Arg(0)
+	cfg, id := e.cfg, args[0]
 	rt, err := openRuntime(cfg, "cancel")
 	if err != nil {
 		return err
@@ -549,19 +651,25 @@ func runCancel(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "run %s cancelled: %d running tasks stopped, %d queued tasks dropped, no upload\n", id, c.Stopped, c.Removed)
+	// Count tasks as the report and the console do: the run's cancelled
+	// records, not the asynq jobs touched.
+	st := newRuns(rt.rdb, cfg)
+	results, err := st.Results(ctx, id)
+	if err != nil {
+		return fmt.Errorf("run %s cancelled, but its tasks could not be read: %w", id, err)
+	}
+	n := 0
+	for _, rec := range results {
+		if rec.Status == run.TaskCancelled {
+			n++
+		}
+	}
+	fmt.Fprintf(e.stdout, "run %s cancelled: %d tasks cancelled (%d were running: their searches stopped), no upload\n", id, n, c.Stopped)
 	return nil
 }
 
 func runUpload(e *env, args []string) error {
-	cfg, fs, err := load(e, "upload", "RUN", args, nil)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return &config.UsageError{Err: errors.New("usage: apmtel upload RUN")}
-	}
-	id := fs.Arg(0)
+	cfg, id := e.cfg, args[0]
 	rt, err := openRuntime(cfg, "upload")
 	if err != nil {
 		return err

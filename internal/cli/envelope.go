@@ -11,6 +11,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/uploader"
 	"github.com/apmtel/apmtel/scheduler"
 )
@@ -28,7 +29,10 @@ func describer(cfg config.Config) uploader.Describer {
 // schedule slot's run would: the same Source reads, Build, the document id
 // and the sink's target. The document goes to stdout as the
 // result; the id, target and anything Describe could not read go to stderr.
-func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.Doer, l zerolog.Logger, apm []byte, plugins map[string]map[string]any) ([]byte, error) {
+//
+// runs (nil without Redis) tells whether that run is sealed already: then
+// its document went out (or was skipped) and preview names no target.
+func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.Doer, runs *run.Store, l zerolog.Logger, apm []byte, plugins map[string]map[string]any) ([]byte, error) {
 	src, err := describer(cfg).Describe(ctx, source, cfg.SearchTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("describe source: %w", err)
@@ -51,9 +55,14 @@ func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.D
 	if err != nil {
 		return nil, err
 	}
-	id := uploader.DocID(src.ClusterUUID, scheduler.ScheduledRunID(scheduler.SlotStart(now, cfg.Interval)))
+	runID := scheduler.ScheduledRunID(scheduler.SlotStart(now, cfg.Interval))
+	id := uploader.DocID(src.ClusterUUID, runID)
 	fmt.Fprintf(e.stderr, "document id: %s (the run of the current schedule slot)\n", id)
-	fmt.Fprintf(e.stderr, "target: %s\n", uploader.Target(sink, id))
+	if r, err := sealedRun(ctx, runs, runID); err == nil {
+		fmt.Fprintf(e.stderr, "target: none (not sent: preview); the slot's run %s is %s, its upload %s\n", runID, r.Status, r.Upload)
+	} else {
+		fmt.Fprintf(e.stderr, "target: %s (not sent: preview)\n", uploader.Target(sink, id))
+	}
 	if !cfg.OptIn {
 		fmt.Fprintln(e.stderr, "note: APMTEL_OPT_IN=false, so nothing would be sent")
 	}
@@ -61,6 +70,18 @@ func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.D
 		fmt.Fprintf(e.stderr, "not in the document: %s\n", m)
 	}
 	return json.Marshal(doc)
+}
+
+// sealedRun returns run id when it is sealed (or otherwise ended).
+func sealedRun(ctx context.Context, runs *run.Store, id string) (run.Run, error) {
+	if runs == nil {
+		return run.Run{}, run.ErrNotFound
+	}
+	r, err := runs.Get(ctx, id)
+	if err == nil && !r.Status.Terminal() {
+		return r, run.ErrNotFound
+	}
+	return r, err
 }
 
 // newChannelSink is the sink of Kibana's own channel (APMTEL_TELEMETRY_ENDPOINT).

@@ -1,20 +1,28 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/rs/zerolog"
 
 	"github.com/apmtel/apmtel/internal/config"
+	"github.com/apmtel/apmtel/internal/keys"
+	"github.com/apmtel/apmtel/internal/run"
+	"github.com/apmtel/apmtel/internal/runtest"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/internal/uploader"
+	"github.com/apmtel/apmtel/scheduler"
 )
 
 // preview --envelope against the search engine prints the whole document
@@ -84,11 +92,27 @@ func previewEnvelopeOn(t *testing.T, engine testenv.Engine) {
 	}
 	wantID := doc.ClusterUUID + ":sched-"
 	target := filepath.Join(dir, "payloads", doc.ClusterUUID+"_sched-")
-	if !strings.Contains(errOut, "document id: "+wantID) || !strings.Contains(errOut, "target: "+target) {
+	if !strings.Contains(errOut, "document id: "+wantID) || !regexp.MustCompile(`target: `+regexp.QuoteMeta(target)+`\S* \(not sent: preview\)`).MatchString(errOut) {
 		t.Errorf("stderr %q", errOut)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "payloads")); !os.IsNotExist(err) {
 		t.Errorf("preview wrote payloads: %v", err)
+	}
+
+	// The slot's run is sealed and written already: preview names no file
+	// of it as its target.
+	rdb, db := testenv.RedisDB(t)
+	slot := scheduler.ScheduledRunID(scheduler.SlotStart(time.Now(), config.Default().Interval))
+	st := run.NewStore(rdb, keys.NewFor(keys.DefaultPrefix, keys.DefaultSource), time.Hour, 50)
+	if _, err := runtest.Seed(context.Background(), st, runtest.Spec{ID: slot, Kind: run.KindFull, Tasks: []string{"cloud"},
+		Start: time.Now().Add(-time.Minute), Upload: run.UploadWritten}); err != nil {
+		t.Fatal(err)
+	}
+	env["APMTEL_SEARCH_CONCURRENCY"], env["APMTEL_REDIS_ADDR"], env["APMTEL_REDIS_DB"] = "2", testenv.RedisAddr(t), fmt.Sprint(db)
+	_, errOut, code = runMain(env, "preview", "--envelope", "--task", "cloud")
+	if code != 0 || !strings.Contains(errOut, "target: none (not sent: preview); the slot's run "+slot+" is sealed, its upload written") ||
+		strings.Contains(errOut, target) {
+		t.Errorf("preview --envelope with the slot's run sealed: exit %d, %q", code, errOut)
 	}
 }
 

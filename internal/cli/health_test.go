@@ -189,7 +189,7 @@ func TestHealthcheckExitCodes(t *testing.T) {
 		want string
 	}{
 		{"nothing listening", []string{"--url", "http://" + testenv.FreeAddr(t) + "/readyz"}, "connection refused"},
-		{"bad flag", []string{"--nope"}, "flag provided but not defined"},
+		{"bad flag", []string{"--nope"}, "unknown flag --nope"},
 		{"stray argument", []string{"http://x"}, `unexpected argument "http://x"`},
 	}
 	for _, tt := range tests {

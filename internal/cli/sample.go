@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
@@ -16,33 +18,49 @@ import (
 	"github.com/apmtel/apmtel/internal/telemetry"
 )
 
-func runSample(e *env, args []string) error {
-	if helpRequested(e, args, "apmtel sample apm [flags] | apmtel sample telemetry [flags]   (apmtel sample apm --help for the flags)") {
-		return flag.ErrHelp
-	}
-	if len(args) > 0 {
-		switch args[0] {
-		case "apm":
-			return runSampleAPM(e, args[1:])
-		case "telemetry":
-			return runSampleTelemetry(e, args[1:])
-		}
-	}
-	return &config.UsageError{Err: errors.New("usage: apmtel sample apm [flags] | apmtel sample telemetry [flags]")}
+// fromValues are where sample telemetry takes its telemetry object from.
+var fromValues = []string{"snapshot", "collect", "auto"}
+
+func sampleCommand() command {
+	var o sample.Options
+	t := sample.TelemetryOptions{}
+	var clear bool
+	var from string
+	return command{name: "sample", summary: "sample data: `sample apm` (APM data, source cluster), `sample telemetry` (payloads, telemetry cluster)",
+		subs: []command{
+			{name: "apm", summary: "load sample APM data into the source cluster",
+				groups: []string{gLogging, gSource},
+				flags: func(fs *pflag.FlagSet) {
+					fs.IntVar(&o.Services, "services", 6, "number of services")
+					fs.IntVar(&o.Days, "days", 3, "days of data, ending now")
+					fs.IntVar(&o.Docs, "docs", 5000, "number of documents")
+					fs.Int64Var(&o.Seed, "seed", 1, "random seed (same seed, same data)")
+					fs.IntVar(&o.Bulk, "bulk-size", 1000, "documents per bulk request")
+					fs.IntVar(&o.Parallel, "parallel", 3, "bulk requests in flight")
+				},
+				run: func(e *env, _ []string) error { return runSampleAPM(e, o) }},
+			{name: "telemetry", summary: "load sample telemetry documents (many simulated clusters) into the telemetry cluster",
+				groups: []string{gRedis, gLogging, gHistory, gSource, gIndices, gTelemetry, gTask},
+				flags: func(fs *pflag.FlagSet) {
+					fs.IntVar(&t.Instances, "instances", 50, "simulated clusters")
+					fs.IntVar(&t.Days, "days", 100, "days per cluster, ending today")
+					fs.Int64Var(&t.Seed, "seed", 1, "random seed")
+					fs.BoolVar(&clear, "clear", false, "delete the telemetry index first")
+					fs.StringVar(&from, "from", "auto", "telemetry object to vary: snapshot (the latest in Redis), collect (run the tasks now), auto (snapshot, else collect)")
+				},
+				run: func(e *env, _ []string) error { return runSampleTelemetry(e, t, clear, from) }},
+		}}
 }
 
-func runSampleAPM(e *env, args []string) error {
-	var o sample.Options
-	cfg, _, err := load(e, "sample apm", "[--services N] [--days D] [--docs N] [--seed N]", args, func(fs *flag.FlagSet) {
-		fs.IntVar(&o.Services, "services", 6, "number of services")
-		fs.IntVar(&o.Days, "days", 3, "days of data, ending now")
-		fs.IntVar(&o.Docs, "docs", 5000, "number of documents")
-		fs.Int64Var(&o.Seed, "seed", 1, "random seed (same seed, same data)")
-		fs.IntVar(&o.Bulk, "bulk-size", 1000, "documents per bulk request")
-		fs.IntVar(&o.Parallel, "parallel", 3, "bulk requests in flight")
-	})
-	if err != nil {
-		return err
+func runSampleAPM(e *env, o sample.Options) error {
+	cfg := e.cfg
+	for _, b := range []struct {
+		flag string
+		v    int
+	}{{"services", o.Services}, {"days", o.Days}, {"docs", o.Docs}, {"bulk-size", o.Bulk}, {"parallel", o.Parallel}} {
+		if b.v < 1 {
+			return usageErrorf("--%s: %d is below 1", b.flag, b.v)
+		}
 	}
 	l := newLogger(e, cfg)
 	// The loader bounds its own bulk requests (--parallel).
@@ -58,19 +76,10 @@ func runSampleAPM(e *env, args []string) error {
 	return err
 }
 
-func runSampleTelemetry(e *env, args []string) error {
-	o := sample.TelemetryOptions{}
-	var clear bool
-	var from string
-	cfg, _, err := load(e, "sample telemetry", "[--instances 50] [--days 100] [--seed N] [--clear]", args, func(fs *flag.FlagSet) {
-		fs.IntVar(&o.Instances, "instances", 50, "simulated clusters")
-		fs.IntVar(&o.Days, "days", 100, "days per cluster, ending today")
-		fs.Int64Var(&o.Seed, "seed", 1, "random seed")
-		fs.BoolVar(&clear, "clear", false, "delete the telemetry index first")
-		fs.StringVar(&from, "from", "auto", "telemetry object to vary: snapshot (the latest in Redis), collect (run the tasks now), auto (snapshot, else collect)")
-	})
-	if err != nil {
-		return err
+func runSampleTelemetry(e *env, o sample.TelemetryOptions, clear bool, from string) error {
+	cfg := e.cfg
+	if !slices.Contains(fromValues, from) {
+		return usageErrorf("--from: %q is not snapshot, collect or auto", from)
 	}
 	if !cfg.Telemetry.Configured() {
 		return &config.UsageError{Err: errors.New("APMTEL_TELEMETRY_URL: the telemetry cluster is not configured")}
@@ -112,9 +121,6 @@ func baseTelemetry(ctx context.Context, e *env, cfg config.Config, from string) 
 			}
 			return nil, err
 		}
-	}
-	if from != "collect" && from != "auto" {
-		return nil, &config.UsageError{Err: fmt.Errorf("--from: %q is not snapshot, collect or auto", from)}
 	}
 	source, err := newSource(cfg, newLogger(e, cfg))
 	if err != nil {

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynqmon"
 	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/console"
@@ -28,10 +28,7 @@ import (
 )
 
 func runScheduler(e *env, args []string) error {
-	cfg, _, err := load(e, "scheduler", "", args, nil)
-	if err != nil {
-		return err
-	}
+	cfg := e.cfg
 	if err := httpAddrRule(cfg); err != nil {
 		return err
 	}
@@ -56,10 +53,7 @@ func serveScheduler(ctx context.Context, cfg config.Config, rt *runtime, l zerol
 }
 
 func runWorker(e *env, args []string) error {
-	cfg, _, err := load(e, "worker", "", args, nil)
-	if err != nil {
-		return err
-	}
+	cfg := e.cfg
 	l := newLogger(e, cfg)
 	if err := httpAddrRule(cfg); err != nil {
 		return err
@@ -124,10 +118,7 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 }
 
 func runMonitor(e *env, args []string) error {
-	cfg, _, err := load(e, "monitor", "", args, nil)
-	if err != nil {
-		return err
-	}
+	cfg := e.cfg
 	l := newLogger(e, cfg)
 	// The monitor starts with Redis down: its /readyz says so.
 	rt, err := newRuntime(cfg, "monitor")
@@ -198,15 +189,27 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	}
 }
 
-func runStandalone(e *env, args []string) error {
-	var nWorkers int
-	var embeddedAddr string
-	cfg, _, err := load(e, "standalone", "[--workers N]", args, func(fs *flag.FlagSet) {
-		fs.IntVar(&nWorkers, "workers", 2, "worker servers to run in this process")
-		fs.StringVar(&embeddedAddr, "embedded-redis-addr", "127.0.0.1:0", "where the embedded Redis listens when no Redis is configured")
-	})
-	if err != nil {
-		return err
+// standaloneOpts are standalone's own flags.
+type standaloneOpts struct {
+	workers      int
+	embeddedAddr string
+}
+
+func standaloneCommand(all []string) command {
+	o := &standaloneOpts{}
+	return command{name: "standalone", summary: "scheduler, workers and monitor in one process (embedded Redis when none is configured)",
+		groups: all,
+		flags: func(fs *pflag.FlagSet) {
+			fs.IntVar(&o.workers, "workers", 2, "worker servers to run in this process")
+			fs.StringVar(&o.embeddedAddr, "embedded-redis-addr", "127.0.0.1:0", "where the embedded Redis listens when no Redis is configured")
+		},
+		run: func(e *env, args []string) error { return runStandalone(e, o) }}
+}
+
+func runStandalone(e *env, o *standaloneOpts) error {
+	cfg, nWorkers, embeddedAddr := e.cfg, o.workers, o.embeddedAddr
+	if nWorkers < 1 || nWorkers > 64 {
+		return usageErrorf("--workers: %d is out of range 1-64", nWorkers)
 	}
 	l := newLogger(e, cfg)
 	ctx, stop := signalContext()

@@ -179,5 +179,14 @@ func (c *console) history(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusServiceUnavailable, err)
 		return
 	}
-	c.render(w, "history", page{Title: "History", Nav: "history", Data: historyView(runs, n, r.URL.Query().Get("kind"))})
+	// Full runs by default: one-task partial runs would drag the wall-time
+	// line to zero between them. kind=all shows every kind.
+	kind := r.URL.Query().Get("kind")
+	switch kind {
+	case "":
+		kind = string(run.KindFull)
+	case "all":
+		kind = ""
+	}
+	c.render(w, "history", page{Title: "History", Nav: "history", Data: historyView(runs, n, kind)})
 }

@@ -44,6 +44,8 @@ func TestConsolePages(t *testing.T) {
 		{"/runs?status=bogus", 400, []string{`unknown status "bogus"`}},
 		{"/runs?status=failed", 200, []string{`data-run="` + f.main.ID + `"`}},
 		{"/history?kind=dry-run", 200, []string{`data-run="dry-1"`}},
+		{"/history?kind=all", 200, []string{`data-run="dry-1"`, `<option value="all" selected>all</option>`}},
+		{"/history", 200, []string{`<option value="full" selected>full</option>`}},
 	} {
 		code, body := get(t, f.url+tc.path)
 		if code != tc.code {
@@ -54,6 +56,10 @@ func TestConsolePages(t *testing.T) {
 				t.Errorf("GET %s lacks %q", tc.path, w)
 			}
 		}
+	}
+	// /history defaults to full runs: the dry run is not charted.
+	if _, body := get(t, f.url+"/history"); strings.Contains(body, `data-run="dry-1"`) {
+		t.Error("/history charts a dry run by default")
 	}
 	// Only failed runs under ?status=failed.
 	if _, body := get(t, f.url+"/runs?status=failed"); strings.Contains(body, `data-run="scheduled-0"`) {

@@ -118,6 +118,45 @@ func (s Space) SearchWaiters() string { return s.base() + "searchslots:waiters" 
 // must differ in prefix or source (a stray message only costs a poll).
 func (s Space) SearchWake() string { return s.base() + "searchslots:wake" }
 
+// fleetTag is the hash tag of the keys every source cluster of a deployment
+// shares. A source name starts with a letter or digit, so no source's tag
+// (and no source's key) can be this one.
+const fleetTag = "_fleet"
+
+// Fleet builds the keys shared by every source cluster of a deployment under
+// one prefix: the fleet-wide search cap. They carry their own hash tag, so
+// they live in a Redis Cluster slot of their own, apart from every source's
+// keys: a script touches either one source's keys or the fleet's, never both
+// (the limiter takes the two caps in two scripts; see its package doc).
+type Fleet struct {
+	Prefix string
+}
+
+// NewFleet returns the fleet's key space under prefix (DefaultPrefix when empty).
+func NewFleet(prefix string) Fleet {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return Fleet{Prefix: prefix}
+}
+
+func (f Fleet) base() string { return f.Prefix + ":{" + fleetTag + "}:" }
+
+// SearchSlots is the sorted set of leases of the fleet-wide search cap: one
+// per request in flight against any source cluster, scored by lease expiry (ms).
+func (f Fleet) SearchSlots() string { return f.base() + "searchslots" }
+
+// SearchQueue is the sorted set of tickets whose own cluster has a slot for
+// them and that wait for a fleet slot, scored by their place (µs).
+func (f Fleet) SearchQueue() string { return f.base() + "searchslots:queue" }
+
+// SearchWaiters is the sorted set of those tickets scored by their waiter
+// lease expiry (ms).
+func (f Fleet) SearchWaiters() string { return f.base() + "searchslots:waiters" }
+
+// SearchWake is the pub/sub channel on which a freed fleet slot is announced.
+func (f Fleet) SearchWake() string { return f.base() + "searchslots:wake" }
+
 // RunSuffixes are the suffixes of a run's keys after Run(id), "" for the run hash.
 var RunSuffixes = []string{"", ":results", ":pending", ":attempts", ":snapshot", ":plugins"}
 

@@ -19,6 +19,10 @@ func TestKeys(t *testing.T) {
 		{s.SearchSlots(), "apmtel:{default}:searchslots"},
 		{New("x").Run("r"), "x:{default}:run:r"},
 		{NewFor("x", "prod-eu").Run("r"), "x:{prod-eu}:run:r"},
+		{NewFleet("").SearchSlots(), "apmtel:{_fleet}:searchslots"},
+		{NewFleet("x").SearchQueue(), "x:{_fleet}:searchslots:queue"},
+		{NewFleet("x").SearchWaiters(), "x:{_fleet}:searchslots:waiters"},
+		{NewFleet("x").SearchWake(), "x:{_fleet}:searchslots:wake"},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {
@@ -48,6 +52,21 @@ func TestOneSlot(t *testing.T) {
 	}
 	if Slot(NewFor("apmtel", "other").Runs()) == want && Slot(NewFor("apmtel", "third").Runs()) == want {
 		t.Error("different sources should spread over slots")
+	}
+}
+
+// The fleet's keys share one slot among themselves, and no source name can
+// produce them (a source named like the fleet's tag is refused).
+func TestFleetKeysOwnSlot(t *testing.T) {
+	f := NewFleet("apmtel")
+	want := Slot(f.SearchSlots())
+	for _, k := range []string{f.SearchQueue(), f.SearchWaiters()} {
+		if got := Slot(k); got != want {
+			t.Errorf("%s: slot %d, want %d", k, got, want)
+		}
+	}
+	if err := ValidSource(fleetTag); err == nil {
+		t.Errorf("source name %q accepted: its keys would be the fleet's", fleetTag)
 	}
 }
 

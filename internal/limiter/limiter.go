@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,91 +26,6 @@ const (
 // already serve someone else, so the request must stop.
 var ErrLeaseLost = errors.New("search slot lease lost")
 
-// acquireScript queues a ticket and hands it a slot when its turn has come.
-//
-// KEYS[1] holders: sorted set, member ticket, score lease expiry (ms)
-// KEYS[2] queue: sorted set, member ticket, score arrival time (µs)
-// KEYS[3] waiters: sorted set, member ticket, score waiter lease expiry (ms)
-// ARGV[1] limit, ARGV[2] ticket, ARGV[3] holder lease (ms), ARGV[4] waiter lease (ms),
-// ARGV[5] (optional) the ticket's place in the queue (µs, Redis time), 0 or absent for now
-// Result: {1, 0, q} when the ticket now holds a slot; {0, n, q} while it
-// waits, n >= 1 being how many slots must free up before its turn; q is the
-// ticket's queue score (ARGV[5], or now on its first call).
-//
-// Expired holders and waiters are dropped first. A ticket takes a slot only
-// when fewer tickets are ahead of it in the queue than there are free slots,
-// so the slots go out strictly in arrival order (no starvation) and every
-// ticket ahead still finds its own. Time comes from Redis, so the workers'
-// clocks do not matter. Calling it again for a holder answers {1, 0}.
-var acquireScript = redis.NewScript(`
-local t = redis.call('TIME')
-local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local now = math.floor(us / 1000)
-local limit, ticket = tonumber(ARGV[1]), ARGV[2]
-local lease, wlease = tonumber(ARGV[3]), tonumber(ARGV[4])
-local q = tonumber(ARGV[5] or '0') or 0
-if q <= 0 then q = us end
-if redis.call('ZSCORE', KEYS[1], ticket) then
-  return {1, 0, q}
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-for _, d in ipairs(dead) do
-  redis.call('ZREM', KEYS[2], d)
-end
-if #dead > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-end
-local queued = redis.call('ZSCORE', KEYS[2], ticket)
-if queued then
-  q = tonumber(queued)
-else
-  redis.call('ZADD', KEYS[2], q, ticket)
-end
-local keep = 2 * math.max(lease, wlease)
-local rank = redis.call('ZRANK', KEYS[2], ticket)
-local free = limit - redis.call('ZCARD', KEYS[1])
-if rank < free then
-  redis.call('ZREM', KEYS[2], ticket)
-  redis.call('ZREM', KEYS[3], ticket)
-  redis.call('ZADD', KEYS[1], now + lease, ticket)
-  redis.call('PEXPIRE', KEYS[1], keep)
-  return {1, 0, q}
-end
-redis.call('ZADD', KEYS[3], now + wlease, ticket)
-redis.call('PEXPIRE', KEYS[2], keep)
-redis.call('PEXPIRE', KEYS[3], keep)
-return {0, rank - math.max(free, 0) + 1, q}
-`)
-
-// renewScript extends a held slot's lease (the heartbeat).
-//
-// KEYS[1] holders (as in acquireScript)
-// ARGV[1] ticket, ARGV[2] lease (ms)
-// Result: 1 when renewed, 0 when the ticket no longer holds a slot (its
-// lease ran out and it was dropped).
-var renewScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local exp = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not exp or tonumber(exp) <= now then
-  return 0
-end
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
-return 1
-`)
-
-// leaveScript gives a slot back, or takes a ticket out of the queue when its
-// waiter gives up.
-//
-// KEYS[1] holders, KEYS[2] queue, KEYS[3] waiters (as in acquireScript)
-// ARGV[1] ticket
-// Result: the number of sets the ticket was removed from (0 or 1).
-var leaveScript = redis.NewScript(`
-return redis.call('ZREM', KEYS[1], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('ZREM', KEYS[3], ARGV[1])
-`)
-
 // Options tune a Semaphore; zero values take the defaults.
 type Options struct {
 	// Lease is how long a slot outlives its holder's last heartbeat; the
@@ -121,6 +35,11 @@ type Options struct {
 	// WaiterLease is how long a queued ticket outlives its waiter's last
 	// poll; a dead waiter stops blocking the queue after at most this long.
 	WaiterLease time.Duration
+	// Fleet, when not nil, is the fleet-wide cap this source cluster's
+	// requests count against too (APMTEL_FLEET_CONCURRENCY): a request then
+	// holds a slot of its cluster and one of the fleet. Nil: the cluster's
+	// own cap alone, exactly as a single-cluster deployment has it.
+	Fleet *Fleet
 }
 
 // Semaphore is a cluster-wide, first-come-first-served counting semaphore.
@@ -130,6 +49,7 @@ type Semaphore struct {
 	wake  string
 	limit int
 	opt   Options
+	fleet *Fleet
 	// poll bounds a waiter's fallback poll interval (minPoll, maxPoll; tests
 	// lengthen them to show that wake-ups alone hand slots out).
 	pollMin, pollMax time.Duration
@@ -139,13 +59,7 @@ type Semaphore struct {
 	offset      atomic.Int64
 	offsetKnown atomic.Bool
 
-	// Wake-ups: one subscription per Semaphore, started by the first waiter;
-	// every message closes cur and replaces it, waking all local waiters.
-	subOnce sync.Once
-	mu      sync.Mutex
-	cur     chan struct{}
-	closed  bool
-	sub     *redis.PubSub
+	w *waker
 }
 
 // New returns a semaphore of limit slots in the key space ks.
@@ -157,7 +71,7 @@ func New(rdb redis.UniversalClient, ks keys.Space, limit int, opt Options) *Sema
 		opt.WaiterLease = DefaultWaiterLease
 	}
 	return &Semaphore{rdb: rdb, keys: []string{ks.SearchSlots(), ks.SearchQueue(), ks.SearchWaiters()}, wake: ks.SearchWake(),
-		limit: limit, opt: opt, pollMin: minPoll, pollMax: maxPoll, cur: make(chan struct{})}
+		limit: limit, opt: opt, fleet: opt.Fleet, pollMin: minPoll, pollMax: maxPoll, w: newWaker(rdb, ks.SearchWake())}
 }
 
 type orderKey struct{}
@@ -184,49 +98,16 @@ func InTaskOrder(ctx context.Context) context.Context {
 	return context.WithValue(ctx, orderKey{}, &taskOrder{start: time.Now()})
 }
 
-// Close ends the wake-up subscription. Waiters still polling go on polling.
-func (s *Semaphore) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	if s.sub != nil {
-		return s.sub.Close()
-	}
-	return nil
-}
+// Close ends the wake-up subscription (not the Fleet's: its owner closes
+// it). Waiters still polling go on polling.
+func (s *Semaphore) Close() error { return s.w.close() }
 
-// wakeups returns the channel closed at the next announced release, and
-// subscribes on first use. Until the subscription stands (or when Redis
-// pub/sub is unavailable) waiters fall back to polling alone.
-func (s *Semaphore) wakeups() <-chan struct{} {
-	s.subOnce.Do(func() {
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			return
-		}
-		s.sub = s.rdb.Subscribe(context.Background(), s.wake)
-		ch := s.sub.Channel() // re-subscribes by itself after a reconnect
-		s.mu.Unlock()
-		go func() {
-			for range ch {
-				s.mu.Lock()
-				close(s.cur)
-				s.cur = make(chan struct{})
-				s.mu.Unlock()
-			}
-		}()
-	})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cur
-}
+// wakeups returns the channel closed at the next announced release of this
+// cluster's slots.
+func (s *Semaphore) wakeups() <-chan struct{} { return s.w.wakeups() }
 
-// announce tells every waiter of every process that a slot or a place in
-// the queue came free.
-func (s *Semaphore) announce(ctx context.Context) {
-	_ = s.rdb.Publish(ctx, s.wake, "").Err()
-}
+// keep is how long the limiter's keys outlive their last change.
+func (s *Semaphore) keep() int64 { return 2 * max(s.opt.Lease, s.opt.WaiterLease).Milliseconds() }
 
 // RecoveryBound is the longest a dead process's slots stay taken: one lease
 // after its last heartbeat, plus one poll of the next waiter.
@@ -242,6 +123,7 @@ const (
 // ctx that is cancelled (cause ErrLeaseLost) if the slot's lease cannot be
 // renewed, and the release function, which must be called once.
 func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error) {
+	began := time.Now()
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	ticket := hex.EncodeToString(b[:])
@@ -255,21 +137,74 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 			order.place.CompareAndSwap(0, place)
 		}
 	}
+	lease, wlease := s.opt.Lease.Milliseconds(), s.opt.WaiterLease.Milliseconds()
+	// inFleet: the ticket waits in the fleet's queue (its cluster had a slot
+	// for it, the fleet had none).
+	inFleet := false
+	// queuedAt: when the ticket's waiter lease in its cluster's queue was
+	// last renewed, while it waits for the fleet.
+	var queuedAt time.Time
+	giveUp := func(err error) (context.Context, func(), error) {
+		s.leave(ctx, ticket)
+		if inFleet {
+			s.fleet.leave(ctx, ticket)
+		}
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("waiting for a search slot: %w", context.Cause(ctx))
+		}
+		return nil, nil, fmt.Errorf("search slot: %w", err)
+	}
+	// handed: closed when a release hands this ticket its slot (see
+	// leaveScript); the fleet's two steps are never handed on.
+	var handed <-chan struct{}
+	if s.fleet == nil {
+		handed = s.w.watch(ticket)
+		defer s.w.unwatch(ticket)
+	}
 	wait := s.pollMin
 	for {
-		// Taken before the script runs, so a release between the script
-		// and the wait is not missed.
+		// Taken before the scripts run, so a release between a script and
+		// the wait is not missed.
 		woken := s.wakeups()
-		sent := time.Now()
-		res, err := acquireScript.Run(ctx, s.rdb, s.keys, s.limit, ticket, s.opt.Lease.Milliseconds(), s.opt.WaiterLease.Milliseconds(), place).Int64Slice()
-		if err != nil {
-			s.leave(ctx, ticket)
-			if ctx.Err() != nil {
-				return nil, nil, fmt.Errorf("waiting for a search slot: %w", context.Cause(ctx))
-			}
-			return nil, nil, fmt.Errorf("search slot: %w", err)
+		var fleetWoken <-chan struct{}
+		if s.fleet != nil {
+			fleetWoken = s.fleet.w.wakeups()
 		}
-		if len(res) == 3 && place == 0 {
+		sent := time.Now()
+		if inFleet {
+			// Waiting for the fleet: ask it alone whether the turn has come
+			// (one round trip, nothing taken) before taking the cluster's slot.
+			fres, err := acquireScript.Run(ctx, s.rdb, s.fleet.keys, s.fleet.limit, ticket, lease, wlease, place, "peek").Int64Slice()
+			if err == nil && len(fres) != 3 {
+				err = fmt.Errorf("fleet acquire script answered %v", fres)
+			}
+			if err != nil {
+				return giveUp(err)
+			}
+			if fres[0] == 0 {
+				if time.Since(queuedAt) > s.opt.WaiterLease/3 {
+					// Keep the ticket's place in its cluster's queue alive
+					// too (a peek there takes nothing either).
+					if err := acquireScript.Run(ctx, s.rdb, s.keys, s.limit, ticket, lease, wlease, place, "peek").Err(); err != nil {
+						return giveUp(err)
+					}
+					queuedAt = time.Now()
+				}
+				if wait, _, err = s.sleep(ctx, fleetWoken, s.fleet.w.wakeups, nil, fres[1], s.fleet.limit, wait); err != nil {
+					return giveUp(err)
+				}
+				continue
+			}
+			sent = time.Now()
+		}
+		res, err := acquireScript.Run(ctx, s.rdb, s.keys, s.limit, ticket, lease, wlease, place).Int64Slice()
+		if err == nil && len(res) != 3 {
+			err = fmt.Errorf("acquire script answered %v", res)
+		}
+		if err != nil {
+			return giveUp(err)
+		}
+		if place == 0 {
 			// The script stamped the ticket with Redis's now: learn this
 			// process's offset to Redis time (midpoint of the round trip).
 			mid := sent.Add(time.Since(sent) / 2)
@@ -282,77 +217,160 @@ func (s *Semaphore) Acquire(ctx context.Context) (context.Context, func(), error
 			// now: they must not teach the offset again.
 			place = res[2]
 		}
-		if len(res) == 3 && res[0] == 1 {
-			return s.hold(ctx, ticket)
-		}
-		ahead := int64(1)
-		if len(res) == 3 {
-			ahead = res[1]
-		}
-		// The poll is the fallback (expired leases announce nothing, and
-		// pub/sub may be down): fast when the turn is near, slower when many
-		// tickets are ahead, so hundreds of queued requests do not flood Redis.
-		if ahead <= int64(s.limit) {
-			wait = s.pollMin
-		} else {
-			wait = min(2*wait, s.pollMax)
-		}
-		// Each announced release moves every waiter one place up; try again
-		// when this ticket's turn should have come.
-		t := time.NewTimer(wait)
-	sleep:
-		for {
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				s.leave(ctx, ticket)
-				return nil, nil, fmt.Errorf("waiting for a search slot: %w", context.Cause(ctx))
-			case <-t.C:
-				break sleep
-			case <-woken:
-				if ahead--; ahead <= 0 {
-					t.Stop()
-					break sleep
-				}
-				woken = s.wakeups()
+		ahead, limit, next := res[1], s.limit, s.wakeups
+		switch {
+		case res[0] == 1 && s.fleet == nil:
+			record(ctx, time.Since(began))
+			return s.hold(ctx, ticket, sent, s.opt.Lease)
+		case res[0] == 1:
+			// The cluster's slot is taken; now the fleet's, in the same
+			// place. Never held while waiting: if the fleet has none, the
+			// cluster's slot goes back at once.
+			fres, err := acquireScript.Run(ctx, s.rdb, s.fleet.keys, s.fleet.limit, ticket, lease, wlease, place).Int64Slice()
+			if err == nil && len(fres) != 3 {
+				err = fmt.Errorf("fleet acquire script answered %v", fres)
 			}
+			if err != nil {
+				inFleet = true
+				return giveUp(err)
+			}
+			if fres[0] == 1 {
+				record(ctx, time.Since(began))
+				return s.hold(ctx, ticket, sent, s.opt.Lease)
+			}
+			inFleet = true
+			if err := requeueScript.Run(ctx, s.rdb, s.keys, ticket, place, wlease, s.keep(), s.wake).Err(); err != nil {
+				return giveUp(err)
+			}
+			queuedAt = time.Now()
+			ahead, limit, next = fres[1], s.fleet.limit, s.fleet.w.wakeups
+			woken = fleetWoken
+		case inFleet:
+			// A ticket of this cluster with an older place came first: this
+			// one waits for its cluster again and must not block the fleet.
+			s.fleet.leave(ctx, ticket)
+			inFleet = false
+		}
+		var got bool
+		if wait, got, err = s.sleep(ctx, woken, next, handed, ahead, limit, wait); err != nil {
+			return giveUp(err)
+		}
+		if got {
+			// The slot's lease was set after this ticket's last call was
+			// sent: the lease clock starts there, on the safe side.
+			record(ctx, time.Since(began))
+			return s.hold(ctx, ticket, sent, s.opt.WaiterLease)
 		}
 	}
 }
 
-// hold starts the heartbeat of a taken slot.
-func (s *Semaphore) hold(ctx context.Context, ticket string) (context.Context, func(), error) {
+// sleep waits until the ticket's turn should have come: ahead announced
+// releases on woken (next gives the channel of the following one), or the
+// fallback poll, whichever first; or until a release hands it its slot
+// (handed closed: got); or ctx's end (the error). The poll is the fallback
+// (expired leases announce nothing, and pub/sub may be down): fast when
+// the turn is near, slower when many tickets are ahead, so hundreds of
+// queued requests do not flood Redis. It returns the next poll interval.
+func (s *Semaphore) sleep(ctx context.Context, woken <-chan struct{}, next func() <-chan struct{}, handed <-chan struct{}, ahead int64, limit int, wait time.Duration) (_ time.Duration, got bool, _ error) {
+	if ahead <= int64(limit) {
+		wait = s.pollMin
+	} else {
+		wait = min(2*wait, s.pollMax)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return wait, false, ctx.Err()
+		case <-handed:
+			return wait, true, nil
+		case <-t.C:
+			return wait, false, nil
+		case <-woken:
+			// Each announced release moves every waiter one place up.
+			if ahead--; ahead <= 0 {
+				return wait, false, nil
+			}
+			woken = next()
+		}
+	}
+}
+
+// hold starts the heartbeat of a taken slot (and fleet slot) whose lease,
+// first long, was set by a call sent at sent.
+//
+// The holder keeps its own clock of the lease: it ends, at the latest, one
+// lease after the last successful renewal was sent (Redis set it later), and
+// the holder gives the slot up a margin before that (leaseMargin). A process
+// that was stopped (SIGSTOP, a paused VM, a long stall) wakes with that
+// deadline passed and cancels its request at once, without asking Redis:
+// its slot may already serve someone else, and closing the request's
+// connection makes the source cancel the search.
+func (s *Semaphore) hold(ctx context.Context, ticket string, sent time.Time, first time.Duration) (context.Context, func(), error) {
 	hctx, cancel := context.WithCancelCause(ctx)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		every := s.opt.Lease / 3
-		t := time.NewTicker(every)
+		margin := s.leaseMargin()
+		deadline := sent.Add(first - first/6)
+		expire := time.NewTimer(time.Until(deadline))
+		defer expire.Stop()
+		// Renew every third of a lease, and half a third before the
+		// deadline at the latest: a handed slot's first lease (what was left
+		// of its waiter's) may be shorter than a full one.
+		next := func() time.Duration { return max(0, min(every, time.Until(deadline)-every/2)) }
+		t := time.NewTimer(next())
 		defer t.Stop()
-		renewed := time.Now()
+		var lastErr error
+		lost := func() {
+			if lastErr != nil {
+				cancel(fmt.Errorf("%w: not renewed within %s: %v", ErrLeaseLost, s.opt.Lease-margin, lastErr))
+				return
+			}
+			cancel(fmt.Errorf("%w: not renewed within %s (process stalled)", ErrLeaseLost, s.opt.Lease-margin))
+		}
 		for {
 			select {
 			case <-stop:
 				return
 			case <-hctx.Done():
 				return
+			case <-expire.C:
+				lost()
+				return
 			case <-t.C:
 			}
-			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), every)
-			ok, err := renewScript.Run(rctx, s.rdb, s.keys[:1], ticket, s.opt.Lease.Milliseconds()).Int()
+			// Both timers are due at once after a stall: the deadline wins
+			// whichever fires first.
+			if !time.Now().Before(deadline) {
+				lost()
+				return
+			}
+			sent := time.Now()
+			until := sent.Add(every)
+			if deadline.Before(until) {
+				until = deadline
+			}
+			rctx, rcancel := context.WithDeadline(context.WithoutCancel(ctx), until)
+			ok, err := s.renew(rctx, ticket)
 			rcancel()
 			switch {
-			case err == nil && ok == 1:
-				renewed = time.Now()
+			case err == nil && ok:
+				deadline = sent.Add(s.opt.Lease - margin)
+				expire.Reset(time.Until(deadline))
+				t.Reset(next())
+				lastErr = nil
 			case err == nil:
 				cancel(ErrLeaseLost)
 				return
-			case time.Since(renewed) > s.opt.Lease-every:
-				// Redis has been unreachable for almost a lease: the slot
-				// may be handed out any moment now.
-				cancel(fmt.Errorf("%w: %v", ErrLeaseLost, err))
-				return
+			default:
+				// Redis unreachable: the deadline timer ends the request if
+				// no later renewal gets through.
+				lastErr = err
+				t.Reset(every)
 			}
 		}
 	}()
@@ -366,15 +384,38 @@ func (s *Semaphore) hold(ctx context.Context, ticket string) (context.Context, f
 		<-done
 		cancel(context.Canceled)
 		s.leave(ctx, ticket)
+		if s.fleet != nil {
+			s.fleet.leave(ctx, ticket)
+		}
 	}, nil
 }
 
+// renew extends the ticket's leases: its cluster's slot, then its fleet
+// slot. ok is false when either was lost.
+func (s *Semaphore) renew(ctx context.Context, ticket string) (ok bool, err error) {
+	n, err := renewScript.Run(ctx, s.rdb, s.keys[:1], ticket, s.opt.Lease.Milliseconds()).Int()
+	if err != nil || n != 1 || s.fleet == nil {
+		return n == 1, err
+	}
+	n, err = renewScript.Run(ctx, s.rdb, s.fleet.keys[:1], ticket, s.opt.Lease.Milliseconds()).Int()
+	return n == 1, err
+}
+
+// leaseMargin is how long before its lease's end a holder that could not
+// renew gives its slot up: a sixth of a lease, so that clocks running a
+// little apart (this process's and Redis's) never let two holders overlap.
+func (s *Semaphore) leaseMargin() time.Duration { return s.opt.Lease / 6 }
+
+// leave gives the ticket's slot or place in its cluster's queue back, hands
+// the slot on and announces it (one script).
 func (s *Semaphore) leave(ctx context.Context, ticket string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if n, err := leaveScript.Run(ctx, s.rdb, s.keys, ticket).Int(); err == nil && n > 0 {
-		s.announce(ctx)
+	limit := s.limit
+	if s.fleet != nil {
+		limit = 0 // a ticket handed a cluster slot would still need the fleet's
 	}
+	_ = leaveScript.Run(ctx, s.rdb, s.keys, ticket, s.wake, limit, s.opt.Lease.Milliseconds(), s.keep()).Err()
 }
 
 // Gate has the signature of es.ClientParams.Gate: the client takes a slot

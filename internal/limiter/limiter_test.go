@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/testenv"
@@ -217,24 +219,29 @@ func TestFanOutNoStarvation(t *testing.T) {
 	var wg sync.WaitGroup
 	var served atomic.Int64
 	for w := 0; w < 4; w++ {
-		doer := New(rdb, ks, 3, Options{}).Doer(d)
-		for i := 0; i < 40; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				if _, err := doer.Do(ctx, es.Request{ClusterWide: true, Timeout: time.Second}); err != nil {
-					t.Error(err)
-					return
-				}
-				served.Add(1)
-			}()
-		}
+		fanOut(t, &wg, New(rdb, ks, 3, Options{}).Doer(d), 40, 30*time.Second, &served)
 	}
 	wg.Wait()
 	if served.Load() != 160 || d.peak.Load() != 3 {
 		t.Errorf("served %d of 160, peak %d (cap 3)", served.Load(), d.peak.Load())
+	}
+}
+
+// fanOut sends n requests at once through d, each with its own timeout,
+// and counts those served.
+func fanOut(t *testing.T, wg *sync.WaitGroup, d es.Doer, n int, timeout time.Duration, served *atomic.Int64) {
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			if _, err := d.Do(ctx, es.Request{ClusterWide: true, Timeout: time.Second}); err != nil {
+				t.Error(err)
+				return
+			}
+			served.Add(1)
+		}()
 	}
 }
 
@@ -411,5 +418,123 @@ func TestOffsetIgnoresAWaitingTicketsOldStamp(t *testing.T) {
 	release2()
 	if off := time.Duration(s.offset.Load()) * time.Microsecond; off < -100*time.Millisecond || off > 100*time.Millisecond {
 		t.Fatalf("offset to Redis time %s, want about 0 (same machine)", off)
+	}
+}
+
+// stallHook holds every command while stalled is set, until the command's
+// context ends: a Redis that cannot be reached, or a heartbeat that cannot run.
+type stallHook struct{ stalled atomic.Bool }
+
+func (h *stallHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *stallHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.stalled.Load() {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *stallHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A holder that cannot renew gives its slot up on its own clock, before the
+// lease runs out in Redis (where another holder could take it), not one
+// renewal timeout after it.
+func TestUnrenewedLeaseEndsTheRequestBeforeItExpires(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	h := &stallHook{}
+	rdb.AddHook(h)
+	lease := 600 * time.Millisecond
+	s := New(rdb, keys.New("apmtel:test-stall-"+t.Name()), 1, Options{Lease: lease})
+	t.Cleanup(func() { _ = s.Close() })
+	taken := time.Now()
+	hctx, release, err := s.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.stalled.Store(true)
+	select {
+	case <-hctx.Done():
+	case <-time.After(2 * lease):
+		t.Fatal("holder still running two leases after its last renewal")
+	}
+	took := time.Since(taken)
+	h.stalled.Store(false)
+	release()
+	if !errors.Is(context.Cause(hctx), ErrLeaseLost) {
+		t.Errorf("cause %v, want ErrLeaseLost", context.Cause(hctx))
+	}
+	if took >= lease || took < lease/2 {
+		t.Errorf("request ended %s after the slot was taken, want within (%s, %s): before the lease ends", took, lease/2, lease)
+	}
+}
+
+// Waits adds up how long a context's requests waited for their slot.
+func TestWaitsRecordsEachWait(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	s := New(rdb, keys.New("apmtel:test-waits-"+t.Name()), 1, Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	var w Waits
+	ctx := WithWaits(context.Background(), &w)
+	_, release, err := s.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(150 * time.Millisecond); release() }()
+	_, release2, err := s.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release2()
+	if w.Count() != 2 || w.Longest() < 140*time.Millisecond || w.Longest() > time.Second || w.Total() < w.Longest() {
+		t.Errorf("waits: %d, longest %s, total %s; want 2, about 150ms", w.Count(), w.Longest(), w.Total())
+	}
+}
+
+// A release hands the slot to the first queued ticket in the same script,
+// with what is left of that waiter's lease, and names it in the announcement.
+func TestReleaseHandsTheSlotOn(t *testing.T) {
+	rdb, _ := testenv.RedisDB(t)
+	hks := keys.New("apmtel:test-hand-" + t.Name())
+	s := New(rdb, hks, 1, Options{})
+	ctx := context.Background()
+	sub := rdb.Subscribe(ctx, hks.SearchWake())
+	t.Cleanup(func() { _ = sub.Close() })
+	if _, err := sub.Receive(ctx); err != nil { // the subscription stands
+		t.Fatal(err)
+	}
+	for _, ticket := range []string{"a", "b", "c"} {
+		if err := acquireScript.Run(ctx, rdb, s.keys, 1, ticket, 5000, 3000).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bWaiter := rdb.ZScore(ctx, hks.SearchWaiters(), "b").Val()
+	n, err := leaveScript.Run(ctx, rdb, s.keys, "a", hks.SearchWake(), 1, 5000, 10000).Int()
+	if err != nil || n != 1 {
+		t.Fatalf("leave answered %d, %v; want 1", n, err)
+	}
+	holders, err := rdb.ZRangeWithScores(ctx, hks.SearchSlots(), 0, -1).Result()
+	if err != nil || len(holders) != 1 || holders[0].Member != "b" || holders[0].Score != bWaiter {
+		t.Errorf("holders %v, want b alone with its waiter lease %v", holders, bWaiter)
+	}
+	if q := rdb.ZRange(ctx, hks.SearchQueue(), 0, -1).Val(); len(q) != 1 || q[0] != "c" {
+		t.Errorf("queue %v, want [c]", q)
+	}
+	select {
+	case msg := <-sub.Channel():
+		if msg.Payload != "b" {
+			t.Errorf("announcement %q, want it to name b", msg.Payload)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("release not announced")
+	}
+	// Without a limit (a fleet's semaphore) nothing is handed on.
+	if n, err := leaveScript.Run(ctx, rdb, s.keys, "b", hks.SearchWake(), 0).Int(); err != nil || n != 1 {
+		t.Fatalf("leave answered %d, %v; want 1", n, err)
+	}
+	if c := rdb.ZCard(ctx, hks.SearchSlots()).Val(); c != 0 {
+		t.Errorf("%d holders after a leave that hands nothing on", c)
 	}
 }

@@ -54,37 +54,75 @@ type service struct {
 	container, pod                             string
 }
 
-var agentProfiles = []struct {
-	agent, lang, runtime, framework string
-	versions                        []string
-}{
-	{"java", "Java", "Java", "Spring Web MVC", []string{"1.38.0", "1.45.0"}},
-	{"nodejs", "javascript", "node", "express", []string{"4.1.0", "3.49.1"}},
-	{"python", "python", "CPython", "django", []string{"6.19.0"}},
-	{"go", "go", "gc", "gin", []string{"2.4.1"}},
-	{"ruby", "ruby", "ruby", "Rails", []string{"4.7.0"}},
-	{"dotnet", "C#", ".NET Core", "ASP.NET Core", []string{"1.25.0"}},
-	{"rum-js", "javascript", "", "", []string{"5.16.0"}},
-	{"opentelemetry/java", "java", "OpenJDK Runtime Environment", "", []string{"1.32.0"}},
-	{"otlp/python", "python", "CPython", "", []string{"1.20.0"}},
+// agentProfile is what one kind of agent reports about itself: each value
+// list holds what that agent really sends (Java's activation methods are
+// not .NET's), so the first telemetry object a newcomer sees reads right.
+type agentProfile struct {
+	agent    string
+	versions []string
+	// activations are agent.activation_method values; none: the agent
+	// does not report one (Go, RUM, OpenTelemetry).
+	activations []string
+	lang        string
+	// langVersions and runtime/rtVersions: the language and runtime the
+	// agent runs on (RUM: none).
+	langVersions []string
+	runtime      string
+	rtVersions   []string
+	// frameworks are name/version pairs; none: no framework (RUM, OTel).
+	frameworks [][2]string
+}
+
+var agentProfiles = []agentProfile{
+	{"java", []string{"1.45.0", "1.50.0"}, []string{"javaagent-flag", "apm-agent-attach-cli", "k8s-attach"},
+		"Java", []string{"17.0.9", "21.0.2"}, "Java", []string{"17.0.9", "21.0.2"},
+		[][2]string{{"Spring Web MVC", "6.1"}, {"JAX-RS", "3.1"}, {"Servlet API", "6.0"}}},
+	{"nodejs", []string{"4.4.1", "4.5.0"}, []string{"require", "import", "preload"},
+		"javascript", []string{"ES2022"}, "node", []string{"20.11.1", "22.2.0"},
+		[][2]string{{"express", "4.19.2"}, {"fastify", "4.26.2"}, {"koa", "2.15.3"}}},
+	{"python", []string{"6.21.3", "6.22.0"}, []string{"wrapper", "k8s-attach", "aws-lambda-layer"},
+		"python", []string{"3.11.8", "3.12.2"}, "CPython", []string{"3.11.8", "3.12.2"},
+		[][2]string{{"django", "5.0.3"}, {"flask", "3.0.2"}, {"starlette", "0.37.2"}}},
+	{"go", []string{"2.4.1", "2.5.0"}, nil,
+		"go", []string{"go1.22.1"}, "gc", []string{"go1.22.1"},
+		[][2]string{{"gin", "v1.9.1"}, {"echo", "v4.11.4"}, {"net/http", ""}}},
+	{"ruby", []string{"4.7.0", "4.7.3"}, []string{"require", "k8s-attach"},
+		"ruby", []string{"3.2.3", "3.3.0"}, "ruby", []string{"3.2.3", "3.3.0"},
+		[][2]string{{"Ruby on Rails", "7.1.3"}, {"Sinatra", "4.0.0"}}},
+	{"dotnet", []string{"1.25.3", "1.26.0"}, []string{"profiler", "nuget", "startup-hook"},
+		"C#", []string{"12.0"}, ".NET", []string{"8.0.2", "6.0.27"},
+		[][2]string{{"ASP.NET Core", "8.0.2"}, {"gRPC", "2.61.0"}}},
+	{"rum-js", []string{"5.16.0", "5.16.1"}, nil, "javascript", nil, "", nil, nil},
+	{"opentelemetry/java", []string{"1.32.0"}, nil, "java", []string{"17.0.9"}, "OpenJDK Runtime Environment", []string{"17.0.9+9"}, nil},
+	{"otlp/python", []string{"1.20.0"}, nil, "python", []string{"3.12.2"}, "CPython", []string{"3.12.2"}, nil},
 }
 
 func newServices(r *rand.Rand, n int) []service {
 	envs := []string{"production", "staging", ""}
 	clouds := []struct{ provider, region string }{{"aws", "us-east-1"}, {"gcp", "europe-west1"}, {"azure", "westeurope"}}
+	pick := func(vals []string) string {
+		if len(vals) == 0 {
+			return ""
+		}
+		return vals[r.IntN(len(vals))]
+	}
 	out := make([]service, n)
 	for i := range out {
 		p := agentProfiles[i%len(agentProfiles)]
 		c := clouds[r.IntN(len(clouds))]
-		out[i] = service{
+		s := service{
 			name: fmt.Sprintf("svc-%s-%d", shortName(p.agent), i), env: envs[r.IntN(len(envs))],
-			agent: p.agent, agentVersion: p.versions[r.IntN(len(p.versions))], activation: []string{"javaagent-flag", "k8s-attach", "require"}[r.IntN(3)],
-			lang: p.lang, langVersion: "1." + fmt.Sprint(r.IntN(20)), framework: p.framework, fwVersion: "3." + fmt.Sprint(r.IntN(5)),
-			runtime: p.runtime, rtVersion: "17.0." + fmt.Sprint(r.IntN(9)),
+			agent: p.agent, agentVersion: pick(p.versions), activation: pick(p.activations),
+			lang: p.lang, langVersion: pick(p.langVersions), runtime: p.runtime, rtVersion: pick(p.rtVersions),
 			host: fmt.Sprintf("host-%d", r.IntN(1000)), platform: []string{"linux", "linux", "windows", "darwin"}[r.IntN(4)],
 			provider: c.provider, region: c.region, zone: c.region + string(rune('a'+r.IntN(3))),
 			container: fmt.Sprintf("%012x", r.Uint64()&0xffffffffffff), pod: fmt.Sprintf("pod-%d", r.IntN(100)),
 		}
+		if len(p.frameworks) > 0 {
+			fw := p.frameworks[r.IntN(len(p.frameworks))]
+			s.framework, s.fwVersion = fw[0], fw[1]
+		}
+		out[i] = s
 	}
 	return out
 }
@@ -141,7 +179,9 @@ func (g *generator) appendDoc(b []byte, i int) (index string, _ []byte) {
 	w.obj("agent")
 	w.str("name", s.agent)
 	w.str("version", s.agentVersion)
-	w.str("activation_method", s.activation)
+	if s.activation != "" {
+		w.str("activation_method", s.activation)
+	}
 	w.close()
 	w.obj("service")
 	w.str("name", s.name)
@@ -154,7 +194,9 @@ func (g *generator) appendDoc(b []byte, i int) (index string, _ []byte) {
 	w.close()
 	w.obj("language")
 	w.str("name", s.lang)
-	w.str("version", s.langVersion)
+	if s.langVersion != "" {
+		w.str("version", s.langVersion)
+	}
 	w.close()
 	if s.env != "" {
 		w.str("environment", s.env)
@@ -162,7 +204,9 @@ func (g *generator) appendDoc(b []byte, i int) (index string, _ []byte) {
 	if s.framework != "" {
 		w.obj("framework")
 		w.str("name", s.framework)
-		w.str("version", s.fwVersion)
+		if s.fwVersion != "" {
+			w.str("version", s.fwVersion)
+		}
 		w.close()
 	}
 	if s.runtime != "" {

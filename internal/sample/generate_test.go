@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,55 @@ func TestBehavioralObjects(t *testing.T) {
 	}
 	if len(views) != 7 || oldest < 115 || outside90 < 20 || counters < 25 {
 		t.Errorf("views %v, oldest %d days, %d outside 90 days, %d counters", views, oldest, outside90, counters)
+	}
+}
+
+// What each agent reports about itself is what that agent really sends:
+// Java's activation methods only on Java, .NET's only on .NET, none on Go,
+// RUM and OpenTelemetry; a framework and runtime only where the agent has one.
+func TestAgentsReportPlausibleActivationFrameworkRuntime(t *testing.T) {
+	activations := map[string][]string{
+		"java":   {"javaagent-flag", "apm-agent-attach-cli", "k8s-attach"},
+		"nodejs": {"require", "import", "preload"},
+		"python": {"wrapper", "k8s-attach", "aws-lambda-layer"},
+		"ruby":   {"require", "k8s-attach"},
+		"dotnet": {"profiler", "nuget", "startup-hook"},
+	}
+	runtimes := map[string]string{"java": "Java", "nodejs": "node", "python": "CPython", "go": "gc", "ruby": "ruby", "dotnet": ".NET",
+		"opentelemetry/java": "OpenJDK Runtime Environment", "otlp/python": "CPython"}
+	seen := map[string]map[string]bool{}
+	// Five services per agent: methods vary by service.
+	g := newGen(3)
+	g.services = newServices(g.r, 45)
+	for i := 0; i < 3000; i++ {
+		src := decode(t, g.doc(i).Raw)
+		agent := src["agent"].(map[string]any)
+		name := agent["name"].(string)
+		method, hasMethod := agent["activation_method"].(string)
+		svc := src["service"].(map[string]any)
+		runtime, _ := svc["runtime"].(map[string]any)
+		_, hasFramework := svc["framework"]
+		switch allowed, ok := activations[name]; {
+		case ok && !slices.Contains(allowed, method):
+			t.Fatalf("%s reports activation method %q", name, method)
+		case !ok && hasMethod:
+			t.Fatalf("%s reports activation method %q; it reports none", name, method)
+		}
+		if want := runtimes[name]; want == "" && runtime != nil || want != "" && (runtime == nil || runtime["name"] != want) {
+			t.Fatalf("%s reports runtime %v, want %q", name, runtime, want)
+		}
+		if hasFramework != (name != "rum-js" && !strings.Contains(name, "/")) {
+			t.Fatalf("%s: framework present %v", name, hasFramework)
+		}
+		if seen[name] == nil {
+			seen[name] = map[string]bool{}
+		}
+		seen[name][method] = true
+	}
+	// More than one method per agent that has several, so the sample shows the spread.
+	for name, allowed := range activations {
+		if len(allowed) > 1 && len(seen[name]) < 2 {
+			t.Errorf("%s: only %v in 3000 documents", name, seen[name])
+		}
 	}
 }
