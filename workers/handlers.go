@@ -204,6 +204,9 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	// run adds one set of requests, under the cap, not one per task. It runs
 	// beside the task, so the task's took is its own, and is done before the
 	// task is recorded, so the identity is stored before the run can seal.
+	// Its requests go at once, so it ends before the task's own do: it holds
+	// the job for nothing (measured against the other placements in
+	// docs/critical-path.md).
 	described := make(chan struct{})
 	if len(r.SourceInfo) == 0 && p.Task == r.Tasks[0] {
 		go func() { defer close(described); h.captureSource(ctx, st, r) }()
@@ -219,7 +222,7 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	}
 	rec := so.Record
 	rec.Status, rec.TookMS, rec.Warnings, rec.FinishedAt = out.Status, out.Took.Milliseconds(), out.Warnings, h.d.Now().UTC()
-	rec.Deadline, rec.Result = out.Deadline, out.Result
+	rec.Deadline, rec.Result, rec.RequestStats = out.Deadline, out.Result, out.Requests
 	if out.Err != nil {
 		rec.Error = redact(out.Err.Error(), h.d.Config.Secrets())
 	}
@@ -240,22 +243,31 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 }
 
 // captureSource stores the source cluster's identity with the run, once, so
-// that its upload never needs the source. A failure is not the task's: the
-// upload tries again.
+// that its upload never needs the source, and records the errand as the
+// run's own entry (running, then ok or failed, with its requests). A
+// failure is not the task's: the upload tries again.
 func (h *Handlers) captureSource(ctx context.Context, st *run.Store, r run.Run) {
-	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Logger()
-	// Bounded on its own: the task must not wait long for a side errand.
-	ctx, cancel := context.WithTimeout(ctx, h.d.Config.SearchTimeout)
-	defer cancel()
-	src, err := h.describer(r).Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
-	if err != nil {
-		l.Warn().Err(err).Msg("cannot read the source cluster's identity yet; the upload tries again")
-		return
+	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Str("errand", run.ErrandSourceIdentity).Logger()
+	_ = st.RecordErrand(ctx, r.ID, run.Errand{Name: run.ErrandSourceIdentity, Status: run.TaskRunning, Worker: h.worker,
+		StartedAt: h.d.Now().UTC()}, nil)
+	d := h.describer(r)
+	d.Refusals = st
+	var src uploader.Source
+	e := h.d.Executor.Errand(ctx, r.ID, run.ErrandSourceIdentity, h.worker, func(ctx context.Context, doer es.Doer) (err error) {
+		src, err = d.Describe(ctx, doer, h.d.Config.SearchTimeout)
+		return err
+	})
+	var info []byte
+	if e.Status == run.TaskOK {
+		info, _ = json.Marshal(src)
+	} else {
+		e.Error = redact(e.Error, h.d.Config.Secrets())
+		l.Warn().Str("error", e.Error).Msg("cannot read the source cluster's identity yet; the upload tries again")
 	}
-	b, _ := json.Marshal(src)
-	if err := st.SetSourceInfo(ctx, r.ID, b); err != nil {
+	if err := st.RecordErrand(ctx, r.ID, e, info); err != nil {
 		l.Warn().Err(err).Msg("cannot store the source cluster's identity")
 	}
+	l.Info().Int64("took_ms", e.TookMS).Int("requests", e.Requests).Msg("errand done")
 }
 
 // bridgeWindow is how long a worker keeps retrying a Redis write that
@@ -425,7 +437,9 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	where, state, err := h.deliver(ctx, st, r)
 	if err == nil {
 		l.Info().Str("to", where).Int("attempt", attempt).Msg("payload " + string(state))
-		return ignoreState(st.UploadDelivered(ctx, r.ID, state, attempt, where, now))
+		// Delivered at the end of the delivery, so a run's breakdown counts
+		// the upload's own time.
+		return ignoreState(st.UploadDelivered(ctx, r.ID, state, attempt, where, h.d.Now()))
 	}
 	msg := redact(err.Error(), h.d.Config.Secrets())
 	window := h.d.Config.UploadRetryWindow

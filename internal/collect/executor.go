@@ -53,6 +53,8 @@ type Outcome struct {
 	Interrupted bool
 	Warnings    []string
 	Took        time.Duration
+	// Requests is what the task's requests spent (see Meter).
+	Requests run.RequestStats
 }
 
 // OpaqueID labels a task's requests (X-Opaque-Id), so the cluster's tasks
@@ -97,6 +99,8 @@ func (x *Executor) Run(ctx context.Context, j Job) (out Outcome) {
 			&deadlineError{which: run.DeadlineRun, after: j.RunDeadline.Sub(start).Round(time.Millisecond), env: "APMTEL_RUN_DEADLINE"})
 		defer cancelRun()
 	}
+	meter := NewMeter(x.Now)
+	tctx = WithMeter(tctx, meter)
 	source := x.Doer(OpaqueID(j.RunID, j.Task.Name))
 	var mu sync.Mutex
 	var warnings []string
@@ -113,6 +117,7 @@ func (x *Executor) Run(ctx context.Context, j Job) (out Outcome) {
 		out.Warnings = append([]string(nil), warnings...)
 		mu.Unlock()
 		out.Took = x.now().Sub(start)
+		out.Requests = meter.Stats()
 	}()
 	frag, err := j.Task.Collect(tctx, env)
 	if err == nil {

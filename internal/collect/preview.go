@@ -27,7 +27,8 @@ func Preview(ctx context.Context, x *Executor, runID string, tasks []telemetry.T
 			started := time.Now().UTC()
 			o := x.Run(ctx, Job{RunID: runID, Task: t, Indices: ix})
 			rec := run.TaskRecord{Task: t.Name, Status: o.Status, TookMS: o.Took.Milliseconds(), Warnings: o.Warnings,
-				Deadline: o.Deadline, Attempt: 1, MaxAttempts: 1, StartedAt: started, FinishedAt: time.Now().UTC(), Result: o.Result}
+				Deadline: o.Deadline, Attempt: 1, MaxAttempts: 1, StartedAt: started, FinishedAt: time.Now().UTC(), Result: o.Result,
+				RequestStats: o.Requests}
 			if o.Err != nil {
 				rec.Error = o.Err.Error()
 			}

@@ -157,6 +157,11 @@ func (f Fleet) SearchWaiters() string { return f.base() + "searchslots:waiters" 
 // SearchWake is the pub/sub channel on which a freed fleet slot is announced.
 func (f Fleet) SearchWake() string { return f.base() + "searchslots:wake" }
 
+// Refused is the string marking that the source cluster refused what
+// (a request parameter, e.g. "cluster_stats.include_remotes"): set with a
+// TTL, so a cluster upgraded to accept it is asked again a day later.
+func (s Space) Refused(what string) string { return s.base() + "refused:" + what }
+
 // RunSuffixes are the suffixes of a run's keys after Run(id), "" for the run hash.
 var RunSuffixes = []string{"", ":results", ":pending", ":attempts", ":snapshot", ":plugins"}
 

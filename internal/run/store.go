@@ -158,6 +158,7 @@ func decodeRun(id string, m map[string]string) (Run, error) {
 			r.Report = &rep
 		}
 	}
+	r.Errands = decodeErrands(m)
 	if !r.Kind.Valid() {
 		errs = append(errs, fmt.Errorf("kind: %q", r.Kind))
 	}
@@ -256,7 +257,7 @@ func attemptField(task string, n int) string { return task + "#" + strconv.Itoa(
 
 func attemptOf(rec TaskRecord) Attempt {
 	return Attempt{Task: rec.Task, Attempt: rec.Attempt, Worker: rec.Worker, Status: rec.Status, QueuedAt: rec.QueuedAt,
-		StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt, TookMS: rec.TookMS, Error: rec.Error}
+		StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt, TookMS: rec.TookMS, Error: rec.Error, RequestStats: rec.RequestStats}
 }
 
 // CloseOutcome is what Close did.

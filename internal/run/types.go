@@ -189,6 +189,19 @@ type Run struct {
 	// run's first job starts (uploader.Source as JSON).
 	SourceInfo json.RawMessage `json:"source_info,omitempty"`
 	Report     *Report         `json:"report,omitempty"`
+	// Errands are the run's work besides its tasks (the source identity),
+	// in start order.
+	Errands []Errand `json:"errands,omitempty"`
+}
+
+// Errand returns the run's errand of that name, if it has one.
+func (r Run) Errand(name string) (Errand, bool) {
+	for _, e := range r.Errands {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Errand{}, false
 }
 
 // Uploadable reports whether the run's kind is ever uploaded.
@@ -213,6 +226,7 @@ type TaskRecord struct {
 	// LastError is the previous attempt's error while the task retries.
 	LastError string          `json:"last_error,omitempty"`
 	Result    json.RawMessage `json:"result,omitempty"`
+	RequestStats
 }
 
 // Attempt is one attempt of one task: a bar of the run's timeline.
@@ -226,6 +240,7 @@ type Attempt struct {
 	FinishedAt time.Time  `json:"finished_at,omitzero"`
 	TookMS     int64      `json:"took_ms,omitempty"`
 	Error      string     `json:"error,omitempty"`
+	RequestStats
 }
 
 // Report is the seal summary stored with a run (not part of the payload).
