@@ -32,7 +32,7 @@ func BenchmarkWorkerPeakRSSLargeAnswer(b *testing.B) {
 	if mb := os.Getenv("BENCH_MAX_ANSWER_MB"); mb != "" {
 		env = append(env, "APMTEL_SEARCH_MAX_ANSWER_MB="+mb)
 	}
-	w := testenv.Start(b, "worker", env, "worker")
+	w := testenv.NewProcs(b).Start("worker", env, "worker")
 	if _, stderr, code := testenv.Exec(b, env, "run", "--task", "cloud", "--wait"); code != 0 {
 		b.Fatalf("warm-up run: exit %d: %s", code, stderr)
 	}

@@ -14,11 +14,12 @@ import (
 // with Retry-After; the monitor logs the failures (a line or two, never a
 // token) and counts them in apmtel_auth_failures_total.
 func TestMonitorSlowsFailedAuthentication(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	monAddr := testenv.FreeAddr(t)
 	const token = "monitor-token-for-the-auth-test-0123"
 	env := s.env(t, testenv.ESURL(t), "APMTEL_MONITOR_ADDR="+monAddr, "APMTEL_MONITOR_TOKEN="+token)
-	mon := start(t, "monitor", env, "monitor")
+	mon := s.Start("monitor", env, "monitor")
 	get := func(tok string) *http.Response {
 		req, _ := http.NewRequest("GET", "http://"+monAddr+"/metrics", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -28,7 +29,7 @@ func TestMonitorSlowsFailedAuthentication(t *testing.T) {
 		}
 		return res
 	}
-	eventually(t, 20*time.Second, "the monitor", func() bool {
+	s.Eventually(20*time.Second, "the monitor", func() bool {
 		res := get(token)
 		if res != nil {
 			res.Body.Close()
@@ -48,7 +49,7 @@ func TestMonitorSlowsFailedAuthentication(t *testing.T) {
 		t.Errorf("200 wrong tokens: %v, want 10 (±2 refilled) × 401, the rest 429", codes)
 	}
 	var body string
-	eventually(t, 5*time.Second, "the throttle to let the right token in", func() bool {
+	s.Eventually(5*time.Second, "the throttle to let the right token in", func() bool {
 		res := get(token)
 		if res == nil {
 			return false
@@ -61,7 +62,7 @@ func TestMonitorSlowsFailedAuthentication(t *testing.T) {
 	if !strings.Contains(body, `apmtel_auth_failures_total{reason="throttled"}`) || !strings.Contains(body, `apmtel_auth_failures_total{reason="wrong"}`) {
 		t.Errorf("/metrics lacks apmtel_auth_failures_total:\n%s", body)
 	}
-	out := mon.out.String()
+	out := mon.Output()
 	if n := strings.Count(out, "authentication failed"); n < 1 || n > 2 {
 		t.Errorf("%d log lines of failed authentication, want 1-2:\n%s", n, out)
 	}

@@ -23,6 +23,7 @@ import (
 // (frame-ancestors 'none', X-Frame-Options DENY), while a frame of a server
 // without those headers loads (the detection works).
 func TestMonitorCannotBeFramed(t *testing.T) {
+	t.Parallel()
 	chrome, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("chromium is not installed: framing test skipped")
@@ -30,9 +31,9 @@ func TestMonitorCannotBeFramed(t *testing.T) {
 	s := newStack(t)
 	monAddr := testenv.FreeAddr(t)
 	env := s.env(t, testenv.ESURL(t), "APMTEL_MONITOR_ADDR="+monAddr)
-	start(t, "monitor", env, "monitor")
+	s.Start("monitor", env, "monitor")
 	mon := "http://" + monAddr
-	eventually(t, 20*time.Second, "the monitor", func() bool {
+	s.Eventually(20*time.Second, "the monitor", func() bool {
 		res, err := http.Get(mon + "/healthz")
 		if err == nil {
 			res.Body.Close()
@@ -78,7 +79,7 @@ func TestMonitorCannotBeFramed(t *testing.T) {
 	}
 	// frame URL → blocked (an error page stands in for it).
 	var got map[string]bool
-	eventually(t, 30*time.Second, "every frame to load or be refused", func() bool {
+	s.Eventually(30*time.Second, "every frame to load or be refused", func() bool {
 		res, err := chromedp.Call(ctx, page.GetFrameTree, cdp.Empty{})
 		if err != nil || res.FrameTree == nil {
 			return false

@@ -15,11 +15,12 @@ import (
 // affected task fails naming the index and what was partial, the task ends
 // failed (never ok), and its last good value stays the whole answer's.
 func TestFaultPartialAnswers(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl, "APMTEL_MAX_RETRY=1", "APMTEL_SEARCH_TIMEOUT=10s")
-	start(t, "worker-1", env, "worker")
+	s.Start("worker-1", env, "worker")
 	ctx := context.Background()
 	tasks := []string{"--task", "cloud", "--task", "processor_events"}
 	sealed := func(r run.Run) bool { return finalized(r) }
@@ -43,10 +44,10 @@ func TestFaultPartialAnswers(t *testing.T) {
 		{"shards_failed", "shards failed (injected: injected_fault", true},
 		{"no_aggregations", "aggregations missing: availability_zone, provider, region", false},
 	} {
-		setFault(p, faultproxy.Fault{Mode: "rewrite", Rewrite: tc.rewrite, Match: "_search"})
+		p.SetFault(faultproxy.Fault{Mode: "rewrite", Rewrite: tc.rewrite, Match: "_search"})
 		id := startRun(t, env, tasks...)
 		s.waitRun(t, id, 90*time.Second, "the partial run to seal", sealed)
-		setFault(p, faultproxy.Fault{Mode: "none"})
+		p.SetFault(faultproxy.Fault{Mode: "none"})
 		res := s.results(t, id)
 		cloud := res["cloud"]
 		if cloud.Status != run.TaskFailed || cloud.Attempt != 2 || len(cloud.Result) != 0 ||

@@ -253,7 +253,7 @@ func TestOrphanedActiveEntries(t *testing.T) {
 	q := keys.AsynqQueue(jobs.QueueCollect)
 	// A real active task: moved from pending with its lease, as asynq's
 	// dequeue does it (one script), here by hand so no handler is needed.
-	real, _ := rdb.RPopLPush(ctx, q.Pending(), q.Active()).Result()
+	real, _ := rdb.LMove(ctx, q.Pending(), q.Active(), "RIGHT", "LEFT").Result()
 	rdb.HSet(ctx, q.Task(real), "state", "active")
 	rdb.ZAdd(ctx, q.Lease(), redis.Z{Score: float64(time.Now().Add(30 * time.Second).Unix()), Member: real})
 	rdb.LPush(ctx, q.Active(), "bogus-1")

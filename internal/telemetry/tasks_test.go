@@ -91,15 +91,15 @@ func TestCloudAndHost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := asJSON(t, f["cloud"]); got != tc.wantCloud {
-				t.Errorf("cloud = %s, want %s", got, tc.wantCloud)
+			if d := diffJSON(t, tc.wantCloud, f["cloud"]); d != "" {
+				t.Errorf("cloud (-want +got):\n%s", d)
 			}
 			f, err = Host().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := asJSON(t, f["host"].(map[string]any)["os"].(map[string]any)["platform"]); got != tc.wantHost {
-				t.Errorf("host = %s, want %s", got, tc.wantHost)
+			if d := diffJSON(t, tc.wantHost, f["host"].(map[string]any)["os"].(map[string]any)["platform"]); d != "" {
+				t.Errorf("host (-want +got):\n%s", d)
 			}
 		})
 	}
@@ -123,13 +123,16 @@ func TestProcessorEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"counts":{"error":{"1d":1,"all":2},"metric":{"1d":3,"all":4},"onboarding":{"1d":9,"all":10},"span":{"1d":5,"all":6},"transaction":{"1d":7,"all":8}},"retainment":{"error":{"ms":86400000}}}`
-	if got := asJSON(t, f); got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
+	if d := diffJSON(t, want, f); d != "" {
+		t.Errorf("fragment (-want +got):\n%s", d)
 	}
 	// Answers without totals read as 0, never fail.
 	f, err = ProcessorEvents().Collect(context.Background(), testEnv(&recorder{answer: always(`{"hits":{"hits":[]}}`)}))
-	if err != nil || asJSON(t, f["counts"].(map[string]any)["span"]) != `{"1d":0,"all":0}` {
-		t.Errorf("no totals: %v %v", f, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffJSON(t, `{"1d":0,"all":0}`, f["counts"].(map[string]any)["span"]); d != "" {
+		t.Errorf("no totals: counts.span (-want +got):\n%s", d)
 	}
 	// A hit without @timestamp (Elasticsearch then sends no "fields") leaves
 	// that retainment out and keeps the counts, as Kibana does; a warning says so.
@@ -137,8 +140,11 @@ func TestProcessorEvents(t *testing.T) {
 	var warnings []string
 	env.Warn = func(m string) { warnings = append(warnings, m) }
 	f, err = ProcessorEvents().Collect(context.Background(), env)
-	if err != nil || f["retainment"] != nil || asJSON(t, f["counts"].(map[string]any)["error"]) != `{"1d":1,"all":1}` {
-		t.Errorf("hit without @timestamp: %s %v", asJSON(t, f), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffJSON(t, `{"1d":1,"all":1}`, f["counts"].(map[string]any)["error"]); f["retainment"] != nil || d != "" {
+		t.Errorf("hit without @timestamp: retainment %v, counts.error (-want +got):\n%s", f["retainment"], d)
 	}
 	if len(warnings) != 5 || !strings.Contains(warnings[0], "no @timestamp") {
 		t.Errorf("warnings %q", warnings)
@@ -170,8 +176,12 @@ func TestAgentConfiguration(t *testing.T) {
 	}
 	for _, tc := range tests {
 		f, err := AgentConfiguration().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
-		if err != nil || asJSON(t, f) != tc.want {
-			t.Errorf("%s: got %s, %v", tc.name, asJSON(t, f), err)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if d := diffJSON(t, tc.want, f); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, d)
 		}
 	}
 }
@@ -186,8 +196,12 @@ func TestVersions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		f, err := Versions().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
-		if err != nil || asJSON(t, f) != tc.want {
-			t.Errorf("%s: got %s, %v; want %s", tc.name, asJSON(t, f), err, tc.want)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if d := diffJSON(t, tc.want, f); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, d)
 		}
 	}
 }
@@ -210,12 +224,12 @@ func TestMerge(t *testing.T) {
 	dst := map[string]any{"counts": map[string]any{"error": map[string]any{"1d": 1}}, "x": 1}
 	Merge(dst, map[string]any{"counts": map[string]any{"span": map[string]any{"1d": 2}}, "x": 2, "l": []any{"a"}})
 	want := `{"counts":{"error":{"1d":1},"span":{"1d":2}},"l":["a"],"x":2}`
-	if got := asJSON(t, dst); got != want {
-		t.Errorf("merge = %s", got)
+	if d := diffJSON(t, want, dst); d != "" {
+		t.Errorf("merge (-want +got):\n%s", d)
 	}
 	f := WithTook(Fragment{}, "cloud", 12)
-	if got := asJSON(t, f); got != `{"tasks":{"cloud":{"took":{"ms":12}}}}` {
-		t.Errorf("took = %s", got)
+	if d := diffJSON(t, `{"tasks":{"cloud":{"took":{"ms":12}}}}`, f); d != "" {
+		t.Errorf("took (-want +got):\n%s", d)
 	}
 }
 
