@@ -198,6 +198,9 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	// run adds one set of requests, under the cap, not one per task. It runs
 	// beside the task, so the task's took is its own, and is done before the
 	// task is recorded, so the identity is stored before the run can seal.
+	// Its requests go at once, so it ends before the task's own do: it holds
+	// the job for nothing (measured against the other placements in
+	// docs/critical-path.md).
 	described := make(chan struct{})
 	if len(r.SourceInfo) == 0 && p.Task == r.Tasks[0] {
 		go func() { defer close(described); h.captureSource(ctx, c, r) }()
@@ -226,22 +229,32 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 }
 
 // captureSource stores the source cluster's identity with the run, once, so
-// that its upload never needs the source. A failure is not the task's: the
-// upload tries again.
+// that its upload never needs the source, and records the errand as the
+// run's own entry (running, then ok or failed, with its requests). A
+// failure is not the task's: the upload tries again.
 func (h *Handlers) captureSource(ctx context.Context, c Cluster, r run.Run) {
-	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Logger()
-	// Bounded on its own: the task must not wait long for a side errand.
-	ctx, cancel := context.WithTimeout(ctx, h.d.Config.SearchTimeout)
-	defer cancel()
-	src, err := h.describer(r).Describe(ctx, c.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
-	if err != nil {
-		l.Warn().Err(err).Msg("cannot read the source cluster's identity yet; the upload tries again")
-		return
+	st := c.Runs
+	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Str("errand", run.ErrandSourceIdentity).Logger()
+	_ = st.RecordErrand(ctx, r.ID, run.Errand{Name: run.ErrandSourceIdentity, Status: run.TaskRunning, Worker: h.worker,
+		StartedAt: h.d.Now.Now().UTC()}, nil)
+	d := h.describer(r)
+	d.Refusals = st
+	var src uploader.Source
+	e := c.Executor.Errand(ctx, r.ID, run.ErrandSourceIdentity, h.worker, func(ctx context.Context, doer es.Doer) (err error) {
+		src, err = d.Describe(ctx, doer, h.d.Config.SearchTimeout)
+		return err
+	})
+	var info []byte
+	if e.Status == run.TaskOK {
+		info, _ = json.Marshal(src)
+	} else {
+		e.Error = redact(e.Error, h.d.Config.Secrets())
+		l.Warn().Str("error", e.Error).Msg("cannot read the source cluster's identity yet; the upload tries again")
 	}
-	b, _ := json.Marshal(src)
-	if err := c.Runs.SetSourceInfo(ctx, r.ID, b); err != nil {
+	if err := st.RecordErrand(ctx, r.ID, e, info); err != nil {
 		l.Warn().Err(err).Msg("cannot store the source cluster's identity")
 	}
+	l.Info().Int64("took_ms", e.TookMS).Int("requests", e.Requests).Msg("errand done")
 }
 
 // bridgeWindow is how long a worker keeps retrying a Redis write that
@@ -406,7 +419,7 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	attempt, maxAttempts := retry+1, maxRetry+1
-	d, err := h.deliver(ctx, c, r, now)
+	d, err := h.deliver(ctx, c, r)
 	if err == nil {
 		ev := l.Info().Str("to", d.Where).Int("attempt", attempt)
 		where := d.Where
@@ -415,13 +428,12 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 			where += " (" + d.Note + ")"
 		}
 		ev.Msg("payload " + string(d.State))
-		return ignoreState(st.UploadDelivered(ctx, r.ID, d.State, attempt, where, now))
+		// Delivered at the end of the delivery, so a run's breakdown counts
+		// the upload's own time.
+		return ignoreState(st.UploadDelivered(ctx, r.ID, d.State, attempt, where, h.d.Now.Now()))
 	}
 	msg := redact(err.Error(), h.d.Config.Secrets())
-	since := r.Upload.Since
-	if since.IsZero() {
-		since = r.SealedAt
-	}
+	since := r.UploadSince()
 	final, why := UploadRetry{Window: h.d.Config.UploadRetryWindow}.Decide(UploadAttempt{Attempt: attempt, MaxAttempts: maxAttempts,
 		Since: since, Now: now, Permanent: errors.Is(err, errPermanent) || es.IsPermanent(err)})
 	if final {
@@ -442,9 +454,7 @@ var errPermanent = errors.New("permanent")
 
 // deliver builds the run's document (uploader.RunDocument) and puts it
 // into the sink, which says which state that reached.
-// The document is handed out at now, the time the upload records, so the
-// console rebuilds exactly this document for a delivered run.
-func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run, now time.Time) (uploader.Delivery, error) {
+func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run) (uploader.Delivery, error) {
 	st := c.Runs
 	if len(r.SourceInfo) == 0 {
 		// No job of the run could read it; the source is needed now.
@@ -464,7 +474,7 @@ func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run, now time.T
 			return uploader.Delivery{}, err
 		}
 	}
-	id, env, err := uploader.RunDocument(ctx, st, r, now)
+	id, env, err := uploader.RunDocument(ctx, st, r)
 	if errors.Is(err, uploader.ErrUnbuildable) {
 		return uploader.Delivery{}, fmt.Errorf("%w: %w", errPermanent, err)
 	}

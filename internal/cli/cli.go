@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
@@ -565,7 +566,9 @@ func newGatedSource(cfg config.Config, l zerolog.Logger, gate es.Gate) (*es.Clie
 		return nil, &config.UsageError{Err: errors.New("APMTEL_SOURCE_URL: the source cluster is not configured")}
 	}
 	warnInsecure(l, "source", cfg.Source)
-	return es.NewClient(es.ClientParams{Cluster: cfg.Source, Gate: gate})
+	// Metered: a task's and an errand's waits for the gate and request time
+	// are recorded with their attempt (collect.Meter).
+	return es.NewClient(es.ClientParams{Cluster: cfg.Source, Gate: collect.MeteredGate(gate), MaxBody: int64(cfg.SearchMaxAnswerMB) << 20})
 }
 
 func newSink(cfg config.Config, l zerolog.Logger) (uploader.Sink, error) {

@@ -23,6 +23,7 @@ import (
 	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/internal/uploader"
 	"github.com/apmtel/apmtel/scheduler"
 	"github.com/apmtel/apmtel/workers"
 )
@@ -130,14 +131,20 @@ func runRun(e *env, o *runOpts, args []string) error {
 		}
 		return err
 	}
+	attempts, err := st.Attempts(ctx, id)
+	if err != nil {
+		return err
+	}
+	breakdown := run.BreakdownOf(r, attempts)
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"run": r, "tasks": results}); err != nil {
+		if err := enc.Encode(map[string]any{"run": r, "tasks": results, "breakdown": breakdown}); err != nil {
 			return err
 		}
 	} else {
 		printSummary(e.stdout, r, results)
+		printBreakdown(e.stdout, breakdown)
 		// The console is the monitor's: run reads its address only to link it.
 		mc := config.Default()
 		_ = config.FromEnv(&mc, e.lookup, func(o config.Option) bool {
@@ -235,6 +242,12 @@ func (w *waiter) wait(ctx context.Context, id string) (run.Run, map[string]run.T
 			}
 			fmt.Fprintf(w.out, "[%2d/%d] %-26s %s\n", w.final, len(r.Tasks), name, line)
 		}
+		for _, e := range r.Errands {
+			if line := errandLine(e); shown["\x00errand:"+e.Name] != line {
+				shown["\x00errand:"+e.Name] = line
+				fmt.Fprintf(w.out, "[errand] %-26s %s\n", e.Name, line)
+			}
+		}
 		if time.Since(lastWorkerCheck) >= time.Second && w.insp != nil {
 			lastWorkerCheck = time.Now()
 			n := -1
@@ -294,6 +307,33 @@ func taskLine(rec run.TaskRecord, ok bool) string {
 		return fmt.Sprintf("ok %dms", rec.TookMS)
 	}
 	return fmt.Sprintf("%s %dms: %s", rec.Status, rec.TookMS, rec.Error)
+}
+
+// errandLine renders an errand's live state: "running on host/42", "ok
+// 212ms, 6 requests (slot wait 4ms, longest 2ms)", "failed 5000ms: …".
+func errandLine(e run.Errand) string {
+	if e.Status == run.TaskRunning {
+		return "running on " + e.Worker
+	}
+	s := fmt.Sprintf("%s %dms, %d requests (slot wait %dms, longest %dms)", e.Status, e.TookMS, e.Requests, e.SlotWaitMS, e.SlotWaitMaxMS)
+	if e.Error != "" {
+		s += ": " + e.Error
+	}
+	return s
+}
+
+// printBreakdown prints where the run's wall time went (run.BreakdownOf).
+func printBreakdown(w io.Writer, b run.Breakdown) {
+	// A cancelled run has no end to account to.
+	if b.Critical == "" || b.WallMS == 0 {
+		return
+	}
+	fmt.Fprintf(w, "wall time %dms; critical path through task %s:\n", b.WallMS, b.Critical)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, st := range b.Steps {
+		fmt.Fprintf(tw, "  %s\t%dms\n", st.Name, st.MS)
+	}
+	_ = tw.Flush()
 }
 
 func uploadLine(u run.Upload) string {
@@ -558,27 +598,36 @@ func runPreview(e *env, o *previewOpts, args []string) error {
 	// Preview shares the cluster-wide cap with the workers, so that trying
 	// it on a busy deployment does not overload the source.
 	var source *es.Client
+	// With Redis, preview also knows what the source refused before (the
+	// workers' memory of it), as a run's errand does, and whether the
+	// slot's run is sealed already.
 	var runs *run.Store
+	var refusals uploader.Refusals
 	if cfg.SearchConcurrency > 0 && cfg.Source.Configured() {
-		rt, err := openRuntime(cfg, "preview")
+		// err is the function's: newClusterSource's error below must reach the check after the if.
+		var rt *runtime
+		rt, err = openRuntime(cfg, "preview")
 		if err != nil {
 			return fmt.Errorf("%w (preview obeys the cluster-wide APMTEL_SEARCH_CONCURRENCY held in Redis; set it to 0 to preview without Redis)", err)
 		}
 		defer rt.Close()
 		runs = newRuns(rt.rdb, cfg)
-		if source, err = newClusterSource(cfg, l, rt.rdb); err != nil {
-			return err
-		}
+		refusals = runs
+		source, err = newClusterSource(cfg, l, rt.rdb)
 	} else {
 		source, err = newGatedSource(cfg, l, nil)
 	}
 	if err != nil {
 		return err
 	}
+	var described func() (uploader.Source, error)
+	if envelope {
+		described = startDescribe(ctx, cfg, source, refusals)
+	}
 	all, rep, results := previewOnce(ctx, cfg, source, selected, parallel)
 	b, err := json.Marshal(all.APM)
 	if err == nil && envelope {
-		b, err = previewEnvelope(ctx, e, cfg, source, runs, l, b, all.Plugins)
+		b, err = previewEnvelope(ctx, e, cfg, described, runs, l, b, all.Plugins)
 	} else if len(all.Plugins) > 0 {
 		fmt.Fprintf(e.stderr, "not shown: the objects of %s (stack_stats.kibana.plugins.<name>); see --envelope\n",
 			strings.Join(sortedKeys(all.Plugins), ", "))

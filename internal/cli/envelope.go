@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/boundedfile"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/uploader"
 	"github.com/apmtel/apmtel/scheduler"
@@ -24,16 +25,33 @@ func describer(cfg config.Config) uploader.Describer {
 	return uploader.Describer{KibanaIndex: cfg.Indices.Kibana, KibanaVersion: cfg.KibanaVersion}
 }
 
+// startDescribe reads the source's identity beside the tasks, as a run's
+// errand does, rather than after them; the returned function waits for it.
+func startDescribe(ctx context.Context, cfg config.Config, source es.Doer, refusals uploader.Refusals) func() (uploader.Source, error) {
+	var src uploader.Source
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Queued for the cap at its start, before the tasks that start after it.
+		d := describer(cfg)
+		d.Refusals = refusals
+		src, err = d.Describe(limiter.InTaskOrder(ctx), source, cfg.SearchTimeout)
+	}()
+	return func() (uploader.Source, error) { <-done; return src, err }
+}
+
 // previewEnvelope wraps the telemetry object apm, and the other plugins'
 // objects (application_usage, ui_counters), as the upload of the current
-// schedule slot's run would: the same Source reads, Build, the document id
-// and the sink's target. The document goes to stdout as the
-// result; the id, target and anything Describe could not read go to stderr.
+// schedule slot's run would: the same Source reads (described, started by
+// startDescribe), Build, the document id and the sink's target. The document
+// goes to stdout as the result; the id, target and anything Describe could
+// not read go to stderr.
 //
 // runs (nil without Redis) tells whether that run is sealed already: then
 // its document went out (or was skipped) and preview names no target.
-func previewEnvelope(ctx context.Context, e *env, cfg config.Config, source es.Doer, runs *run.Store, l zerolog.Logger, apm []byte, plugins map[string]map[string]any) ([]byte, error) {
-	src, err := describer(cfg).Describe(ctx, source, cfg.SearchTimeout)
+func previewEnvelope(ctx context.Context, e *env, cfg config.Config, described func() (uploader.Source, error), runs *run.Store, l zerolog.Logger, apm []byte, plugins map[string]map[string]any) ([]byte, error) {
+	src, err := described()
 	if err != nil {
 		return nil, fmt.Errorf("describe source: %w", err)
 	}
@@ -83,7 +101,7 @@ func sealedRun(ctx context.Context, runs *run.Store, id string) (run.Run, error)
 
 // newChannelSink is the sink of Kibana's own channel (APMTEL_TELEMETRY_ENDPOINT).
 func newChannelSink(cfg config.Config) (uploader.Sink, error) {
-	jwks, err := os.ReadFile(cfg.TelemetryJWKS)
+	jwks, err := boundedfile.Read(cfg.TelemetryJWKS)
 	if err != nil {
 		return nil, fmt.Errorf("APMTEL_TELEMETRY_JWKS: %w", err)
 	}

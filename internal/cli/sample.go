@@ -38,6 +38,7 @@ func sampleCommand() command {
 					fs.Int64Var(&o.Seed, "seed", 1, "random seed (same seed, same data)")
 					fs.IntVar(&o.Bulk, "bulk-size", 1000, "documents per bulk request")
 					fs.IntVar(&o.Parallel, "parallel", 3, "bulk requests in flight")
+					fs.StringVar(&o.Prefix, "prefix", "", "put before every index name, to keep this data apart on a shared cluster (point APMTEL_INDICES_* at it)")
 				},
 				run: func(e *env, _ []string) error { return runSampleAPM(e, o) }},
 			{name: "telemetry", summary: "load sample telemetry documents (many simulated clusters) into the telemetry cluster",

@@ -54,6 +54,8 @@ type Outcome struct {
 	Interrupted bool
 	Warnings    []string
 	Took        time.Duration
+	// Requests is what the task's requests spent (see Meter).
+	Requests run.RequestStats
 }
 
 // Record is the one translation of an outcome into its attempt's record:
@@ -70,7 +72,7 @@ type Outcome struct {
 //     never records one: the job goes back to the queue instead.
 func (o Outcome) Record(rec run.TaskRecord, finished time.Time, retryable bool, redact func(string) string) run.TaskRecord {
 	rec.Status, rec.TookMS, rec.Warnings, rec.FinishedAt = o.Status, o.Took.Milliseconds(), o.Warnings, finished.UTC()
-	rec.Deadline, rec.Result = o.Deadline, o.Result
+	rec.Deadline, rec.Result, rec.RequestStats = o.Deadline, o.Result, o.Requests
 	if o.Err != nil {
 		rec.Error = o.Err.Error()
 		if redact != nil {
@@ -123,6 +125,8 @@ func (x *Executor) Run(ctx context.Context, j Job) (out Outcome) {
 			&deadlineError{which: run.DeadlineRun, after: j.RunDeadline.Sub(start).Round(time.Millisecond), env: "APMTEL_RUN_DEADLINE"})
 		defer cancelRun()
 	}
+	meter := NewMeter(x.Now)
+	tctx = WithMeter(tctx, meter)
 	source := x.Doer(OpaqueID(j.RunID, j.Task.Name))
 	var mu sync.Mutex
 	var warnings []string
@@ -139,6 +143,7 @@ func (x *Executor) Run(ctx context.Context, j Job) (out Outcome) {
 		out.Warnings = append([]string(nil), warnings...)
 		mu.Unlock()
 		out.Took = x.now().Sub(start)
+		out.Requests = meter.Stats()
 	}()
 	frag, err := j.Task.Collect(tctx, env)
 	if err == nil {

@@ -32,6 +32,8 @@ type bar struct {
 	Label string
 	// WaitX is where the attempt was queued (its wait is drawn before it).
 	WaitX float64
+	// Errand marks the bar of a run's errand (not a task's attempt).
+	Errand bool
 }
 
 type lane struct {
@@ -67,9 +69,18 @@ type timeline struct {
 // finish (or to end while it runs). A worker runs several jobs at once
 // (APMTEL_CONCURRENCY), so a lane has as many rows as it had attempts
 // overlapping; each bar takes the first row free at its start. Bars are
-// emitted in start order (attempts come sorted from the store).
-func layoutTimeline(t0, end time.Time, attempts []run.Attempt) timeline {
+// emitted in start order (attempts come sorted from the store). A run's
+// errands (the source identity) get bars of their own in the lane of the
+// worker that ran them, marked as errands.
+func layoutTimeline(t0, end time.Time, attempts []run.Attempt, errands []run.Errand) timeline {
 	tl := timeline{Width: tlWidth, Gutter: tlGutter, PlotRight: tlWidth - tlRight}
+	isErrand := map[string]bool{}
+	for _, e := range errands {
+		name := errandLabel(e.Name)
+		isErrand[name] = true
+		attempts = append(attempts, run.Attempt{Task: name, Attempt: 1, Worker: e.Worker, Status: e.Status,
+			StartedAt: e.StartedAt, FinishedAt: e.FinishedAt, TookMS: e.TookMS, Error: e.Error})
+	}
 	var started []run.Attempt
 	for _, a := range attempts {
 		if a.StartedAt.IsZero() {
@@ -152,6 +163,9 @@ func layoutTimeline(t0, end time.Time, attempts []run.Attempt) timeline {
 		took := finish(a, end).Sub(a.StartedAt)
 		title := fmt.Sprintf("%s attempt %d on %s: %s, started +%s, took %s", a.Task, a.Attempt, w, a.Status,
 			formatDur(a.StartedAt.Sub(t0)), formatDur(took))
+		if isErrand[a.Task] {
+			title = fmt.Sprintf("%s on %s: %s, started +%s, took %s", a.Task, w, a.Status, formatDur(a.StartedAt.Sub(t0)), formatDur(took))
+		}
 		if !a.QueuedAt.IsZero() && a.QueuedAt.Before(a.StartedAt) {
 			title += ", waited " + formatDur(a.StartedAt.Sub(a.QueuedAt)) + " in the queue"
 		}
@@ -159,7 +173,7 @@ func layoutTimeline(t0, end time.Time, attempts []run.Attempt) timeline {
 			title += ": " + a.Error
 		}
 		b := bar{X: x0, Y: laneY[w] + float64(rowOf[i])*tlRow + 2, W: width, H: tlRow - 4, Task: a.Task, Attempt: a.Attempt,
-			Worker: w, Status: a.Status, Start: a.StartedAt, Title: title, WaitX: x0}
+			Worker: w, Status: a.Status, Start: a.StartedAt, Title: title, WaitX: x0, Errand: isErrand[a.Task]}
 		if !a.QueuedAt.IsZero() && a.QueuedAt.Before(a.StartedAt) {
 			b.WaitX = xOf(a.QueuedAt)
 		}
@@ -178,6 +192,9 @@ func layoutTimeline(t0, end time.Time, attempts []run.Attempt) timeline {
 	}
 	return tl
 }
+
+// errandLabel is how an errand is named on the timeline: apart from the tasks.
+func errandLabel(name string) string { return "errand: " + name }
 
 func finish(a run.Attempt, end time.Time) time.Time {
 	if !a.FinishedAt.IsZero() {
@@ -263,6 +280,8 @@ type historyData struct {
 	Wall   chart
 	Tasks  []chart
 	Sealed int
+	// Cluster is the cluster whose runs these are (?cluster=), kept by the form.
+	Cluster string
 }
 
 // historyView charts the newest n sealed runs (of kind, when given), oldest

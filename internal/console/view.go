@@ -91,6 +91,7 @@ type runListView struct {
 	Filter  string
 	Filters []string
 	Total   int
+	Cluster string
 }
 
 // tally counts a run's tasks that succeeded, failed and are still going.
@@ -173,14 +174,15 @@ type docView struct {
 }
 
 type runView struct {
-	Run      run.Run
-	Duration string
-	Serial   string
-	Tasks    []taskRow
-	Timeline timeline
-	Doc      docView
-	Problems []string
-	Upload   string
+	Run       run.Run
+	Duration  string
+	Serial    string
+	Tasks     []taskRow
+	Timeline  timeline
+	Breakdown breakdownView
+	Doc       docView
+	Problems  []string
+	Upload    string
 }
 
 func (c *console) runView(ctx context.Context, r run.Run) (runView, error) {
@@ -234,7 +236,8 @@ func (c *console) runView(ctx context.Context, r run.Run) (runView, error) {
 	case !r.ClosedAt.IsZero():
 		end = r.ClosedAt
 	}
-	v.Timeline = layoutTimeline(r.CreatedAt, end, attempts)
+	v.Timeline = layoutTimeline(r.CreatedAt, end, attempts, r.Errands)
+	v.Breakdown = breakdownOf(run.BreakdownOf(r, attempts))
 	v.Doc = c.document(ctx, r)
 	return v, nil
 }
@@ -259,13 +262,7 @@ func (c *console) document(ctx context.Context, r run.Run) docView {
 	case r.Status != run.StatusSealed:
 		return docView{Sent: "Not built yet: the document is assembled when the run seals.", Class: "pending"}
 	}
-	// A delivered document was handed out at its upload's time; any other
-	// is shown as it would be sent now.
-	fetched := c.o.Now.Now()
-	if r.Upload.State.Delivered() {
-		fetched = r.Upload.At
-	}
-	id, env, err := uploader.RunDocument(ctx, c.o.Runs, r, fetched)
+	id, env, err := uploader.RunDocument(ctx, c.o.Runs, r)
 	switch {
 	case errors.Is(err, uploader.ErrNoSource):
 		d := docView{Sent: "No job captured the source cluster's identity; the upload reads it from the source cluster before sending, so the envelope is not known yet.",
@@ -309,4 +306,55 @@ func indent(b []byte) string {
 		return string(b)
 	}
 	return buf.String()
+}
+
+// --- the breakdown of /runs/{id}
+
+type stepRow struct {
+	Name string
+	Dur  string
+	// Pct is the step's share of the wall time; Width the same in SVG-free
+	// CSS (a bar as wide as the share).
+	Pct   float64
+	Width string
+}
+
+type shareRow struct {
+	run.TaskShare
+	Critical bool
+}
+
+type breakdownView struct {
+	Wall     string
+	Critical string
+	// Largest is the step that took the biggest share.
+	Largest stepRow
+	Steps   []stepRow
+	Tasks   []shareRow
+	Errands []run.Errand
+}
+
+// breakdownOf renders b: the critical path's steps with their shares, the
+// tasks latest finish first (the ones that held the run up come first).
+func breakdownOf(b run.Breakdown) breakdownView {
+	v := breakdownView{Critical: b.Critical}
+	if b.WallMS > 0 {
+		v.Wall = formatDur(time.Duration(b.WallMS) * time.Millisecond)
+	}
+	for _, st := range b.Steps {
+		row := stepRow{Name: st.Name, Dur: formatDur(time.Duration(st.MS) * time.Millisecond)}
+		if b.WallMS > 0 {
+			row.Pct = 100 * float64(st.MS) / float64(b.WallMS)
+			row.Width = fmt.Sprintf("%.1f%%", row.Pct)
+		}
+		if st.MS > 0 && (v.Largest.Name == "" || row.Pct > v.Largest.Pct) {
+			v.Largest = row
+		}
+		v.Steps = append(v.Steps, row)
+	}
+	for _, ts := range b.SortedByEnd() {
+		v.Tasks = append(v.Tasks, shareRow{TaskShare: ts, Critical: ts.Task == b.Critical})
+	}
+	v.Errands = b.Errands
+	return v
 }

@@ -106,6 +106,11 @@ func (s Space) Latest() string { return s.base() + "latest" }
 // successful fragment, used to keep a failed task's previous value (Kibana erases it).
 func (s Space) LastGood() string { return s.base() + "lastgood" }
 
+// Counters is the hash of the run and upload counters (run.Counters): each
+// is incremented by the script that ends a run or an upload, so a count never
+// depends on a run still being in the history when metrics are read.
+func (s Space) Counters() string { return s.base() + "counters" }
+
 // SearchSlots is the sorted set of leases of the cluster-wide search limiter:
 // one per source cluster, since the cap protects that cluster.
 func (s Space) SearchSlots() string { return s.base() + "searchslots" }
@@ -162,6 +167,11 @@ func (f Fleet) SearchWaiters() string { return f.base() + "searchslots:waiters" 
 
 // SearchWake is the pub/sub channel on which a freed fleet slot is announced.
 func (f Fleet) SearchWake() string { return f.base() + "searchslots:wake" }
+
+// Refused is the string marking that the source cluster refused what
+// (a request parameter, e.g. "cluster_stats.include_remotes"): set with a
+// TTL, so a cluster upgraded to accept it is asked again a day later.
+func (s Space) Refused(what string) string { return s.base() + "refused:" + what }
 
 // RunSuffixes are the suffixes of a run's keys after Run(id), "" for the run hash.
 var RunSuffixes = []string{"", ":results", ":pending", ":attempts", ":snapshot", ":plugins"}

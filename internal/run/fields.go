@@ -23,4 +23,6 @@ const (
 	fieldUploadAt      = "upload_at"
 	fieldUploadSince   = "upload_since"
 	fieldSourceInfo    = "source_info"
+	// fieldErrandPrefix + name holds an errand's entry (Errand as JSON).
+	fieldErrandPrefix = "errand:"
 )

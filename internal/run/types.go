@@ -75,7 +75,15 @@ const (
 	// the run closed before it finished.
 	TaskTimeout   TaskStatus = "timeout"
 	TaskCancelled TaskStatus = "cancelled"
+	// TaskAbandoned is an attempt's status only: the run was sealed while
+	// the attempt was still marked running (its worker died or was paused
+	// past its lease, and another attempt, or the run's end, took over).
+	// Set by Seal with AbandonedReason; a task's record never has it.
+	TaskAbandoned TaskStatus = "abandoned"
 )
+
+// AbandonedReason is the error of an abandoned attempt.
+const AbandonedReason = "abandoned: the run was sealed while this attempt was still running (its worker was lost or paused past its lease)"
 
 // Final reports whether s is a task's last word in its run.
 func (s TaskStatus) Final() bool {
@@ -193,6 +201,30 @@ type Run struct {
 	// run's first job starts (uploader.Source as JSON).
 	SourceInfo json.RawMessage `json:"source_info,omitempty"`
 	Report     *Report         `json:"report,omitempty"`
+	// Errands are the run's work besides its tasks (the source identity),
+	// in start order.
+	Errands []Errand `json:"errands,omitempty"`
+}
+
+// Errand returns the run's errand of that name, if it has one.
+func (r Run) Errand(name string) (Errand, bool) {
+	for _, e := range r.Errands {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Errand{}, false
+}
+
+// UploadSince is when the run's upload last became due: its seal, or its
+// re-send. It starts the upload's retry window, and it is the document's
+// cacheDetails.fetchedAt, so every attempt of one send writes the same
+// document and the console shows exactly that document.
+func (r Run) UploadSince() time.Time {
+	if !r.Upload.Since.IsZero() {
+		return r.Upload.Since
+	}
+	return r.SealedAt
 }
 
 // Uploadable reports whether the run's kind is ever uploaded.
@@ -252,6 +284,7 @@ type TaskRecord struct {
 	// LastError is the previous attempt's error while the task retries.
 	LastError string          `json:"last_error,omitempty"`
 	Result    json.RawMessage `json:"result,omitempty"`
+	RequestStats
 }
 
 // Attempt is one attempt of one task: a bar of the run's timeline.
@@ -265,6 +298,7 @@ type Attempt struct {
 	FinishedAt time.Time  `json:"finished_at,omitzero"`
 	TookMS     int64      `json:"took_ms,omitempty"`
 	Error      string     `json:"error,omitempty"`
+	RequestStats
 }
 
 // Report is the seal summary stored with a run (not part of the payload).

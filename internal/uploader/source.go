@@ -3,12 +3,14 @@ package uploader
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apmtel/apmtel/internal/es"
@@ -58,14 +60,23 @@ type KibanaFacts struct {
 type Describer struct {
 	KibanaIndex   string
 	KibanaVersion string
+	// Refusals, when set, remembers per source cluster what it refused once
+	// (a parameter it does not know), so a later Describe does not ask again;
+	// nil asks every time.
+	Refusals Refusals
 }
 
-// Describe reads the source cluster's identity with the default Kibana
-// index and no configured Kibana version; Describer.Describe does the same
-// with the configuration's values.
-func Describe(ctx context.Context, d es.Doer, timeout time.Duration) (Source, error) {
-	return Describer{KibanaIndex: ".kibana*"}.Describe(ctx, d, timeout)
+// Refusals remembers what a source cluster refused. A lookup or a note that
+// fails (Redis down) is treated as "not known": the request is merely sent
+// as if for the first time.
+type Refusals interface {
+	Refused(ctx context.Context, what string) bool
+	NoteRefused(ctx context.Context, what string)
 }
+
+// RefusedIncludeRemotes names the refusal of _cluster/stats?include_remotes
+// (OpenSearch, Elasticsearch < 8.16).
+const RefusedIncludeRemotes = "cluster_stats.include_remotes"
 
 // savedObjectTypes are the types Kibana's "kibana" usage collector counts.
 var savedObjectTypes = []string{"dashboard", "visualization", "search", "index-pattern", "graph-workspace", "timelion-sheet"}
@@ -74,25 +85,65 @@ var savedObjectTypes = []string{"dashboard", "visualization", "search", "index-p
 // Kibana saved objects. The first three are what Kibana's collection cannot
 // do without, so their errors fail Describe (the caller retries); a missing
 // license or unreadable saved objects are recorded in Missing instead.
+//
+// The requests do not depend on each other, so they are sent at once (each
+// still takes its slot of the cluster-wide cap): one round trip instead of
+// six or seven in a row, each of which queued behind the other tasks'
+// requests. A failure of one of the three required ones cancels the rest.
 func (dr Describer) Describe(ctx context.Context, d es.Doer, timeout time.Duration) (Source, error) {
-	info, err := es.Info(ctx, d, timeout)
-	if err != nil {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg                    sync.WaitGroup
+		info                  es.ClusterInfo
+		stats, usage, lic     json.RawMessage
+		cfgs, counts          []byte
+		errInfo, errStats     error
+		errUsage, errLic      error
+		errConfigs, errCounts error
+	)
+	// required cancels the others when a required request fails: the
+	// Source cannot be built without it.
+	required := func(err *error, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if *err = f(); *err != nil {
+				cancel(errSibling)
+			}
+		}()
+	}
+	optional := func(err *error, f func() error) {
+		wg.Add(1)
+		go func() { defer wg.Done(); *err = f() }()
+	}
+	required(&errInfo, func() (err error) { info, err = es.Info(ctx, d, timeout); return err })
+	required(&errStats, func() (err error) { stats, err = dr.clusterStats(ctx, d, timeout); return err })
+	required(&errUsage, func() (err error) { usage, err = nodesUsage(ctx, d, timeout); return err })
+	optional(&errLic, func() (err error) { lic, err = license(ctx, d, timeout); return err })
+	if dr.KibanaIndex != "" {
+		optional(&errConfigs, func() (err error) { cfgs, err = configSearch(ctx, d, timeout, dr.KibanaIndex); return err })
+		optional(&errCounts, func() (err error) { counts, err = countSearch(ctx, d, timeout, dr.KibanaIndex); return err })
+	}
+	wg.Wait()
+	if err := firstOwn(errInfo, errStats, errUsage); err != nil {
 		return Source{}, err
 	}
 	src := Source{ClusterUUID: info.ClusterUUID, ClusterName: info.ClusterName, Version: info.Version.Number}
-	if src.ClusterStats, err = clusterStats(ctx, d, timeout); err != nil {
+	var err error
+	if src.ClusterStats, err = withUsage(stats, usage); err != nil {
 		return Source{}, err
 	}
-	src.License, err = license(ctx, d, timeout)
-	if err != nil {
-		if !es.IsPermanent(err) {
-			return Source{}, err
+	src.License = lic
+	if errLic != nil {
+		if !es.IsPermanent(errLic) {
+			return Source{}, errLic
 		}
 		// Kibana: "In OSS we'll get a 400 response"; the document then has no license.
-		src.Missing = append(src.Missing, err.Error())
+		src.Missing = append(src.Missing, errLic.Error())
 	}
 	if dr.KibanaIndex != "" {
-		k, err := kibanaFacts(ctx, d, timeout, dr.KibanaIndex)
+		k, err := kibanaFacts(cfgs, errConfigs, counts, errCounts, dr.KibanaIndex)
 		if err != nil {
 			src.Missing = append(src.Missing, "kibana saved objects: "+err.Error())
 		}
@@ -110,16 +161,45 @@ func (dr Describer) Describe(ctx context.Context, d es.Doer, timeout time.Durati
 	return src, nil
 }
 
+// errSibling is the cause Describe cancels its other requests with when a
+// required one failed.
+var errSibling = errors.New("another request of the source identity failed")
+
+// firstOwn returns the first error, in the order given, that is not merely
+// the cancellation caused by another's failure, so Describe reports the
+// same error it would report sending its requests in order.
+func firstOwn(errs ...error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, errSibling) && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 // clusterStats is GET _cluster/stats?timeout=60s&include_remotes=true
-// (Kibana's call) without _nodes and cluster_name, plus nodes.usage. A
-// cluster that rejects include_remotes (OpenSearch, Elasticsearch < 8.16)
-// is asked again without it.
-func clusterStats(ctx context.Context, d es.Doer, timeout time.Duration) (json.RawMessage, error) {
+// (Kibana's call) without _nodes and cluster_name. A cluster that rejects
+// include_remotes (OpenSearch, Elasticsearch < 8.16) is asked again without
+// it, and the refusal is noted (Refusals) so later runs ask without it at once.
+func (dr Describer) clusterStats(ctx context.Context, d es.Doer, timeout time.Duration) (json.RawMessage, error) {
 	req := es.Request{Method: "GET", Endpoint: "_cluster/stats", ClusterWide: true,
 		Params: url.Values{"timeout": {"60s"}, "include_remotes": {"true"}}, Timeout: timeout}
+	if dr.Refusals != nil && dr.Refusals.Refused(ctx, RefusedIncludeRemotes) {
+		req.Params.Del("include_remotes")
+	}
 	b, err := d.Do(ctx, req)
 	var e *es.Error
-	if err != nil && asESError(err, &e) && e.Status == 400 && strings.Contains(e.Error(), "include_remotes") {
+	if err != nil && req.Params.Has("include_remotes") && asESError(err, &e) && e.Status == 400 && strings.Contains(e.Error(), "include_remotes") {
+		if dr.Refusals != nil {
+			dr.Refusals.NoteRefused(ctx, RefusedIncludeRemotes)
+		}
 		req.Params.Del("include_remotes")
 		b, err = d.Do(ctx, req)
 	}
@@ -132,9 +212,14 @@ func clusterStats(ctx context.Context, d es.Doer, timeout time.Duration) (json.R
 	}
 	delete(stats, "_nodes")
 	delete(stats, "cluster_name")
-	usage, err := nodesUsage(ctx, d, timeout)
-	if err != nil {
-		return nil, err
+	return json.Marshal(stats)
+}
+
+// withUsage adds nodes.usage (from _nodes/usage) to the trimmed cluster stats.
+func withUsage(statsJSON, usage json.RawMessage) (json.RawMessage, error) {
+	var stats map[string]json.RawMessage
+	if err := json.Unmarshal(statsJSON, &stats); err != nil {
+		return nil, fmt.Errorf("cluster stats: decode: %w", err)
 	}
 	var nodes map[string]json.RawMessage
 	if raw, ok := stats["nodes"]; ok {
@@ -146,6 +231,7 @@ func clusterStats(ctx context.Context, d es.Doer, timeout time.Duration) (json.R
 		nodes = map[string]json.RawMessage{}
 	}
 	nodes["usage"] = usage
+	var err error
 	if stats["nodes"], err = json.Marshal(nodes); err != nil {
 		return nil, err
 	}
@@ -205,19 +291,47 @@ func license(ctx context.Context, d es.Doer, timeout time.Duration) (json.RawMes
 
 var configID = regexp.MustCompile(`^config(?:-global)?:([0-9]+)\.([0-9]+)\.([0-9]+)(-[0-9A-Za-z.-]+)?$`)
 
-// kibanaFacts reads the Kibana version from the ids of the "config" saved
-// objects (Kibana writes config:<version> when it starts a new version, so
-// the highest is the running one) and counts the saved objects Kibana's
-// "kibana" collector counts. A missing index gives no facts, not an error.
-func kibanaFacts(ctx context.Context, d es.Doer, timeout time.Duration, index string) (*KibanaFacts, error) {
-	params := url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}, "expand_wildcards": {"open,hidden"}}
-	b, err := d.Do(ctx, es.Request{Method: "POST", Index: []string{index}, Endpoint: "_search", Params: params, Timeout: timeout,
+// savedObjectParams are the parameters of both saved-object searches: a
+// missing index is no error.
+func savedObjectParams() url.Values {
+	return url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}, "expand_wildcards": {"open,hidden"}}
+}
+
+// configSearch asks for the ids of the "config" saved objects.
+func configSearch(ctx context.Context, d es.Doer, timeout time.Duration, index string) ([]byte, error) {
+	b, err := d.Do(ctx, es.Request{Method: "POST", Index: []string{index}, Endpoint: "_search", Params: savedObjectParams(), Timeout: timeout,
 		Body: map[string]any{
 			"size": 100, "_source": false, "track_total_hits": false, "timeout": es.FormatTimeout(timeout),
 			"query": map[string]any{"terms": map[string]any{"type": []string{"config", "config-global"}}},
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("config saved objects: %w", err)
+	}
+	return b, nil
+}
+
+// countSearch counts the saved objects Kibana's "kibana" collector counts.
+func countSearch(ctx context.Context, d es.Doer, timeout time.Duration, index string) ([]byte, error) {
+	b, err := d.Do(ctx, es.Request{Method: "POST", Index: []string{index}, Endpoint: "_search", Params: savedObjectParams(), Timeout: timeout,
+		Body: map[string]any{
+			"size": 0, "track_total_hits": false, "timeout": es.FormatTimeout(timeout),
+			"query": map[string]any{"terms": map[string]any{"type": savedObjectTypes}},
+			"aggs":  map[string]any{"types": map[string]any{"terms": map[string]any{"field": "type", "size": len(savedObjectTypes)}}},
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("saved object counts: %w", err)
+	}
+	return b, nil
+}
+
+// kibanaFacts reads the Kibana version from the ids of the "config" saved
+// objects (Kibana writes config:<version> when it starts a new version, so
+// the highest is the running one) and the counts of the saved objects
+// Kibana's "kibana" collector counts, from the answers (or errors) of
+// configSearch and countSearch. A missing index gives no facts, not an error.
+func kibanaFacts(cfgsBody []byte, cfgErr error, countsBody []byte, countErr error, index string) (*KibanaFacts, error) {
+	if cfgErr != nil {
+		return nil, cfgErr
 	}
 	var cfgs struct {
 		Hits struct {
@@ -226,7 +340,7 @@ func kibanaFacts(ctx context.Context, d es.Doer, timeout time.Duration, index st
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	if err := json.Unmarshal(b, &cfgs); err != nil {
+	if err := json.Unmarshal(cfgsBody, &cfgs); err != nil {
 		return nil, fmt.Errorf("config saved objects: decode: %w", err)
 	}
 	k := &KibanaFacts{}
@@ -244,14 +358,8 @@ func kibanaFacts(ctx context.Context, d es.Doer, timeout time.Duration, index st
 			best, k.Version, k.VersionFrom = v, strings.TrimPrefix(strings.TrimPrefix(h.ID, "config-global:"), "config:"), "saved_objects"
 		}
 	}
-	b, err = d.Do(ctx, es.Request{Method: "POST", Index: []string{index}, Endpoint: "_search", Params: params, Timeout: timeout,
-		Body: map[string]any{
-			"size": 0, "track_total_hits": false, "timeout": es.FormatTimeout(timeout),
-			"query": map[string]any{"terms": map[string]any{"type": savedObjectTypes}},
-			"aggs":  map[string]any{"types": map[string]any{"terms": map[string]any{"field": "type", "size": len(savedObjectTypes)}}},
-		}})
-	if err != nil {
-		return k, fmt.Errorf("saved object counts: %w", err)
+	if countErr != nil {
+		return k, countErr
 	}
 	var counts struct {
 		Shards struct {
@@ -266,7 +374,7 @@ func kibanaFacts(ctx context.Context, d es.Doer, timeout time.Duration, index st
 			} `json:"types"`
 		} `json:"aggregations"`
 	}
-	if err := json.Unmarshal(b, &counts); err != nil {
+	if err := json.Unmarshal(countsBody, &counts); err != nil {
 		return k, fmt.Errorf("saved object counts: decode: %w", err)
 	}
 	if counts.Shards.Total == 0 && k.Version == "" {

@@ -11,11 +11,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/run"
@@ -24,14 +28,18 @@ import (
 // fakeES answers requests by path; unknown paths are a 404.
 type fakeES struct {
 	answers map[string]func(r es.Request) (string, error)
-	paths   []string
+	// Describe sends its requests at once: paths is guarded by mu.
+	mu    sync.Mutex
+	paths []string
 }
 
 func (f *fakeES) Do(_ context.Context, r es.Request) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
 	f.paths = append(f.paths, r.Path())
+	f.mu.Unlock()
 	key := "/" + r.Endpoint
 	if len(r.Index) > 0 {
 		key = "/" + strings.Join(r.Index, ",") + "/" + r.Endpoint
@@ -118,14 +126,32 @@ func TestDescribe(t *testing.T) {
 	if len(src.Missing) != 0 {
 		t.Errorf("missing %q", src.Missing)
 	}
-	if got := strings.Join(f.paths[1:4], " "); got != "/_cluster/stats?include_remotes=true&timeout=60s /_nodes/usage?timeout=30s /_license?local=true" {
+	// Sent at once, so in any order: compare them sorted.
+	sort.Strings(f.paths)
+	if got := strings.Join(f.paths, " "); got != "/ /.kibana*/_search?allow_no_indices=true&expand_wildcards=open%2Chidden&ignore_unavailable=true "+
+		"/.kibana*/_search?allow_no_indices=true&expand_wildcards=open%2Chidden&ignore_unavailable=true "+
+		"/_cluster/stats?include_remotes=true&timeout=60s /_license?local=true /_nodes/usage?timeout=30s" {
 		t.Errorf("requests %s", got)
 	}
 	// Stored with the run as JSON and read back unchanged.
-	b, _ := json.Marshal(src)
+	b, err := json.Marshal(src)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var back Source
-	if err := json.Unmarshal(b, &back); err != nil || mustJSON(back) != string(b) {
-		t.Errorf("Source does not round-trip: %v", err)
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	// Raw JSON members compare by value: encoding compacts them.
+	byValue := cmp.Transformer("decode", func(r json.RawMessage) any {
+		var v any
+		if err := json.Unmarshal(r, &v); err != nil {
+			return string(r)
+		}
+		return v
+	})
+	if d := cmp.Diff(src, back, byValue); d != "" {
+		t.Errorf("Source does not round-trip (-stored +read back):\n%s", d)
 	}
 }
 
@@ -147,7 +173,7 @@ func TestDescribeOpenSearch(t *testing.T) {
 		t.Errorf("missing %q", src.Missing)
 	}
 	// Without a configured version nothing is invented.
-	src, _ = Describe(context.Background(), opensearch(), time.Minute)
+	src, _ = Describer{KibanaIndex: ".kibana*"}.Describe(context.Background(), opensearch(), time.Minute)
 	if src.Kibana != nil || !strings.Contains(strings.Join(src.Missing, "|"), "kibana version") {
 		t.Errorf("kibana %+v missing %q", src.Kibana, src.Missing)
 	}
@@ -157,14 +183,14 @@ func TestDescribeFailsOnTransientErrors(t *testing.T) {
 	for _, path := range []string{"/", "/_cluster/stats", "/_nodes/usage", "/_license"} {
 		f := elasticsearch()
 		f.answers[path] = func(es.Request) (string, error) { return "", &es.Error{Status: 503, Reason: "down"} }
-		if _, err := Describe(context.Background(), f, time.Minute); err == nil {
+		if _, err := (Describer{KibanaIndex: ".kibana*"}).Describe(context.Background(), f, time.Minute); err == nil {
 			t.Errorf("%s 503: Describe succeeded", path)
 		}
 	}
 	// Unreadable saved objects (say a 403) are only missing.
 	f := elasticsearch()
 	f.answers["/.kibana*/_search"] = func(es.Request) (string, error) { return "", &es.Error{Status: 403, Reason: "no privilege"} }
-	src, err := Describe(context.Background(), f, time.Minute)
+	src, err := Describer{KibanaIndex: ".kibana*"}.Describe(context.Background(), f, time.Minute)
 	if err != nil || src.Kibana != nil || !strings.Contains(strings.Join(src.Missing, "|"), "403") {
 		t.Errorf("403 on saved objects: %v %+v %q", err, src.Kibana, src.Missing)
 	}
@@ -346,5 +372,104 @@ func TestNewChannelSinkErrors(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// memo is a Refusals in memory.
+type memo struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (r *memo) Refused(_ context.Context, what string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[what]
+}
+
+func (r *memo) NoteRefused(_ context.Context, what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[what] = true
+}
+
+func TestDescribeRemembersRefusedIncludeRemotes(t *testing.T) {
+	refusals := &memo{m: map[string]bool{}}
+	d := Describer{KibanaIndex: ".kibana*", Refusals: refusals}
+	statsCalls := func(f *fakeES) []string {
+		var out []string
+		for _, p := range f.paths {
+			if strings.HasPrefix(p, "/_cluster/stats") {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	// First run: asked with include_remotes, refused, asked again, noted.
+	f := opensearch()
+	if _, err := d.Describe(context.Background(), f, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := statsCalls(f); len(got) != 2 || !strings.Contains(got[0], "include_remotes") || strings.Contains(got[1], "include_remotes") {
+		t.Errorf("first describe: cluster stats requests %q", got)
+	}
+	if !refusals.Refused(context.Background(), RefusedIncludeRemotes) {
+		t.Error("refusal not noted")
+	}
+	// Next run: one request, without it.
+	f = opensearch()
+	src, err := d.Describe(context.Background(), f, time.Minute)
+	if err != nil || src.ClusterUUID != "u1" {
+		t.Fatalf("second describe: %v %+v", err, src)
+	}
+	if got := statsCalls(f); len(got) != 1 || strings.Contains(got[0], "include_remotes") {
+		t.Errorf("second describe: cluster stats requests %q", got)
+	}
+	// A cluster that accepts it is never noted.
+	refusals = &memo{m: map[string]bool{}}
+	f = elasticsearch()
+	if _, err := (Describer{Refusals: refusals}).Describe(context.Background(), f, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if len(refusals.m) != 0 || len(statsCalls(f)) != 1 {
+		t.Errorf("elasticsearch: refusals %v, requests %q", refusals.m, statsCalls(f))
+	}
+}
+
+// slowES holds every request until all expected ones are in flight: a
+// Describe that sent them one after another would never get an answer.
+type slowES struct {
+	*fakeES
+	want    int
+	mu      sync.Mutex
+	n       int
+	arrived chan struct{}
+}
+
+func (s *slowES) Do(ctx context.Context, r es.Request) ([]byte, error) {
+	s.mu.Lock()
+	s.n++
+	if s.n == s.want {
+		close(s.arrived)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.arrived:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.fakeES.Do(ctx, r)
+}
+
+func TestDescribeSendsItsRequestsAtOnce(t *testing.T) {
+	s := &slowES{fakeES: elasticsearch(), want: 6, arrived: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	src, err := Describer{KibanaIndex: ".kibana*"}.Describe(ctx, s, time.Minute)
+	if err != nil {
+		t.Fatalf("describe: %v (requests in flight at once: %d of 6)", err, s.n)
+	}
+	if src.ClusterUUID != "u1" || src.Kibana == nil || src.Kibana.SavedObjects["dashboard"] != 4 {
+		t.Errorf("source %+v", src)
 	}
 }
