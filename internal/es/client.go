@@ -45,6 +45,9 @@ type Gate func(ctx context.Context) (context.Context, func(), error)
 // ClientParams are the inputs of NewClient.
 type ClientParams struct {
 	Cluster config.Cluster
+	// CACertSetting names the setting Cluster.CACert came from (like
+	// APMTEL_SOURCE_CA_CERT), so that a bad file's error says what to fix.
+	CACertSetting string
 	// Transport replaces the HTTP transport (tests, proxies); nil uses a tuned default.
 	Transport http.RoundTripper
 	// MaxRetries is the number of retries of a request answered 429 or 5xx,
@@ -94,13 +97,17 @@ func NewClient(p ClientParams) (*Client, error) {
 		t.ResponseHeaderTimeout = 0                                                                 // bounded per request by the context
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.Cluster.Insecure} //nolint:gosec // opt-in, warned about
 		if p.Cluster.CACert != "" {
+			setting := p.CACertSetting
+			if setting == "" {
+				setting = "CA certificate"
+			}
 			pem, err := boundedfile.Read(p.Cluster.CACert)
 			if err != nil {
-				return nil, fmt.Errorf("read CA certificate: %w", err)
+				return nil, fmt.Errorf("%s: %w", setting, err)
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("CA certificate %s holds no PEM certificate", p.Cluster.CACert)
+				return nil, fmt.Errorf("%s: %s holds no PEM certificate", setting, p.Cluster.CACert)
 			}
 			tlsCfg.RootCAs = pool
 		}
