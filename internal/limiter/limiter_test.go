@@ -554,3 +554,25 @@ func TestReleaseHandsTheSlotOn(t *testing.T) {
 		t.Errorf("%d holders after a leave that hands nothing on", c)
 	}
 }
+
+// RecoveryBound (tests) is the longest a dead process's slots stay taken: one lease
+// after its last heartbeat, plus one poll of the next waiter.
+func (s *Semaphore) RecoveryBound() time.Duration { return s.opt.Lease + maxPoll }
+
+// Doer (tests) wraps an es.Doer so that every request holds a slot, with
+// all its retries; processes use es.ClientParams.Gate (a slot per attempt).
+func (s *Semaphore) Doer(d es.Doer) es.Doer { return limited{d, s} }
+
+type limited struct {
+	es.Doer
+	s *Semaphore
+}
+
+func (l limited) Do(ctx context.Context, r es.Request) ([]byte, error) {
+	ctx, release, err := l.s.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return l.Doer.Do(ctx, r)
+}
