@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apmtel/apmtel/internal/run"
+	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
 )
 
@@ -18,7 +19,7 @@ func TestAssemble(t *testing.T) {
 		"b": {Status: run.TaskOK, TookMS: 6, Result: json.RawMessage(`{"counts":{"span":{"1d":2}}}`)},
 		"c": {Status: run.TaskTimeout, Error: "slow"},
 	}
-	snap, rep := Assemble([]string{"a", "b", "c", "d"}, results, map[string]json.RawMessage{"c": json.RawMessage(`{"c":true}`)})
+	snap, rep := Assemble(telemetry.Default(), []string{"a", "b", "c", "d"}, results, map[string]json.RawMessage{"c": json.RawMessage(`{"c":true}`)})
 	b, _ := json.Marshal(snap)
 	want := `{"c":true,"counts":{"error":{"1d":12345678901234567},"span":{"1d":2}},"tasks":{"a":{"took":{"ms":5}},"b":{"took":{"ms":6}}}}`
 	if string(b) != want {
@@ -39,7 +40,7 @@ func TestAssembleCorruptOKRecord(t *testing.T) {
 				"a": {Status: run.TaskOK, TookMS: 5, Result: json.RawMessage(raw)},
 				"b": {Status: run.TaskOK, TookMS: 6, Result: json.RawMessage(`{"b":1}`)},
 			}
-			snap, rep := Assemble([]string{"a", "b"}, results, map[string]json.RawMessage{"a": json.RawMessage(`{"a":"previous"}`)})
+			snap, rep := Assemble(telemetry.Default(), []string{"a", "b"}, results, map[string]json.RawMessage{"a": json.RawMessage(`{"a":"previous"}`)})
 			b, _ := json.Marshal(snap)
 			if want := `{"a":"previous","b":1,"tasks":{"b":{"took":{"ms":6}}}}`; string(b) != want {
 				t.Errorf("snapshot %s, want %s", b, want)
@@ -63,7 +64,7 @@ func FuzzAssemble(f *testing.F) {
 			"a": {Status: run.TaskOK, Result: a},
 			"b": {Status: run.TaskOK, Result: b},
 		}
-		snap, rep := Assemble([]string{"a", "b"}, results, nil)
+		snap, rep := Assemble(telemetry.Default(), []string{"a", "b"}, results, nil)
 		if len(rep.Tasks) != 2 || len(rep.Failed) != len(rep.Problems) {
 			t.Fatalf("report %+v", rep)
 		}
@@ -85,7 +86,7 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 		"ui_counters":       {Status: run.TaskFailed, Error: "boom"},
 	}
 	lastGood := map[string]json.RawMessage{"ui_counters": json.RawMessage(`{"dailyEvents":[{"appName":"apm","total":2}]}`)}
-	all, rep := AssembleAll([]string{"cloud", "application_usage", "ui_counters"}, results, lastGood)
+	all, rep := AssembleAll(telemetry.Default(), []string{"cloud", "application_usage", "ui_counters"}, results, lastGood)
 	if got := asJSON(all.APM); got != `{"cloud":{"provider":["aws"]},"tasks":{"cloud":{"took":{"ms":4}}}}` {
 		t.Errorf("apm object %s", got)
 	}
@@ -95,7 +96,7 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 	if asJSON(rep.Failed) != `["ui_counters"]` || asJSON(rep.CarriedOver) != `["ui_counters"]` || rep.Tasks["application_usage"].TookMS != 7 {
 		t.Errorf("report %+v", rep)
 	}
-	if snap, _ := Assemble([]string{"cloud", "application_usage", "ui_counters"}, results, lastGood); asJSON(snap) != asJSON(all.APM) {
+	if snap, _ := Assemble(telemetry.Default(), []string{"cloud", "application_usage", "ui_counters"}, results, lastGood); asJSON(snap) != asJSON(all.APM) {
 		t.Errorf("Assemble is the APM object of AssembleAll: %s", asJSON(snap))
 	}
 
@@ -103,11 +104,9 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 	plugins, _ := json.Marshal(all.Plugins)
 	var stored map[string]json.RawMessage // as the run store keeps and returns them
 	_ = json.Unmarshal(plugins, &stored)
-	env, err := uploader.Build(uploader.Source{ClusterUUID: "u1"}, time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), apm)
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	env, err := uploader.Document(uploader.Source{ClusterUUID: "u1"}, at, at, apm, stored)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.AddPlugins(stored); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -124,7 +123,7 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 		p["application_usage"]["apm"] == nil || p["ui_counters"]["dailyEvents"] == nil {
 		t.Errorf("stack_stats.kibana.plugins = %s", asJSON(p))
 	}
-	if err := env.AddPlugins(map[string]json.RawMessage{"apm": json.RawMessage(`{}`)}); err == nil {
+	if _, err := uploader.Document(uploader.Source{ClusterUUID: "u1"}, at, at, apm, map[string]json.RawMessage{"apm": json.RawMessage(`{}`)}); err == nil {
 		t.Error("a plugin object may not replace the APM object")
 	}
 }

@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/uploader"
 	"github.com/apmtel/apmtel/jobs"
@@ -36,8 +36,8 @@ type Options struct {
 	// history limit is a good value); 100 when 0.
 	Limit  int
 	Logger zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil).
+	Now clock.Clock
 }
 
 // Paths the console serves.
@@ -63,9 +63,6 @@ func Register(mux *http.ServeMux, o Options) error {
 	}
 	if o.Limit <= 0 {
 		o.Limit = 100
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	c := &console{o: o, tmpl: map[string]*template.Template{}}
 	for _, page := range []string{"runs", "run", "history"} {
