@@ -146,6 +146,9 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	note(ctx, p.RunID, p.Task)
 	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", p.RunID).Str("task", p.Task).Logger()
 	c, err := h.cluster(p.Source)
+	if errors.Is(err, ErrNotConfigured) && c.Runs != nil {
+		return h.notConfigured(ctx, c.Runs, p, err)
+	}
 	if err != nil {
 		return skip(fmt.Errorf("task %s: %w", p.Task, err))
 	}
@@ -228,6 +231,32 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	return err
 }
 
+// notConfigured ends a task of a cluster that left the clusters file or
+// was disabled: recorded as failed (no retry), so its run finalizes with
+// what it has; a run already gone or closed is left alone.
+func (h *Handlers) notConfigured(ctx context.Context, st *run.Store, p jobs.CollectPayload, why error) error {
+	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", p.RunID).Str("task", p.Task).Str("cluster", p.Source).Logger()
+	r, err := st.Get(ctx, p.RunID)
+	if collect.IsGone(err) {
+		l.Info().Msg("run no longer exists; job of an unconfigured cluster dropped")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("task %s: %w", p.Task, err)
+	}
+	if r.Status != run.StatusOpen || !slices.Contains(r.Tasks, p.Task) {
+		return nil
+	}
+	retry, _ := asynq.GetRetryCount(ctx)
+	rec := run.TaskRecord{Task: p.Task, Status: run.TaskFailed, Attempt: retry + 1, Worker: h.worker,
+		Error: why.Error(), FinishedAt: h.d.Now.Now().UTC()}
+	if _, err := h.record(ctx, st, r, rec); err != nil {
+		return err
+	}
+	l.Info().Str("reason", why.Error()).Msg("job of a cluster no longer collected ended")
+	return nil
+}
+
 // captureSource stores the source cluster's identity with the run, once, so
 // that its upload never needs the source, and records the errand as the
 // run's own entry (running, then ok or failed, with its requests). A
@@ -237,7 +266,7 @@ func (h *Handlers) captureSource(ctx context.Context, c Cluster, r run.Run) {
 	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Str("errand", run.ErrandSourceIdentity).Logger()
 	_ = st.RecordErrand(ctx, r.ID, run.Errand{Name: run.ErrandSourceIdentity, Status: run.TaskRunning, Worker: h.worker,
 		StartedAt: h.d.Now.Now().UTC()}, nil)
-	d := h.describer(r)
+	d := h.describer(c, r)
 	d.Refusals = st
 	var src uploader.Source
 	e := c.Executor.Errand(ctx, r.ID, run.ErrandSourceIdentity, h.worker, func(ctx context.Context, doer es.Doer) (err error) {
@@ -303,8 +332,8 @@ func transient(err error) bool {
 }
 
 // describer reads the source's envelope facts with the run's Kibana index.
-func (h *Handlers) describer(r run.Run) uploader.Describer {
-	return uploader.Describer{KibanaIndex: r.Indices.Kibana, KibanaVersion: h.d.Config.KibanaVersion}
+func (h *Handlers) describer(c Cluster, r run.Run) uploader.Describer {
+	return uploader.Describer{KibanaIndex: r.Indices.Kibana, KibanaVersion: c.KibanaVersion}
 }
 
 // record stores rec and, when no task of the run is left pending, enqueues
@@ -352,8 +381,10 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, "")
 	l := logs.Named(h.d.Logger, logs.Finalize).With().Str("run_id", p.RunID).Logger()
+	// A cluster no longer collected still finalizes and uploads the runs it
+	// has: only Redis and the sink are needed.
 	c, err := h.cluster(p.Source)
-	if err != nil {
+	if err != nil && (!errors.Is(err, ErrNotConfigured) || c.Runs == nil) {
 		return skip(fmt.Errorf("finalize: %w", err))
 	}
 	f, err := h.finalizer(c).Finalize(ctx, p.RunID, run.CloseReason(p.Reason))
@@ -387,8 +418,10 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, "")
 	l := logs.Named(h.d.Logger, logs.Upload).With().Str("run_id", p.RunID).Logger()
+	// A cluster no longer collected still finalizes and uploads the runs it
+	// has: only Redis and the sink are needed.
 	c, err := h.cluster(p.Source)
-	if err != nil {
+	if err != nil && (!errors.Is(err, ErrNotConfigured) || c.Runs == nil) {
 		return skip(fmt.Errorf("upload: %w", err))
 	}
 	st := c.Runs
@@ -463,7 +496,10 @@ func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run, now time.T
 	st := c.Runs
 	if len(r.SourceInfo) == 0 {
 		// No job of the run could read it; the source is needed now.
-		src, err := h.describer(r).Describe(ctx, c.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
+		if c.Executor == nil {
+			return uploader.Delivery{}, fmt.Errorf("%w: source cluster identity unknown and the cluster is no longer collected", errPermanent)
+		}
+		src, err := h.describer(c, r).Describe(ctx, c.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
 		if err != nil {
 			return uploader.Delivery{}, fmt.Errorf("source cluster identity: %w", err)
 		}

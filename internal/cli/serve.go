@@ -17,6 +17,7 @@ import (
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/console"
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/fleet"
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/redisconn"
@@ -73,8 +74,12 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 	if err != nil {
 		return err
 	}
+	clusters, err := fleet.FromConfig(cfg, l)
+	if err != nil {
+		return err
+	}
 	w, err := workers.NewProcess(workers.Options{Config: cfg, RDB: rt.rdb, Runs: newRuns(rt.rdb, cfg), Registry: telemetry.Default(),
-		Enqueuer: rt.client, Jobs: rt.insp, Sink: sink, Logger: l,
+		Enqueuer: rt.client, Jobs: rt.insp, Sink: sink, Logger: l, Fleet: clusters,
 		NewSource: func(gate es.Gate) (es.Doer, error) { return newGatedSource(cfg, l, gate) }})
 	if err != nil {
 		return err
