@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/backoff"
 	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
@@ -187,6 +188,21 @@ func (f *FleetClusters) apply(s fleet.Set) {
 			f.drop(name)
 		}
 	}
+}
+
+// Backoff returns the backoff state store of the named cluster (the
+// policy of APMTEL_FLEET_BACKOFF_AFTER over the interval).
+func (f *FleetClusters) Backoff(name string) *backoff.Store {
+	return NewBackoffStore(f.cfg, f.rdb, name)
+}
+
+// NewBackoffStore is the backoff store of the named cluster under cfg: the
+// one construction for the workers that write it and the scheduler that
+// reads it.
+func NewBackoffStore(cfg config.Config, rdb redis.UniversalClient, name string) *backoff.Store {
+	p := backoff.DefaultPolicy(cfg.Interval)
+	p.After = cfg.FleetBackoffAfter
+	return backoff.NewStore(rdb, fleet.Cluster{Name: name}.Space(cfg.KeyPrefix), p, cfg.HistoryTTL)
 }
 
 // Open is the number of clients held (tests: none is left behind).

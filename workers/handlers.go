@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/backoff"
 	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
@@ -46,6 +47,10 @@ type Deps struct {
 	Logger zerolog.Logger
 	// Now is the clock (the wall clock when nil) of the handlers and finalize.
 	Now clock.Clock
+	// Backoff returns the backoff state of a source cluster, where an ended
+	// run is counted (RunFailure); nil in a single-cluster deployment, which
+	// keeps no such state.
+	Backoff func(source string) *backoff.Store
 }
 
 // Handlers implements the job handlers: each decodes its payload, calls a
@@ -397,6 +402,9 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("finalize: %w", err)
 	}
 	h.dropDeadlineJob(ctx, f.Run, p.Reason)
+	// Counted by the finalize that sealed the run; a failed upload is
+	// counted when it fails for good (the same run counts once).
+	h.countRun(ctx, f.Run, f.SealedNow)
 	if !f.Upload {
 		return nil
 	}
@@ -477,6 +485,9 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 			Msg("upload failed for good; `apmtel upload " + r.ID + "` sends it again")
 		if serr := st.UploadFailed(ctx, r.ID, attempt, maxAttempts, why+": "+msg, now); serr != nil && !isState(serr) {
 			return serr
+		}
+		if r2, gerr := st.Get(ctx, r.ID); gerr == nil {
+			h.countRun(ctx, r2, true)
 		}
 		return skip(fmt.Errorf("upload: %s", msg))
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/backoff"
 	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
@@ -110,7 +111,7 @@ func NewProcess(o Options) (*Process, error) {
 			p.fleetCap = limiter.NewFleet(o.RDB, keys.NewFleet(cfg.KeyPrefix), cfg.FleetConcurrency)
 		}
 		p.clusters = NewFleetClusters(cfg, o.RDB, o.Fleet, p.fleetCap, o.Now, o.Logger)
-		p.assemble(p.clusters)
+		p.assemble(p.clusters, p.clusters.Backoff)
 		return p, nil
 	}
 	var gate es.Gate
@@ -125,15 +126,15 @@ func NewProcess(o Options) (*Process, error) {
 	}
 	x := NewExecutor(cfg, source)
 	x.Now = o.Now
-	p.assemble(OneCluster{Runs: o.Runs, Executor: x, KibanaVersion: cfg.KibanaVersion})
+	p.assemble(OneCluster{Runs: o.Runs, Executor: x, KibanaVersion: cfg.KibanaVersion}, nil)
 	return p, nil
 }
 
 // assemble makes the handlers over cs and the server.
-func (p *Process) assemble(cs Clusters) {
+func (p *Process) assemble(cs Clusters, bo func(string) *backoff.Store) {
 	o := p.o
 	h := NewHandlers(Deps{Config: o.Config, Clusters: cs, Registry: o.Registry,
-		Sink: o.Sink, Enqueuer: o.Enqueuer, Jobs: o.Jobs, Logger: o.Logger, Now: o.Now})
+		Sink: o.Sink, Enqueuer: o.Enqueuer, Jobs: o.Jobs, Logger: o.Logger, Now: o.Now, Backoff: bo})
 	p.handler = NewMux(h)
 	p.srv = NewServer(o.Config, o.RDB, o.Logger)
 }
