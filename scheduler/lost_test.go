@@ -25,7 +25,7 @@ import (
 func TestLostRunIsCollectedAgainWithinTheGrace(t *testing.T) {
 	t.Parallel()
 	addr := testenv.FreeAddr(t)
-	stop := testenv.RedisServer(t, addr)
+	stop := testenv.RedisServerAt(t, addr)
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
 	enq := asynq.NewClientFromRedisClient(rdb)
@@ -49,7 +49,7 @@ func TestLostRunIsCollectedAgainWithinTheGrace(t *testing.T) {
 		t.Error("StartFull with Redis down: no error")
 	}
 	restarted := time.Now()
-	testenv.RedisServer(t, addr)
+	testenv.RedisServerAt(t, addr)
 	if _, ok := slotRun(); ok {
 		t.Fatal("the restarted redis-server still holds the run: the test needs one without data")
 	}

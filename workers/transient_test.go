@@ -29,7 +29,7 @@ func TestTransientRedisErrors(t *testing.T) {
 	}
 	// A replica of a master that does not exist refuses writes: READONLY.
 	addr := testenv.FreeAddr(t)
-	testenv.RedisServer(t, addr, "--replicaof", "127.0.0.1", "1")
+	testenv.RedisServerAt(t, addr, "--replicaof", "127.0.0.1", "1")
 	replica := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() { replica.Close() })
 	cases = append(cases, struct {

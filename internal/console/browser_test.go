@@ -96,8 +96,14 @@ func newFixture(t *testing.T) fixture {
 // its URL.
 func serve(t *testing.T, st *run.Store) string {
 	t.Helper()
+	return serveOptions(t, Options{Runs: st, MonitorPath: "/monitoring", Sink: uploader.ESSink{Index: "telemetry-apm"}})
+}
+
+// serveOptions starts the console with o behind the monitor's guard.
+func serveOptions(t *testing.T, o Options) string {
+	t.Helper()
 	mux := http.NewServeMux()
-	if err := Register(mux, Options{Runs: st, MonitorPath: "/monitoring", Sink: uploader.ESSink{Index: "telemetry-apm"}}); err != nil {
+	if err := Register(mux, o); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -338,7 +344,7 @@ func TestConsoleNeedsToken(t *testing.T) {
 		for _, tc := range []struct {
 			auth string
 			want int
-		}{{"", 401}, {"Bearer wrong-token-0123456789", 401}, {"Bearer " + token, 200}} {
+		}{{"Bearer " + token, 200}, {"", 401}, {"Bearer wrong-token-0123456789", 401}} { // the token first: after 10 failures the guard answers 429
 			req, _ := http.NewRequest("GET", f.url+path, nil)
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)

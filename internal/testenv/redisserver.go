@@ -11,11 +11,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisServer starts a redis-server of the test's own on addr (a loopback
+// RedisServerAt starts a redis-server of the test's own on addr (a loopback
 // FreeAddr), without persistence, so a restart on the same address starts
 // empty; extra are further server arguments. The test is skipped when
 // redis-server is not installed. stop kills the server (also at cleanup).
-func RedisServer(t testing.TB, addr string, extra ...string) (stop func()) {
+func RedisServerAt(t testing.TB, addr string, extra ...string) (stop func()) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
