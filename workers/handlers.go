@@ -460,7 +460,7 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	attempt, maxAttempts := retry+1, maxRetry+1
-	d, err := h.deliver(ctx, c, r, now)
+	d, err := h.deliver(ctx, c, r)
 	if err == nil {
 		ev := l.Info().Str("to", d.Where).Int("attempt", attempt)
 		where := d.Where
@@ -474,10 +474,7 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 		return ignoreState(st.UploadDelivered(ctx, r.ID, d.State, attempt, where, h.d.Now.Now()))
 	}
 	msg := redact(err.Error(), h.d.Config.Secrets())
-	since := r.Upload.Since
-	if since.IsZero() {
-		since = r.SealedAt
-	}
+	since := r.UploadSince()
 	final, why := UploadRetry{Window: h.d.Config.UploadRetryWindow}.Decide(UploadAttempt{Attempt: attempt, MaxAttempts: maxAttempts,
 		Since: since, Now: now, Permanent: errors.Is(err, errPermanent) || es.IsPermanent(err)})
 	if final {
@@ -501,9 +498,7 @@ var errPermanent = errors.New("permanent")
 
 // deliver builds the run's document (uploader.RunDocument) and puts it
 // into the sink, which says which state that reached.
-// The document is handed out at now, the time the upload records, so the
-// console rebuilds exactly this document for a delivered run.
-func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run, now time.Time) (uploader.Delivery, error) {
+func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run) (uploader.Delivery, error) {
 	st := c.Runs
 	if len(r.SourceInfo) == 0 {
 		// No job of the run could read it; the source is needed now.
@@ -526,7 +521,7 @@ func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run, now time.T
 			return uploader.Delivery{}, err
 		}
 	}
-	id, env, err := uploader.RunDocument(ctx, st, r, now)
+	id, env, err := uploader.RunDocument(ctx, st, r)
 	if errors.Is(err, uploader.ErrUnbuildable) {
 		return uploader.Delivery{}, fmt.Errorf("%w: %w", errPermanent, err)
 	}

@@ -28,8 +28,7 @@ func TestTransientRedisErrors(t *testing.T) {
 		{"a script error", shared.Eval(ctx, "return redis.error_reply('boom')", nil).Err(), false},
 	}
 	// A replica of a master that does not exist refuses writes: READONLY.
-	addr := testenv.FreeAddr(t)
-	testenv.RedisServerAt(t, addr, "--replicaof", "127.0.0.1", "1")
+	addr := testenv.RedisServer(t, "--replicaof", "127.0.0.1", "1")
 	replica := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() { replica.Close() })
 	cases = append(cases, struct {

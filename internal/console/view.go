@@ -262,13 +262,7 @@ func (c *console) document(ctx context.Context, r run.Run) docView {
 	case r.Status != run.StatusSealed:
 		return docView{Sent: "Not built yet: the document is assembled when the run seals.", Class: "pending"}
 	}
-	// A delivered document was handed out at its upload's time; any other
-	// is shown as it would be sent now.
-	fetched := c.o.Now.Now()
-	if r.Upload.State.Delivered() {
-		fetched = r.Upload.At
-	}
-	id, env, err := uploader.RunDocument(ctx, c.o.Runs, r, fetched)
+	id, env, err := uploader.RunDocument(ctx, c.o.Runs, r)
 	switch {
 	case errors.Is(err, uploader.ErrNoSource):
 		d := docView{Sent: "No job captured the source cluster's identity; the upload reads it from the source cluster before sending, so the envelope is not known yet.",

@@ -216,6 +216,17 @@ func (r Run) Errand(name string) (Errand, bool) {
 	return Errand{}, false
 }
 
+// UploadSince is when the run's upload last became due: its seal, or its
+// re-send. It starts the upload's retry window, and it is the document's
+// cacheDetails.fetchedAt, so every attempt of one send writes the same
+// document and the console shows exactly that document.
+func (r Run) UploadSince() time.Time {
+	if !r.Upload.Since.IsZero() {
+		return r.Upload.Since
+	}
+	return r.SealedAt
+}
+
 // Uploadable reports whether the run's kind is ever uploaded.
 func (r Run) Uploadable() bool { return r.Kind == KindFull }
 

@@ -11,10 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisServerAt starts a redis-server of the test's own on addr (a loopback
-// FreeAddr), without persistence, so a restart on the same address starts
-// empty; extra are further server arguments. The test is skipped when
-// redis-server is not installed. stop kills the server (also at cleanup).
+// RedisServerAt is RedisServer on a given address, for a test that stops
+// the server and starts it again: without persistence, the restarted
+// server on the same address starts empty. stop kills it (also at cleanup).
 func RedisServerAt(t testing.TB, addr string, extra ...string) (stop func()) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -25,7 +24,7 @@ func RedisServerAt(t testing.TB, addr string, extra ...string) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append([]string{"--bind", host, "--port", port, "--save", "", "--appendonly", "no"}, extra...)...)
+	cmd := exec.Command(bin, append([]string{"--bind", host, "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir()}, extra...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

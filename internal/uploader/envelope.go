@@ -95,9 +95,8 @@ const TimestampFormat = "2006-01-02T15:04:05.000Z"
 // collectors' objects (application_usage, ui_counters), which go beside it
 // in stack_stats.kibana.plugins; at is the collection time (a run's seal
 // time) and fetched the time the document is handed out
-// (cacheDetails.fetchedAt): an upload's own time, and the console shows a
-// delivered run's document with its upload's time, so it is the document
-// that was sent.
+// (cacheDetails.fetchedAt): for a run, when its upload became due (its seal
+// or re-send), so every attempt writes the same document.
 func Document(src Source, at, fetched time.Time, apm json.RawMessage, plugins map[string]json.RawMessage) (Envelope, error) {
 	if src.ClusterUUID == "" {
 		return Envelope{}, fmt.Errorf("source cluster has no cluster_uuid")

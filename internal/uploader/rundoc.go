@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/apmtel/apmtel/internal/run"
 )
@@ -21,10 +20,11 @@ var ErrNoSource = errors.New("no job of the run captured the source cluster's id
 
 // RunDocument builds the document of sealed run r from what the run store
 // holds: the captured source identity, the snapshot, the other plugins'
-// objects and the seal time, handed out at fetched. It returns the
-// document id with it. The upload and the console both call it, so the
-// console shows the exact document the upload sends.
-func RunDocument(ctx context.Context, st *run.Store, r run.Run, fetched time.Time) (string, Envelope, error) {
+// objects, the seal time and the time the upload became due
+// (run.Run.UploadSince). It returns the document id with it. The upload and
+// the console both call it, so the console shows the exact document the
+// upload sends, and every attempt sends the same one.
+func RunDocument(ctx context.Context, st *run.Store, r run.Run) (string, Envelope, error) {
 	if len(r.SourceInfo) == 0 {
 		return "", Envelope{}, ErrNoSource
 	}
@@ -43,7 +43,7 @@ func RunDocument(ctx context.Context, st *run.Store, r run.Run, fetched time.Tim
 	if err != nil {
 		return "", Envelope{}, err
 	}
-	env, err := Document(src, r.SealedAt, fetched, snap, plugins)
+	env, err := Document(src, r.SealedAt, r.UploadSince(), snap, plugins)
 	if err != nil {
 		return "", Envelope{}, fmt.Errorf("%w: %w", ErrUnbuildable, err)
 	}
