@@ -38,10 +38,7 @@ func TestFleetReloadAddsAndRemoves(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = vf.Close() })
 	vcs := vf.Clusters()
-	urls := map[string]string{}
-	for _, v := range vcs {
-		urls[v.Name] = v.URL()
-	}
+	_, urls := addresses(vf)
 	removed, added := vcs[2].Name, vcs[3].Name
 	// The cluster to be removed answers slowly: its run is still going at the reload.
 	proxies[2].SetFault(faultproxy.Fault{Mode: "delay", DelayMS: 1500})

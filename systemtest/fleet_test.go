@@ -42,6 +42,17 @@ func virtualFleet(t *testing.T, n int, prefix string) *faultproxy.Fleet {
 	return vf
 }
 
+// addresses lists the fleet's cluster names and their URLs.
+func addresses(vf *faultproxy.Fleet) ([]string, map[string]string) {
+	var names []string
+	urls := map[string]string{}
+	for _, v := range vf.Clusters() {
+		names = append(names, v.Name)
+		urls[v.Name] = v.URL()
+	}
+	return names, urls
+}
+
 // clustersFile writes a clusters file naming each cluster with its URL
 // (urls overrides some) and cap.
 func clustersFile(t *testing.T, path string, names []string, urls map[string]string) {
@@ -136,12 +147,7 @@ func (fs *fleetStack) documents(t *testing.T) map[string]string {
 func TestFleetSlotOfTenClusters(t *testing.T) {
 	t.Parallel()
 	vf := virtualFleet(t, 10, "fl")
-	var names []string
-	urls := map[string]string{}
-	for _, v := range vf.Clusters() {
-		names = append(names, v.Name)
-		urls[v.Name] = v.URL()
-	}
+	names, urls := addresses(vf)
 	fs := startFleet(t, names, urls)
 	runs := map[string]run.Run{}
 	for _, n := range names {
@@ -197,12 +203,7 @@ func TestFleetSlotOfTenClusters(t *testing.T) {
 func TestFleetOneClusterDown(t *testing.T) {
 	t.Parallel()
 	vf := virtualFleet(t, 9, "fd")
-	var names []string
-	urls := map[string]string{}
-	for _, v := range vf.Clusters() {
-		names = append(names, v.Name)
-		urls[v.Name] = v.URL()
-	}
+	names, urls := addresses(vf)
 	down := "fd-down"
 	names = append(names, down)
 	urls[down] = "http://" + testenv.FreeAddr(t)
