@@ -27,6 +27,10 @@ import (
 // run store, so the job's run can be recorded, finalized and uploaded.
 var ErrNotConfigured = errors.New("cluster not configured")
 
+// ErrStopping refuses a job reaching a worker whose clients are closed: it
+// goes back to the queue (retried elsewhere), never archived.
+var ErrStopping = errors.New("worker stopping")
+
 // FleetClusters is the Clusters of a worker collecting from the clusters
 // of a clusters file: one client per cluster (its transport with its CA,
 // its credentials read from their files on every request, its URLs) behind
@@ -90,7 +94,7 @@ func (f *FleetClusters) Cluster(source string) (Cluster, error) {
 	c, ok := f.src.Current().Get(source)
 	switch {
 	case f.closed:
-		return Cluster{Runs: st}, fmt.Errorf("cluster %s: worker stopping", source)
+		return Cluster{Runs: st}, fmt.Errorf("cluster %s: %w", source, ErrStopping)
 	case !ok:
 		f.drop(source)
 		return Cluster{Runs: st}, fmt.Errorf("cluster %s: %w: not in the clusters file", source, ErrNotConfigured)

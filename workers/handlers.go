@@ -142,6 +142,15 @@ func (h *Handlers) cluster(source string) (Cluster, error) {
 	return h.d.Clusters.Cluster(keys.SourceOrDefault(source))
 }
 
+// skipUnlessStopping makes a Clusters error final, except a stopping
+// worker's: that job goes back to the queue.
+func skipUnlessStopping(err error) error {
+	if errors.Is(err, ErrStopping) {
+		return err
+	}
+	return skip(err)
+}
+
 // Collect runs one telemetry task of a run and records its outcome.
 func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	p, err := jobs.DecodeCollect(t.Payload())
@@ -155,7 +164,7 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 		return h.notConfigured(ctx, c.Runs, p, err)
 	}
 	if err != nil {
-		return skip(fmt.Errorf("task %s: %w", p.Task, err))
+		return skipUnlessStopping(fmt.Errorf("task %s: %w", p.Task, err))
 	}
 	st := c.Runs
 	r, err := st.Get(ctx, p.RunID)
@@ -390,7 +399,7 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 	// has: only Redis and the sink are needed.
 	c, err := h.cluster(p.Source)
 	if err != nil && (!errors.Is(err, ErrNotConfigured) || c.Runs == nil) {
-		return skip(fmt.Errorf("finalize: %w", err))
+		return skipUnlessStopping(fmt.Errorf("finalize: %w", err))
 	}
 	f, err := h.finalizer(c).Finalize(ctx, p.RunID, run.CloseReason(p.Reason))
 	if collect.IsGone(err) {
@@ -430,7 +439,7 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	// has: only Redis and the sink are needed.
 	c, err := h.cluster(p.Source)
 	if err != nil && (!errors.Is(err, ErrNotConfigured) || c.Runs == nil) {
-		return skip(fmt.Errorf("upload: %w", err))
+		return skipUnlessStopping(fmt.Errorf("upload: %w", err))
 	}
 	st := c.Runs
 	r, err := st.Get(ctx, p.RunID)
