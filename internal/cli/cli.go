@@ -109,7 +109,7 @@ func commands() []command {
 		{name: "scheduler", summary: "enqueue a telemetry run every APMTEL_INTERVAL (and at start when stale)",
 			groups: []string{gRedis, gLogging, gSchedule, gCatchup, gTask, gRun, gHistory, gIndices, gHTTP, gAccess, gFleet}, envOnly: []string{"task-timeout"}, run: runScheduler},
 		{name: "worker", summary: "process telemetry jobs (collect, finalize, upload)",
-			groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gWorker, gHTTP, gAccess, gFleet}, run: runWorker},
+			groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gWorker, gHTTP, gAccess, gFleet, gSchedule}, run: runWorker},
 		runCommand(store),
 		runsCommand(store),
 		{name: "cancel", summary: "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", usage: "RUN",
