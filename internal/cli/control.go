@@ -244,7 +244,9 @@ func (w *waiter) wait(ctx context.Context, id string) (run.Run, map[string]run.T
 		for _, e := range r.Errands {
 			if line := errandLine(e); shown["\x00errand:"+e.Name] != line {
 				shown["\x00errand:"+e.Name] = line
-				fmt.Fprintf(w.out, "[errand] %-26s %s\n", e.Name, line)
+				// The state starts in the tasks' column: "[errand]" is wider than "[ 1/21]".
+				width := max(0, 26+len(fmt.Sprintf("[%2d/%d]", len(r.Tasks), len(r.Tasks)))-len("[errand]"))
+				fmt.Fprintf(w.out, "[errand] %-*s %s\n", width, e.Name, line)
 			}
 		}
 		if time.Since(lastWorkerCheck) >= time.Second && w.insp != nil {
