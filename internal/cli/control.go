@@ -24,6 +24,7 @@ import (
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
 	"github.com/apmtel/apmtel/scheduler"
+	"github.com/apmtel/apmtel/workers"
 )
 
 // workerOnly are settings that only a worker reads, with what to do
@@ -94,19 +95,18 @@ func runRun(e *env, o *runOpts, args []string) error {
 	s := &scheduler.Scheduler{Config: cfg, Runs: st, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
 	ctx, stop := signalContext()
 	defer stop()
-	id := ""
+	id := scheduler.ManualRunID(time.Now())
 	if kind == run.KindFull && !force {
-		// Runs never overlap: a full run in progress is the one asked for.
-		if r, open, err := st.OpenFull(ctx); err == nil && open {
+		r, started, err := s.StartFull(ctx, id, "manual")
+		if err != nil {
+			return err
+		}
+		if !started {
 			id = r.ID
 			fmt.Fprintf(e.stderr, "a full run is already in progress (%s, %s): following it instead of starting another (--force starts one)\n", r.ID, r.Trigger)
 		}
-	}
-	if id == "" {
-		id = scheduler.ManualRunID(time.Now())
-		if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
-			return err
-		}
+	} else if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
+		return err
 	}
 	if asJSON {
 		// stdout holds the JSON document only.
@@ -660,25 +660,18 @@ func runPreview(e *env, o *previewOpts, args []string) error {
 // assembles their telemetry objects as finalize would (without last good
 // values): the APM object and the other plugins' objects.
 func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks []telemetry.Task, parallel int) (collect.Assembled, run.Report, map[string]run.TaskRecord) {
-	x := newExecutor(cfg, source)
+	x := workers.NewExecutor(cfg, source)
 	results := collect.Preview(ctx, x, "preview-"+time.Now().UTC().Format("20060102T150405Z"), tasks, cfg.Indices, parallel)
 	names := make([]string, len(tasks))
 	for i, t := range tasks {
 		names[i] = t.Name
 	}
-	all, rep := collect.AssembleAll(names, results, nil)
+	all, rep := collect.AssembleAll(telemetry.Default(), names, results, nil)
 	return all, rep, results
 }
 
-// newExecutor is the one executor configuration, shared by workers and preview.
-func newExecutor(cfg config.Config, source es.Doer) *collect.Executor {
-	return &collect.Executor{Source: source, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout}
-}
-
-// newClusterSource is the source client of every process that collects: the
-// cluster-wide semaphore in Redis (APMTEL_SEARCH_CONCURRENCY, 0 = none) is
-// its gate, so every attempt of every request, retries included, holds a
-// slot and a backoff holds none.
+// newClusterSource is preview's source client under the workers'
+// cluster-wide semaphore in Redis (APMTEL_SEARCH_CONCURRENCY, 0 = none).
 func newClusterSource(cfg config.Config, l zerolog.Logger, rdb redis.UniversalClient) (*es.Client, error) {
 	var gate es.Gate
 	if cfg.SearchConcurrency > 0 {
