@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -245,7 +244,9 @@ func (w *waiter) wait(ctx context.Context, id string) (run.Run, map[string]run.T
 		for _, e := range r.Errands {
 			if line := errandLine(e); shown["\x00errand:"+e.Name] != line {
 				shown["\x00errand:"+e.Name] = line
-				fmt.Fprintf(w.out, "[errand] %-26s %s\n", e.Name, line)
+				// The state starts in the tasks' column: "[errand]" is wider than "[ 1/21]".
+				width := max(0, 26+len(fmt.Sprintf("[%2d/%d]", len(r.Tasks), len(r.Tasks)))-len("[errand]"))
+				fmt.Fprintf(w.out, "[errand] %-*s %s\n", width, e.Name, line)
 			}
 		}
 		if time.Since(lastWorkerCheck) >= time.Second && w.insp != nil {
@@ -329,7 +330,7 @@ func printBreakdown(w io.Writer, b run.Breakdown) {
 		return
 	}
 	fmt.Fprintf(w, "wall time %dms; critical path through task %s:\n", b.WallMS, b.Critical)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w)
 	for _, st := range b.Steps {
 		fmt.Fprintf(tw, "  %s\t%dms\n", st.Name, st.MS)
 	}
@@ -351,13 +352,16 @@ func uploadLine(u run.Upload) string {
 
 // printSummary prints a table of the run's tasks.
 func printSummary(w io.Writer, r run.Run, results map[string]run.TaskRecord) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintf(tw, "TASK\tSTATUS\tTOOK_MS\tATTEMPT\tWORKER\tERROR\n")
 	ok := 0
 	for _, name := range r.Tasks {
-		rec := results[name]
+		rec, seen := results[name]
 		if rec.Status == run.TaskOK {
 			ok++
+		}
+		if !seen {
+			rec.Status = run.TaskQueued
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", name, rec.Status, rec.TookMS, rec.Attempt, rec.Worker, rec.Error)
 	}
@@ -427,7 +431,7 @@ func runRuns(e *env, o *runsOpts, args []string) error {
 		fmt.Fprintln(e.stdout, "none")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	fmt.Fprintf(tw, "RUN\tTRIGGER\tKIND\tSTATUS\tCREATED\tDURATION\tTASKS\tFAILED\tUPLOAD\n")
 	for _, r := range runs {
 		failed, dur := "-", "-"
