@@ -168,6 +168,8 @@ func TestBounds(t *testing.T) {
 		{"APMTEL_HISTORY_LIMIT", "10000", "1000000000000", "out of range 1-10000"},
 		{"APMTEL_HISTORY_LIMIT", "1", "0", "out of range 1-10000"},
 		{"APMTEL_CONCURRENCY", "256", "257", "out of range 1-256"},
+		{"APMTEL_METRICS_CLUSTER_LIMIT", "0", "-1", "out of range 0-100000"},
+		{"APMTEL_METRICS_CLUSTER_LIMIT", "100000", "100001", "out of range 0-100000"},
 		{"APMTEL_MAX_RETRY", "25", "26", "out of range 0-25"},
 		{"APMTEL_REDIS_DB", "1023", "1024", "out of range 0-1023"},
 		{"APMTEL_INTERVAL", "1m", "59s", "out of range 1m-8784h"},
@@ -193,7 +195,7 @@ func TestBounds(t *testing.T) {
 		})
 	}
 	// Every numeric or duration option is in the table above.
-	covered := "SEARCH_CONCURRENCY SEARCH_TIMEOUT POLL_INTERVAL HISTORY_LIMIT CONCURRENCY MAX_RETRY REDIS_DB INTERVAL TASK_TIMEOUT ORPHAN_MIN_AGE UPLOAD_RETRY_WINDOW CATCHUP_GRACE HISTORY_TTL RUN_DEADLINE"
+	covered := "SEARCH_CONCURRENCY SEARCH_TIMEOUT POLL_INTERVAL HISTORY_LIMIT CONCURRENCY MAX_RETRY REDIS_DB INTERVAL TASK_TIMEOUT ORPHAN_MIN_AGE UPLOAD_RETRY_WINDOW CATCHUP_GRACE HISTORY_TTL RUN_DEADLINE METRICS_CLUSTER_LIMIT"
 	for _, o := range Options() {
 		if (o.Kind() == KindInt || o.Kind() == KindDuration) && !slices.Contains(strings.Fields(covered), strings.TrimPrefix(o.Env, "APMTEL_")) {
 			t.Errorf("%s has no bounds test", o.Env)

@@ -26,11 +26,21 @@ type HTTP struct {
 	// monitor, a non-loopback address requires MonitorToken, which then
 	// guards /metrics (the health endpoints stay open for probes).
 	HTTPAddr string
+	// MetricsClusterLimit is how many clusters of a fleet get per-cluster
+	// series (a cluster label) on the monitor's /metrics; the rest are
+	// counted in apmtel_cluster_metrics_overflow, so a large fleet cannot
+	// blow up the series count of the Prometheus that scrapes it.
+	MetricsClusterLimit int
 }
+
+// maxMetricsClusterLimit bounds APMTEL_METRICS_CLUSTER_LIMIT: six series per
+// cluster, so 100,000 clusters are 600,000 series, already more than one
+// Prometheus should take from one target.
+const maxMetricsClusterLimit = 100000
 
 // DefaultHTTP serves a read-only monitor on loopback and no health endpoint.
 func DefaultHTTP() HTTP {
-	return HTTP{MonitorAddr: "127.0.0.1:8080", MonitorReadOnly: true}
+	return HTTP{MonitorAddr: "127.0.0.1:8080", MonitorReadOnly: true, MetricsClusterLimit: 1000}
 }
 
 // Validate checks the addresses and the token's shape (never echoing it).
@@ -42,6 +52,7 @@ func (h HTTP) Validate() error {
 	if h.MonitorToken != "" && (strings.TrimSpace(h.MonitorToken) != h.MonitorToken || len(h.MonitorToken) < 16) {
 		p.add("APMTEL_MONITOR_TOKEN", "must be at least 16 characters without leading or trailing blanks")
 	}
+	p.bound("APMTEL_METRICS_CLUSTER_LIMIT", int64(h.MetricsClusterLimit), 0, maxMetricsClusterLimit)
 	if h.HTTPAddr != "" {
 		if _, port, err := net.SplitHostPort(h.HTTPAddr); err != nil || port == "" {
 			p.add("APMTEL_HTTP_ADDR", "%q is not host:port (use 127.0.0.1:8081 or :8081)", h.HTTPAddr)

@@ -223,6 +223,8 @@ func Options() []Option {
 			v: str(func(c *Config) *string { return &c.MonitorToken })},
 		Option{Env: "APMTEL_MONITOR_READ_ONLY", Group: GroupMonitor, Flag: "monitor-read-only", Help: "serve Asynqmon read-only; false allows same-origin changes",
 			v: boolean(func(c *Config) *bool { return &c.MonitorReadOnly })},
+		Option{Env: "APMTEL_METRICS_CLUSTER_LIMIT", Group: GroupMonitor, Flag: "metrics-cluster-limit", Help: "clusters that get per-cluster series on the monitor's /metrics; the rest are counted in apmtel_cluster_metrics_overflow",
+			v: integer(func(c *Config) *int { return &c.MetricsClusterLimit })},
 		Option{Env: "APMTEL_HTTP_ADDR", Group: GroupHTTP, Flag: "http-addr", Help: "where worker and scheduler serve /healthz, /readyz and /metrics; empty = off (off loopback needs APMTEL_MONITOR_TOKEN)",
 			v: str(func(c *Config) *string { return &c.HTTPAddr })},
 		Option{Env: "APMTEL_MONITOR_HOSTS", Group: GroupAccess, Flag: "monitor-hosts", Help: "further host names the HTTP endpoints answer to (comma-separated)",

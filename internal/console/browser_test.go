@@ -96,8 +96,14 @@ func newFixture(t *testing.T) fixture {
 // its URL.
 func serve(t *testing.T, st *run.Store) string {
 	t.Helper()
+	return serveOptions(t, Options{Runs: st, MonitorPath: "/monitoring", Sink: uploader.ESSink{Index: "telemetry-apm"}})
+}
+
+// serveOptions starts the console with o behind the monitor's guard.
+func serveOptions(t *testing.T, o Options) string {
+	t.Helper()
 	mux := http.NewServeMux()
-	if err := Register(mux, Options{Runs: st, MonitorPath: "/monitoring", Sink: uploader.ESSink{Index: "telemetry-apm"}}); err != nil {
+	if err := Register(mux, o); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -13,6 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/fleet"
+	"github.com/apmtel/apmtel/internal/fleetstatus"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/uploader"
 	"github.com/apmtel/apmtel/jobs"
@@ -38,6 +40,14 @@ type Options struct {
 	Logger zerolog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Fleet is the cluster set (fleet.Static of fleet.FromSource in a
+	// single-cluster deployment); nil: no fleet page. See fleet.go.
+	Fleet fleet.Source
+	// Clusters reads each cluster's runs (its Redis must be set with a
+	// Fleet; its Prefix defaults to Runs' prefix); Schedule gives each
+	// cluster's next due time on the fleet page.
+	Clusters fleetstatus.Reader
+	Schedule fleetstatus.Schedule
 }
 
 // Paths the console serves.
@@ -53,13 +63,33 @@ func RunURL(id string) string { return RunsPath + "/" + url.PathEscape(id) }
 type console struct {
 	o    Options
 	tmpl map[string]*template.Template
+	// cluster is the cluster whose runs this console reads (?cluster=),
+	// "" for Options.Runs.
+	cluster string
 }
 
 // Register mounts the console's pages on mux: /runs, /runs/{id}, /history,
-// its stylesheet, and "/" itself, which goes to /runs.
+// /fleet (with a Fleet), its stylesheet, and "/" itself, which goes to /runs.
 func Register(mux *http.ServeMux, o Options) error {
+	c, err := newConsole(o)
+	if err != nil {
+		return err
+	}
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET "+staticPath, http.StripPrefix(staticPath, http.FileServerFS(static)))
+	mux.HandleFunc("GET "+RunsPath, c.runs)
+	mux.HandleFunc("GET "+RunsPath+"/{id}", c.run)
+	mux.HandleFunc("GET "+HistoryPath, c.history)
+	if c.o.Fleet != nil {
+		mux.HandleFunc("GET "+FleetPath, c.fleet)
+	}
+	mux.Handle("GET /{$}", http.RedirectHandler(RunsPath, http.StatusFound))
+	return nil
+}
+
+func newConsole(o Options) (*console, error) {
 	if o.Runs == nil {
-		return errors.New("console: no run store")
+		return nil, errors.New("console: no run store")
 	}
 	if o.Limit <= 0 {
 		o.Limit = 100
@@ -67,21 +97,18 @@ func Register(mux *http.ServeMux, o Options) error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if err := checkFleet(&o); err != nil {
+		return nil, err
+	}
 	c := &console{o: o, tmpl: map[string]*template.Template{}}
-	for _, page := range []string{"runs", "run", "history"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+	for _, page := range []string{"runs", "run", "history", "fleet"} {
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(template.FuncMap{"runurl": c.runURL}).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
-			return fmt.Errorf("console: template %s: %w", page, err)
+			return nil, fmt.Errorf("console: template %s: %w", page, err)
 		}
 		c.tmpl[page] = t
 	}
-	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET "+staticPath, http.StripPrefix(staticPath, http.FileServerFS(static)))
-	mux.HandleFunc("GET "+RunsPath, c.runs)
-	mux.HandleFunc("GET "+RunsPath+"/{id}", c.run)
-	mux.HandleFunc("GET "+HistoryPath, c.history)
-	mux.Handle("GET /{$}", http.RedirectHandler(RunsPath, http.StatusFound))
-	return nil
+	return c, nil
 }
 
 // page is what every template gets.
@@ -91,10 +118,15 @@ type page struct {
 	Monitor string
 	Refresh int
 	Data    any
+	// Fleet shows the fleet page in the menu; Cluster names the cluster
+	// whose runs the page shows.
+	Fleet   bool
+	Cluster string
 }
 
 func (c *console) render(w http.ResponseWriter, name string, p page) {
 	p.Monitor = c.o.MonitorPath + "/"
+	p.Fleet, p.Cluster = c.o.Fleet != nil, c.cluster
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := c.tmpl[name].Execute(w, p); err != nil {
@@ -122,6 +154,10 @@ func (c *console) asynqmonTask(source, runID, task string) string {
 }
 
 func (c *console) runs(w http.ResponseWriter, r *http.Request) {
+	c, ok := c.forCluster(w, r)
+	if !ok {
+		return
+	}
 	status := r.URL.Query().Get("status")
 	if status != "" && !validFilter(status) {
 		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("unknown status %q: want one of %v", status, filters))
@@ -137,6 +173,7 @@ func (c *console) runs(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusServiceUnavailable, err)
 		return
 	}
+	v.Cluster = c.cluster
 	refresh := 0
 	for _, row := range v.Rows {
 		if !row.Run.Status.Terminal() {
@@ -147,6 +184,10 @@ func (c *console) runs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *console) run(w http.ResponseWriter, r *http.Request) {
+	c, ok := c.forCluster(w, r)
+	if !ok {
+		return
+	}
 	id := r.PathValue("id")
 	rn, err := c.o.Runs.Get(r.Context(), id)
 	if errors.Is(err, run.ErrNotFound) {
@@ -173,6 +214,10 @@ func (c *console) run(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *console) history(w http.ResponseWriter, r *http.Request) {
+	c, ok := c.forCluster(w, r)
+	if !ok {
+		return
+	}
 	n := intParam(r, "n", 30, 2, c.o.Limit)
 	runs, err := c.o.Runs.List(r.Context(), c.o.Limit)
 	if err != nil {
@@ -188,5 +233,7 @@ func (c *console) history(w http.ResponseWriter, r *http.Request) {
 	case "all":
 		kind = ""
 	}
-	c.render(w, "history", page{Title: "History", Nav: "history", Data: historyView(runs, n, kind)})
+	v := historyView(runs, n, kind)
+	v.Cluster = c.cluster
+	c.render(w, "history", page{Title: "History", Nav: "history", Data: v})
 }

@@ -280,6 +280,8 @@ type historyData struct {
 	Wall   chart
 	Tasks  []chart
 	Sealed int
+	// Cluster is the cluster whose runs these are (?cluster=), kept by the form.
+	Cluster string
 }
 
 // historyView charts the newest n sealed runs (of kind, when given), oldest

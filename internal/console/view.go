@@ -90,6 +90,7 @@ type runListView struct {
 	Filter  string
 	Filters []string
 	Total   int
+	Cluster string
 }
 
 // tally counts a run's tasks that succeeded, failed and are still going.

@@ -21,4 +21,8 @@
 // once gone. Counters thus grow monotonically for the life of the monitor
 // and start from the history it finds at start-up, as any process's
 // counters start at its start.
+//
+// A fleet's clusters get a few gauges each (Clusters), the only series with
+// a cluster label, bounded by APMTEL_METRICS_CLUSTER_LIMIT with the clusters
+// beyond it counted; the metrics above keep their labels.
 package metrics
