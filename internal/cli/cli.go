@@ -96,19 +96,20 @@ const (
 	gMonitor   = config.GroupMonitor
 	gAccess    = config.GroupAccess
 	gHTTP      = config.GroupHTTP
+	gFleet     = config.GroupFleet
 )
 
 // globalGroups are the settings most commands read; help lists them last.
 var globalGroups = []string{gRedis, gLogging}
 
 func commands() []command {
-	all := []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gSchedule, gCatchup, gWorker, gMonitor, gAccess, gHTTP}
+	all := []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gSchedule, gCatchup, gWorker, gMonitor, gAccess, gHTTP, gFleet}
 	store := []string{gRedis, gLogging, gHistory}
 	return []command{
 		{name: "scheduler", summary: "enqueue a telemetry run every APMTEL_INTERVAL (and at start when stale)",
-			groups: []string{gRedis, gLogging, gSchedule, gCatchup, gTask, gRun, gHistory, gIndices, gHTTP, gAccess}, envOnly: []string{"task-timeout"}, run: runScheduler},
+			groups: []string{gRedis, gLogging, gSchedule, gCatchup, gTask, gRun, gHistory, gIndices, gHTTP, gAccess, gFleet}, envOnly: []string{"task-timeout"}, run: runScheduler},
 		{name: "worker", summary: "process telemetry jobs (collect, finalize, upload)",
-			groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gWorker, gHTTP, gAccess}, run: runWorker},
+			groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gWorker, gHTTP, gAccess, gFleet}, run: runWorker},
 		runCommand(store),
 		runsCommand(store),
 		{name: "cancel", summary: "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", usage: "RUN",
