@@ -268,7 +268,7 @@ func TestHelmManifests(t *testing.T) {
 			if hasHPA != (name == "hpa") || hasKEDA != (name == "keda") {
 				t.Fatalf("HPA %v, ScaledObject %v with values %q", hasHPA, hasKEDA, name)
 			}
-			if (worker.Spec.Replicas == nil) != (name != "default") {
+			if (worker.Spec.Replicas == nil) != (hasHPA || hasKEDA) {
 				t.Errorf("worker replicas %v: fixed without an autoscaler, absent with one", worker.Spec.Replicas)
 			}
 			if hasHPA {
