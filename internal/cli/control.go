@@ -110,6 +110,9 @@ func runRun(e *env, o *runOpts, args []string) error {
 	if o.all || len(clusters) > 1 {
 		return runMany(e, o, set, clusters, kind, tasks)
 	}
+	if c := clusters[0]; !c.Enabled && set.Origin() == fleet.OriginFile {
+		return &exitError{code: 1, err: fmt.Errorf("cluster %s is disabled: %s", c.Name, c.DisabledReason)}
+	}
 	if cfg, err = clusterConfig(cfg, set, clusters[0]); err != nil {
 		return err
 	}
