@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/apmtel/apmtel/internal/backoff"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/keys"
@@ -311,6 +313,54 @@ func TestRunAllWait(t *testing.T) {
 		if d.Cluster != n || d.Run.Status != run.StatusSealed || d.Run.Outcome() != run.OutcomeOK || len(d.Tasks) != len(d.Run.Tasks) ||
 			!strings.Contains(errOut, n+" "+d.Run.ID) {
 			t.Errorf("document %d: cluster %s, run %s %s, %d tasks; stderr %q", i, d.Cluster, d.Run.ID, d.Run.Status, len(d.Tasks), errOut)
+		}
+	}
+}
+
+// The monitor with a clusters file serves the fleet page (one row per
+// cluster, each linking to its runs) and the per-cluster gauges, from the
+// same runs as `apmtel clusters`.
+func TestMonitorServesFleet(t *testing.T) {
+	t.Parallel()
+	env := fleetEnv(t)
+	ctx := context.Background()
+	if _, err := runtest.Seed(ctx, storeOf(t, env, "alpha"), runtest.Spec{ID: "run-alpha", Tasks: []string{"cloud"}, Start: time.Now().Add(-time.Minute), Upload: run.UploadUploaded}); err != nil {
+		t.Fatal(err)
+	}
+	env["APMTEL_MONITOR_ADDR"] = "127.0.0.1:0"
+	env["APMTEL_MONITOR_TOKEN"] = "fleet-token-0123456789"
+	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serveMonitor(mctx, cfg, testRuntime(t, cfg), zerolog.Nop(), ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("monitor: %v", err)
+	}
+	defer func() { cancel(); <-done }()
+	base := "http://" + addr
+	code, body := fetch(t, base+"/fleet", cfg.MonitorToken)
+	if code != 200 {
+		t.Fatalf("/fleet = %d %.300q", code, body)
+	}
+	for _, n := range []string{"alpha", "beta", "gamma"} {
+		if !strings.Contains(body, `/runs?cluster=`+n) {
+			t.Errorf("/fleet has no link to %s's runs", n)
+		}
+	}
+	if code, body := fetch(t, base+"/runs?cluster=alpha", cfg.MonitorToken); code != 200 || !strings.Contains(body, `run-alpha`) {
+		t.Errorf("/runs?cluster=alpha = %d, missing run-alpha", code)
+	}
+	code, body = fetch(t, base+"/metrics", cfg.MonitorToken)
+	for _, want := range []string{`apmtel_cluster_last_run_status{cluster="alpha",status="ok"} 1`, `apmtel_cluster_last_run_status{cluster="beta",status="ok"} 0`, `apmtel_cluster_metrics_overflow 0`} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics = %d, missing %s", code, want)
 		}
 	}
 }
