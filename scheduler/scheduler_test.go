@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -209,6 +210,10 @@ func TestNoCatchUpRightBeforeTheNextSlot(t *testing.T) {
 				b.cfg.Interval = tc.interval
 			}
 			s := b.scheduler(t, tc.now)
+			// The scheduler decides on the catch-up run before it first
+			// waits for a slot, and logs that wait.
+			logs := &testenv.Buffer{}
+			s.Logger = zerolog.New(logs).Level(zerolog.DebugLevel)
 			if tc.name == "a full run in progress" {
 				if _, err := s.StartRun(context.Background(), "manual-1", "manual", run.KindFull, nil); err != nil {
 					t.Fatal(err)
@@ -217,7 +222,9 @@ func TestNoCatchUpRightBeforeTheNextSlot(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- s.Run(ctx) }()
-			time.Sleep(300 * time.Millisecond)
+			testenv.Eventually(t, 10*time.Second, "the scheduler to wait for the next slot", func() bool {
+				return strings.Contains(logs.String(), "waiting for the next slot")
+			})
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatal(err)

@@ -31,6 +31,15 @@ echo "== checks"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
 go vet ./...
+# staticcheck at a pinned version (the newest release that supports our Go),
+# built once per machine from the Go module proxy and cached outside the tree.
+STATICCHECK_VERSION=v0.8.2
+STATICCHECK_BIN=${XDG_CACHE_HOME:-$HOME/.cache}/apmtel-tools/staticcheck-$STATICCHECK_VERSION
+if [ ! -x "$STATICCHECK_BIN/staticcheck" ]; then
+  echo "== installing staticcheck $STATICCHECK_VERSION"
+  GOBIN=$STATICCHECK_BIN go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+"$STATICCHECK_BIN/staticcheck" ./...
 go run ./cmd/apmtel schema check
 
 echo "== tests"

@@ -14,10 +14,11 @@ import (
 // is asked once per source rather than every run, and the run's breakdown
 // adds up to its wall time.
 func TestSourceIdentityErrand(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, testenv.ESURL(t))
-	start(t, "worker-1", env, "worker")
+	s.Start("worker-1", env, "worker")
 
 	type result struct {
 		Run       run.Run                   `json:"run"`
@@ -26,7 +27,7 @@ func TestSourceIdentityErrand(t *testing.T) {
 	}
 	follow := func() result {
 		t.Helper()
-		out, stderr, code := run_(t, env, "run", "--wait", "--json")
+		out, stderr, code := testenv.Exec(t, env, "run", "--wait", "--json")
 		if code != 0 {
 			t.Fatalf("run --wait: exit %d\n%s\n%s", code, out, stderr)
 		}

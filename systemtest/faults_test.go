@@ -6,7 +6,9 @@ package systemtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -24,21 +27,17 @@ import (
 	"github.com/apmtel/apmtel/jobs"
 )
 
-func loadFixture(t *testing.T) {
-	t.Helper()
-	newFixture(time.Now()).load(t, testenv.ES(t))
-}
-
 // Source answers 503 to every search: bounded retries, each task ends
 // failed with the reason, the run finalizes and uploads, nothing stays in flight.
 func TestFaultSourceErrors(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl, "APMTEL_MAX_RETRY=1", "APMTEL_SEARCH_TIMEOUT=5s")
-	start(t, "worker-1", env, "worker")
-	start(t, "worker-2", env, "worker")
-	setFault(p, faultproxy.Fault{Mode: "status", Status: 503, Match: "_search"})
+	s.Start("worker-1", env, "worker")
+	s.Start("worker-2", env, "worker")
+	p.SetFault(faultproxy.Fault{Mode: "status", Status: 503, Match: "_search"})
 	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "global_labels")
 	r := s.waitRun(t, id, 90*time.Second, "the run to finalize", func(r run.Run) bool { return finalized(r) && r.Upload.State.Ended() })
 	if r.Upload.String() != "skipped (partial)" {
@@ -70,12 +69,13 @@ func TestFaultSourceErrors(t *testing.T) {
 // task keeps retrying, and the run finalizes at its deadline with the other
 // tasks and uploads.
 func TestFaultSourceHangsRunFinalizesAtDeadline(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl, "APMTEL_MAX_RETRY=5", "APMTEL_TASK_TIMEOUT=2s", "APMTEL_SEARCH_TIMEOUT=2s", "APMTEL_RUN_DEADLINE=8s")
-	start(t, "worker-1", env, "worker")
-	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
+	s.Start("worker-1", env, "worker")
+	p.SetFault(faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
 	started := time.Now()
 	id := startRun(t, env, "--task", "cloud", "--task", "host")
 	r := s.waitRun(t, id, 60*time.Second, "the deadline finalize", func(r run.Run) bool { return finalized(r) && r.Upload.State.Ended() })
@@ -93,10 +93,10 @@ func TestFaultSourceHangsRunFinalizesAtDeadline(t *testing.T) {
 		!strings.Contains(c.Error, "timeout after 2s") {
 		t.Errorf("cloud = %+v, want timeout naming the deadline and the last error", c)
 	}
-	eventually(t, 10*time.Second, "abandoned requests to be released", func() bool { return p.Stats().InFlight == 0 })
+	s.Eventually(10*time.Second, "abandoned requests to be released", func() bool { return p.Stats().InFlight == 0 })
 	// The deadline's own finalize sealed the run: it is not removed while it
 	// runs, and completes (retained, not archived).
-	eventually(t, 10*time.Second, "the deadline finalize to complete", func() bool {
+	s.Eventually(10*time.Second, "the deadline finalize to complete", func() bool {
 		info, err := s.insp.GetTaskInfo(jobs.QueueControl, jobs.FinalizeID("", id, jobs.ReasonDeadline))
 		return err == nil && info.State == asynq.TaskStateCompleted
 	})
@@ -106,15 +106,14 @@ func TestFaultSourceHangsRunFinalizesAtDeadline(t *testing.T) {
 // The telemetry cluster is down during the upload: the upload is retried
 // until it is back, and exactly one document is written.
 func TestFaultTelemetryClusterDown(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
-	index := "apmtel-e2e-down"
+	s.loadFixture(t)
+	index := s.index("telemetry")
 	env := s.env(t, testenv.ESURL(t), "APMTEL_TELEMETRY_URL="+purl, "APMTEL_TELEMETRY_INDEX="+index)
-	c := testenv.ES(t)
-	_, _ = c.Do(context.Background(), es.Request{Method: "DELETE", Index: []string{index}, Params: url.Values{"ignore_unavailable": {"true"}}, Timeout: 30 * time.Second})
-	setFault(p, faultproxy.Fault{Mode: "status", Status: 503, Match: "/_doc/", Count: 8})
-	start(t, "worker-1", env, "worker")
+	p.SetFault(faultproxy.Fault{Mode: "status", Status: 503, Match: "/_doc/", Count: 8})
+	s.Start("worker-1", env, "worker")
 	id := startRun(t, env)
 	r := s.waitRun(t, id, 90*time.Second, "the upload", func(r run.Run) bool { return r.Upload.State == run.UploadUploaded })
 	// The client retries a 503 itself, so 8 refusals take 2-3 job attempts.
@@ -128,7 +127,7 @@ func TestFaultTelemetryClusterDown(t *testing.T) {
 	if f := p.Stats().Faulted; f != 8 {
 		t.Errorf("%d uploads refused, want 8", f)
 	}
-	if n := countDocs(t, c, index); n != 1 {
+	if n := countDocs(t, s.es, index); n != 1 {
 		t.Errorf("%d documents in the telemetry index, want 1", n)
 	}
 }
@@ -136,18 +135,19 @@ func TestFaultTelemetryClusterDown(t *testing.T) {
 // A worker is SIGKILLed while a task's search is in flight: the task runs
 // again on another worker and is recorded once.
 func TestFaultWorkerKilled(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl, "APMTEL_MAX_RETRY=3")
-	a := start(t, "worker-a", env, "worker")
-	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
+	a := s.Start("worker-a", env, "worker")
+	p.SetFault(faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
 	id := startRun(t, env, "--task", "cloud", "--task", "host")
-	waitInFlight(t, p, 1)
+	s.waitInFlight(t, p, 1)
 	killed := time.Now()
-	a.kill(t)
-	setFault(p, faultproxy.Fault{Mode: "none"})
-	start(t, "worker-b", env, "worker")
+	a.Kill()
+	p.SetFault(faultproxy.Fault{Mode: "none"})
+	s.Start("worker-b", env, "worker")
 	s.waitRun(t, id, 4*time.Minute, "recovery of the killed worker's task", finalized)
 	recovery := time.Since(killed)
 	res := s.results(t, id)
@@ -161,25 +161,25 @@ func TestFaultWorkerKilled(t *testing.T) {
 // SIGTERM during a task: the worker stops within its shutdown timeout, the
 // job goes back to the queue without using a retry, and another worker completes it.
 func TestFaultGracefulShutdown(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl)
-	a := start(t, "worker-a", env, "worker")
-	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
+	a := s.Start("worker-a", env, "worker")
+	p.SetFault(faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
 	id := startRun(t, env, "--task", "cloud")
-	waitInFlight(t, p, 1)
+	s.waitInFlight(t, p, 1)
 	sent := time.Now()
-	if err := a.stop(15 * time.Second); err != nil {
+	if err := a.Stop(15 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Since(sent)
 	if stopped > 10*time.Second {
 		t.Errorf("worker took %s to stop", stopped)
 	}
-	running = running[1:]
-	setFault(p, faultproxy.Fault{Mode: "none"})
-	start(t, "worker-b", env, "worker")
+	p.SetFault(faultproxy.Fault{Mode: "none"})
+	s.Start("worker-b", env, "worker")
 	s.waitRun(t, id, time.Minute, "the task to finish on the other worker", finalized)
 	if c := s.results(t, id)["cloud"]; c.Status != run.TaskOK || c.Attempt != 1 {
 		t.Errorf("cloud = %+v, want ok on attempt 1 (shutdown uses no retry)", c)
@@ -190,35 +190,39 @@ func TestFaultGracefulShutdown(t *testing.T) {
 // Redis restarts mid-run: workers reconnect by themselves, and with AOF no
 // recorded result is lost.
 func TestFaultRedisRestart(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	dir := t.TempDir()
 	addr, stop := ownRedis(t, dir, 0)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
 	s := stackOn(t, rdb, addr, 0)
+	s.loadFixture(t)
 	env := s.env(t, purl)
-	start(t, "worker-1", env, "worker")
-	start(t, "scheduler", append(env, "APMTEL_INTERVAL=1m"), "scheduler")
-	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
+	haddr := testenv.FreeAddr(t)
+	health := "http://" + haddr + "/readyz"
+	s.Start("worker-1", append(env, "APMTEL_HTTP_ADDR="+haddr), "worker")
+	s.Start("scheduler", append(env, "APMTEL_INTERVAL=1m"), "scheduler")
+	p.SetFault(faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
 	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "versions")
-	eventually(t, 30*time.Second, "host and versions to be recorded", func() bool {
+	s.Eventually(30*time.Second, "host and versions to be recorded", func() bool {
 		res, err := s.st.Results(context.Background(), id)
 		return err == nil && res["host"].Status == run.TaskOK && res["versions"].Status == run.TaskOK
 	})
+	s.Eventually(10*time.Second, "the worker to be ready", func() bool { return readyz(health) == http.StatusOK })
 	before := s.results(t, id)
 	stop()
 	port := strings.TrimPrefix(addr, "127.0.0.1:")
 	var n int
 	fmt.Sscan(port, &n)
-	time.Sleep(2 * time.Second) // workers see the outage
+	s.Eventually(10*time.Second, "the worker to report Redis down", func() bool { return readyz(health) == http.StatusServiceUnavailable })
 	ownRedis(t, dir, n)
-	setFault(p, faultproxy.Fault{Mode: "none"})
+	p.SetFault(faultproxy.Fault{Mode: "none"})
 	s.waitRun(t, id, 2*time.Minute, "the run to finish after the restart", finalized)
 	after := s.results(t, id)
 	for _, task := range []string{"host", "versions"} {
-		if jsonString(before[task]) != jsonString(after[task]) {
-			t.Errorf("%s changed across the restart:\nbefore %s\nafter  %s", task, jsonString(before[task]), jsonString(after[task]))
+		if d := cmp.Diff(before[task], after[task]); d != "" {
+			t.Errorf("%s changed across the restart (-before +after):\n%s", task, d)
 		}
 	}
 	if after["cloud"].Status != run.TaskOK {
@@ -227,7 +231,7 @@ func TestFaultRedisRestart(t *testing.T) {
 	// The scheduler reconnected too: it starts the run of a minute slot that
 	// began after the restart.
 	restarted := time.Now()
-	eventually(t, 90*time.Second, "a scheduled run after the restart", func() bool {
+	s.Eventually(90*time.Second, "a scheduled run after the restart", func() bool {
 		runs, err := s.st.List(context.Background(), 10)
 		if err != nil {
 			return false
@@ -244,19 +248,20 @@ func TestFaultRedisRestart(t *testing.T) {
 // `apmtel cancel` stops a run's in-flight searches: nothing stays in flight
 // at the proxy and the engine's tasks API shows no search of the run.
 func TestFaultCancel(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl, "APMTEL_CONCURRENCY=4")
-	start(t, "worker-1", env, "worker")
-	setFault(p, faultproxy.Fault{Mode: "hang", Match: "_search"})
+	s.Start("worker-1", env, "worker")
+	p.SetFault(faultproxy.Fault{Mode: "hang", Match: "_search"})
 	id := startRun(t, env, "--task", "cloud", "--task", "host", "--task", "versions")
-	waitInFlight(t, p, 3)
-	out, stderr, code := run_(t, env, "cancel", id)
+	s.waitInFlight(t, p, 3)
+	out, stderr, code := testenv.Exec(t, env, "cancel", id)
 	if code != 0 || !strings.Contains(out, "3 tasks cancelled (3 were running: their searches stopped)") {
 		t.Fatalf("cancel: %d %s %s", code, out, stderr)
 	}
-	eventually(t, 10*time.Second, "cancelled searches to leave the proxy", func() bool { return p.Stats().InFlight == 0 })
+	s.Eventually(10*time.Second, "cancelled searches to leave the proxy", func() bool { return p.Stats().InFlight == 0 })
 	r := s.waitRun(t, id, 30*time.Second, "the cancelled run", func(r run.Run) bool { return r.Status == run.StatusCancelled })
 	if r.CloseReason != run.ReasonCancelled || r.Upload.String() != "skipped (cancelled)" {
 		t.Errorf("run: reason %q upload %q", r.CloseReason, r.Upload)
@@ -267,7 +272,7 @@ func TestFaultCancel(t *testing.T) {
 		}
 	}
 	// The engine's side: no search labelled with this run.
-	b, err := testenv.ES(t).Do(context.Background(), es.Request{Method: "GET", Endpoint: "_tasks", ClusterWide: true,
+	b, err := s.es.Do(context.Background(), es.Request{Method: "GET", Endpoint: "_tasks", ClusterWide: true,
 		Params: url.Values{"actions": {"*search*"}, "detailed": {"true"}}, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -276,8 +281,20 @@ func TestFaultCancel(t *testing.T) {
 		t.Errorf("engine still runs a search of %s: %s", id, b)
 	}
 	// Late attempts of the cancelled jobs are dropped, not recorded, and the
-	// cancel leaves nothing in Asynqmon that looks like an outage.
-	time.Sleep(3 * time.Second)
+	// cancel leaves nothing in Asynqmon that looks like an outage: once no
+	// job of the run is left to run, nothing can record anything.
+	s.Eventually(30*time.Second, "no job left to run", func() bool {
+		for _, q := range []string{jobs.QueueCollect, jobs.QueueControl} {
+			info, err := s.insp.GetQueueInfo(q)
+			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+				return false
+			}
+			if err == nil && info.Active+info.Pending+info.Scheduled+info.Retry != 0 {
+				return false
+			}
+		}
+		return true
+	})
 	for task, rec := range s.results(t, id) {
 		if rec.Status != run.TaskCancelled {
 			t.Errorf("after retries: %s = %+v", task, rec)
@@ -294,7 +311,7 @@ func TestFaultCancel(t *testing.T) {
 		}
 	}
 	// A second cancel is refused: exit 1, and it says why.
-	if _, stderr, code := run_(t, env, "cancel", id); code != 1 || !strings.Contains(stderr, "already cancelled") {
+	if _, stderr, code := testenv.Exec(t, env, "cancel", id); code != 1 || !strings.Contains(stderr, "already cancelled") {
 		t.Errorf("second cancel: exit %d, %q", code, stderr)
 	}
 }
@@ -302,10 +319,11 @@ func TestFaultCancel(t *testing.T) {
 // Bad input in the queues is archived with a clear error, never retried,
 // and the next run is unaffected.
 func TestFaultBadInput(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, testenv.ESURL(t))
-	start(t, "worker-1", env, "worker")
+	s.Start("worker-1", env, "worker")
 	bad := []struct {
 		typ, queue string
 		payload    []byte
@@ -322,7 +340,7 @@ func TestFaultBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 30*time.Second, "bad jobs to be archived", func() bool {
+	s.Eventually(30*time.Second, "bad jobs to be archived", func() bool {
 		n := 0
 		for _, q := range []string{jobs.QueueCollect, jobs.QueueControl} {
 			a, _ := s.insp.ListArchivedTasks(q)
@@ -353,13 +371,13 @@ func TestFaultBadInput(t *testing.T) {
 	}
 	// Corrupt snapshot JSON: a clear error, exit 1.
 	s.rdb.Set(context.Background(), s.st.Keys().Snapshot(id), "{corrupt", 0)
-	_, stderr, code := run_(t, env, "snapshot", "--run", id)
+	_, stderr, code := testenv.Exec(t, env, "snapshot", "--run", id)
 	if code != 1 || !strings.Contains(stderr, "is corrupt") {
 		t.Errorf("corrupt snapshot: exit %d, %q", code, stderr)
 	}
 	// Invalid configuration: one line naming the variable, exit 2.
 	for _, kv := range []string{"APMTEL_INTERVAL=soon", "APMTEL_INDICES_SPAN=bad pattern", "APMTEL_SOURCE_URL=ftp://x"} {
-		_, stderr, code := run_(t, append(env, kv), "worker")
+		_, stderr, code := testenv.Exec(t, append(env, kv), "worker")
 		name := strings.SplitN(kv, "=", 2)[0]
 		if code != 2 || !strings.Contains(stderr, name) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("%s: exit %d, stderr %q", kv, code, stderr)
@@ -370,14 +388,15 @@ func TestFaultBadInput(t *testing.T) {
 // 4 workers at concurrency 10 never send more than APMTEL_SEARCH_CONCURRENCY
 // requests to the source at once.
 func TestFaultSearchConcurrencyLimit(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl, "APMTEL_CONCURRENCY=10", "APMTEL_SEARCH_CONCURRENCY=4")
 	for i := 1; i <= 4; i++ {
-		start(t, fmt.Sprint("worker-", i), env, "worker")
+		s.Start(fmt.Sprint("worker-", i), env, "worker")
 	}
-	setFault(p, faultproxy.Fault{Mode: "delay", DelayMS: 150})
+	p.SetFault(faultproxy.Fault{Mode: "delay", DelayMS: 150})
 	id := startRun(t, env)
 	s.waitRun(t, id, 3*time.Minute, "the run", finalized)
 	st := p.Stats()
@@ -394,28 +413,29 @@ func TestFaultSearchConcurrencyLimit(t *testing.T) {
 
 // No configured secret appears in logs, run records, snapshots, job payloads or payload files.
 func TestNoSecretsLeak(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	s := newStack(t)
+	s.loadFixture(t)
 	data := t.TempDir()
 	secrets := []string{"Sup3r-S3cret-Passw0rd", "QVBJLWtleS1zZWNyZXQ6dmFsdWU="}
 	env := s.env(t, testenv.ESURL(t), "APMTEL_SOURCE_USERNAME=elastic", "APMTEL_SOURCE_PASSWORD="+secrets[0],
 		"APMTEL_LOG_LEVEL=debug", "APMTEL_DATA_DIR="+data)
-	env = append(env, "APMTEL_TELEMETRY_URL="+testenv.ESURL(t), "APMTEL_TELEMETRY_API_KEY="+secrets[1], "APMTEL_TELEMETRY_INDEX=apmtel-e2e-secrets")
-	w := start(t, "worker-1", env, "worker")
-	sch := start(t, "scheduler", env, "scheduler")
+	env = append(env, "APMTEL_TELEMETRY_URL="+testenv.ESURL(t), "APMTEL_TELEMETRY_API_KEY="+secrets[1], "APMTEL_TELEMETRY_INDEX="+s.index("telemetry"))
+	w := s.Start("worker-1", env, "worker")
+	sch := s.Start("scheduler", env, "scheduler")
 	id := startRun(t, env)
 	s.waitRun(t, id, 2*time.Minute, "the run", func(r run.Run) bool { return finalized(r) && r.Upload.State.Ended() })
-	_, runsOut, _ := run_(t, env, "runs", "--json")
-	_, badCfg, _ := run_(t, append(env, "APMTEL_REDIS_DB=-1"), "worker")
+	runsOut, runsErr, _ := testenv.Exec(t, env, "runs", "--json")
+	_, badCfg, _ := testenv.Exec(t, append(env, "APMTEL_REDIS_DB=-1"), "worker")
 	var everything strings.Builder
-	everything.WriteString(w.out.String() + sch.out.String() + runsOut + badCfg)
+	everything.WriteString(w.Output() + sch.Output() + runsOut + runsErr + badCfg)
 	keys, _ := s.rdb.Keys(context.Background(), "*").Result()
 	for _, k := range keys {
 		switch s.rdb.Type(context.Background(), k).Val() {
 		case "string":
 			everything.WriteString(s.rdb.Get(context.Background(), k).Val())
 		case "hash":
-			everything.WriteString(jsonString(s.rdb.HGetAll(context.Background(), k).Val()))
+			everything.WriteString(fmt.Sprint(s.rdb.HGetAll(context.Background(), k).Val()))
 		}
 	}
 	_ = filepath.Walk(data, func(path string, info os.FileInfo, err error) error {

@@ -3,7 +3,6 @@ package systemtest
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -87,40 +86,46 @@ func (d fixtureDoc) source() map[string]any {
 	return src
 }
 
-// load writes the fixture into the cluster, replacing any earlier data.
-func (f *fixture) load(t *testing.T, c *es.Client) {
+// load writes the fixture into the cluster under index prefix p. A loaded
+// engine can time out a dynamic mapping update (mapper_exception) and fail
+// some documents: then everything under p is cleared and loaded again.
+func (f *fixture) load(t *testing.T, c *es.Client, p string) {
 	t.Helper()
-	ctx := context.Background()
-	for _, r := range []es.Request{
-		{Method: "DELETE", Endpoint: "_data_stream/traces-apm*,logs-apm*,metrics-apm*,apm-*", ClusterWide: true, Timeout: time.Minute},
-		{Method: "DELETE", Index: []string{".apm-agent-configuration", "apmtel-e2e-*"}, Params: url.Values{"ignore_unavailable": {"true"}}, Timeout: time.Minute},
-	} {
-		if _, err := c.Do(ctx, r); err != nil && !es.IsNotFound(err) {
-			t.Fatalf("clean up: %v", err)
+	for attempt := 1; ; attempt++ {
+		err := f.loadOnce(c, p)
+		if err == nil {
+			return
 		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("fixture load, attempt %d: %v; clearing %s* and loading again", attempt, err, p)
+		testenv.ClearPrefix(c, p)
 	}
-	if err := sample.PutTemplates(ctx, c, ""); err != nil {
-		t.Fatal(err)
+}
+
+func (f *fixture) loadOnce(c *es.Client, p string) error {
+	ctx := context.Background()
+	if err := sample.PutTemplates(ctx, c, p); err != nil {
+		return err
 	}
 	var docs []sample.Doc
 	for _, d := range f.docs {
-		docs = append(docs, sample.Doc{Index: d.index, Source: d.source()})
+		docs = append(docs, sample.Doc{Index: p + d.index, Source: d.source()})
 	}
-	if err := sample.PutPlainIndex(ctx, c, ".apm-agent-configuration"); err != nil {
-		t.Fatal(err)
+	if err := sample.PutPlainIndex(ctx, c, p+".apm-agent-configuration"); err != nil {
+		return err
 	}
 	for i := 0; i < f.agentConfigs; i++ {
-		docs = append(docs, sample.Doc{Index: ".apm-agent-configuration", ID: fmt.Sprint("cfg-", i), Source: map[string]any{
+		docs = append(docs, sample.Doc{Index: p + ".apm-agent-configuration", ID: fmt.Sprint("cfg-", i), Source: map[string]any{
 			"service": map[string]any{"name": fixtureServices[i].name}, "agent_name": fixtureServices[i].agent,
 			"settings": map[string]any{"transaction_sample_rate": "0.5"},
 		}})
 	}
 	if err := sample.Bulk(ctx, c, docs, true); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := sample.Refresh(ctx, c, "traces-apm*", "logs-apm*", "metrics-apm*", "apm-*", ".apm-agent-configuration"); err != nil {
-		t.Fatal(err)
-	}
+	return sample.Refresh(ctx, c, p+"traces-apm*", p+"logs-apm*", p+"metrics-apm*", p+"apm-*", p+".apm-agent-configuration")
 }
 
 // expectedCounts computes counts.<event>.{1d,all} from the fixture.

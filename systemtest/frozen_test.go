@@ -20,17 +20,18 @@ import (
 // resumed, when its own lease clock cancels those requests at once
 // (issue 24, item 3: 4 at once and no end stated before).
 func TestFaultFrozenWorkerOverCapBound(t *testing.T) {
+	t.Parallel()
 	const limit, freeze = 2, 12 * time.Second
-	loadFixture(t)
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl, "APMTEL_CONCURRENCY=4", fmt.Sprint("APMTEL_SEARCH_CONCURRENCY=", limit))
-	a := start(t, "worker-a", env, "worker")
-	resume := sync.OnceFunc(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
+	a := s.Start("worker-a", env, "worker")
+	resume := sync.OnceFunc(func() { _ = a.Cmd.Process.Signal(syscall.SIGCONT) })
 	t.Cleanup(resume) // before the stack's SIGTERM: a stopped process never exits
-	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task="})
+	p.SetFault(faultproxy.Fault{Mode: "hang", Match: "task="})
 	startRun(t, env)
-	waitInFlight(t, p, limit)
+	s.waitInFlight(t, p, limit)
 
 	// Sample the source's requests in flight every 2 ms.
 	type sample struct {
@@ -58,19 +59,19 @@ func TestFaultFrozenWorkerOverCapBound(t *testing.T) {
 		}
 	}()
 
-	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := a.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	start(t, "worker-b", env, "worker")
+	s.Start("worker-b", env, "worker")
 	time.Sleep(freeze)
 	resumed := time.Now()
 	resume()
-	eventually(t, 5*time.Second, "the frozen worker's requests closed", func() bool { return p.Stats().InFlight <= limit })
+	s.Eventually(5*time.Second, "the frozen worker's requests closed", func() bool { return p.Stats().InFlight <= limit })
 	time.Sleep(500 * time.Millisecond) // and they stay closed
 	close(stopSampling)
 	<-sampled
-	setFault(p, faultproxy.Fault{Mode: "none"})
+	p.SetFault(faultproxy.Fault{Mode: "none"})
 
 	// first: the first sample over the cap; back: the first sample within
 	// the cap after SIGCONT, and no sample over it after that.

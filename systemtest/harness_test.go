@@ -2,7 +2,6 @@ package systemtest
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/faultproxy"
 	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/run"
@@ -46,8 +46,44 @@ func startProxy(t *testing.T) (*faultproxy.Proxy, string) {
 	return p, "http://" + ln.Addr().String()
 }
 
-// stack is one test's Redis database, store and asynq inspector.
+// world is one test's own share of the services: the apmtel processes it
+// runs and an index prefix no other test uses, so tests run in parallel.
+type world struct {
+	*testenv.Procs
+	es     *es.Client
+	prefix string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	c := testenv.ES(t)
+	return &world{Procs: testenv.NewProcs(t), es: c, prefix: testenv.Prefix(t, c)}
+}
+
+// loadFixture writes a fresh fixture under the test's prefix.
+func (w *world) loadFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(time.Now())
+	f.load(t, w.es, w.prefix)
+	return f
+}
+
+// index names an index of the test's own.
+func (w *world) index(name string) string { return w.prefix + name }
+
+// indexEnv points apmtel's index settings at the test's prefix.
+func (w *world) indexEnv() []string {
+	ix := testenv.Indices(w.prefix)
+	return []string{
+		"APMTEL_INDICES_TRANSACTION=" + ix.Transaction, "APMTEL_INDICES_SPAN=" + ix.Span, "APMTEL_INDICES_ERROR=" + ix.Error,
+		"APMTEL_INDICES_METRIC=" + ix.Metric, "APMTEL_INDICES_ONBOARDING=" + ix.Onboarding,
+		"APMTEL_INDICES_AGENT_CONFIGURATION=" + ix.AgentConfiguration, "APMTEL_INDICES_KIBANA=" + ix.Kibana,
+	}
+}
+
+// stack is one test's world plus its Redis database, store and asynq inspector.
 type stack struct {
+	*world
 	rdb  *redis.Client
 	db   int
 	addr string
@@ -64,7 +100,7 @@ func newStack(t *testing.T) *stack {
 
 func stackOn(t *testing.T, rdb *redis.Client, addr string, db int) *stack {
 	opt := asynq.RedisClientOpt{Addr: addr, DB: db}
-	s := &stack{rdb: rdb, db: db, addr: addr, st: run.NewStore(rdb, keys.New(""), time.Hour, 50),
+	s := &stack{world: newWorld(t), rdb: rdb, db: db, addr: addr, st: run.NewStore(rdb, keys.New(""), time.Hour, 50),
 		insp: asynq.NewInspector(opt), cl: asynq.NewClient(opt)}
 	t.Cleanup(func() { s.insp.Close(); s.cl.Close() })
 	return s
@@ -72,17 +108,17 @@ func stackOn(t *testing.T, rdb *redis.Client, addr string, db int) *stack {
 
 // env builds a process environment for this stack, with source = sourceURL.
 func (s *stack) env(t *testing.T, sourceURL string, extra ...string) []string {
-	return baseEnv(append([]string{
+	return testenv.Env(append(append([]string{
 		"APMTEL_REDIS_ADDR=" + s.addr, "APMTEL_REDIS_DB=" + strconv.Itoa(s.db),
 		"APMTEL_SOURCE_URL=" + sourceURL, "APMTEL_POLL_INTERVAL=100ms", "APMTEL_LOG_FORMAT=json",
 		"APMTEL_DATA_DIR=" + t.TempDir(),
-	}, extra...)...)
+	}, s.indexEnv()...), extra...)...)
 }
 
 // startRun runs `apmtel run` and returns the run id.
 func startRun(t *testing.T, env []string, args ...string) string {
 	t.Helper()
-	out, stderr, code := run_(t, env, append([]string{"run"}, args...)...)
+	out, stderr, code := testenv.Exec(t, env, append([]string{"run"}, args...)...)
 	if code != 0 {
 		t.Fatalf("apmtel run: exit %d: %s", code, stderr)
 	}
@@ -93,7 +129,7 @@ func startRun(t *testing.T, env []string, args ...string) string {
 func (s *stack) waitRun(t *testing.T, id string, timeout time.Duration, what string, cond func(run.Run) bool) run.Run {
 	t.Helper()
 	var r run.Run
-	eventually(t, timeout, what, func() bool {
+	s.Eventually(timeout, what, func() bool {
 		var err error
 		r, err = s.st.Get(context.Background(), id)
 		return err == nil && cond(r)
@@ -112,12 +148,10 @@ func (s *stack) results(t *testing.T, id string) map[string]run.TaskRecord {
 	return res
 }
 
-func setFault(p *faultproxy.Proxy, f faultproxy.Fault) { p.SetFault(f) }
-
 // waitInFlight waits until the proxy holds at least n requests.
-func waitInFlight(t *testing.T, p *faultproxy.Proxy, n int) {
+func (w *world) waitInFlight(t *testing.T, p *faultproxy.Proxy, n int) {
 	t.Helper()
-	eventually(t, 30*time.Second, "requests held at the proxy", func() bool { return p.Stats().InFlight >= n })
+	w.Eventually(30*time.Second, "requests held at the proxy", func() bool { return p.Stats().InFlight >= n })
 }
 
 // ownRedis starts a redis-server of the test's own (AOF on, fsync always)
@@ -142,7 +176,7 @@ func ownRedis(t *testing.T, dir string, port int) (addr string, stop func()) {
 	go func() { _ = cmd.Wait(); close(done) }()
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
-	eventually(t, 10*time.Second, "redis to start", func() bool { return c.Ping(context.Background()).Err() == nil })
+	testenv.Eventually(t, 10*time.Second, "redis to start", func() bool { return c.Ping(context.Background()).Err() == nil })
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -161,4 +195,12 @@ func ownRedis(t *testing.T, dir string, port int) (addr string, stop func()) {
 	return addr, stop
 }
 
-func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+// readyz is the status of a GET of url, 0 when nothing answers.
+func readyz(url string) int {
+	res, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	res.Body.Close()
+	return res.StatusCode
+}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
 	"github.com/apmtel/apmtel/internal/es"
@@ -39,12 +40,13 @@ func payloadFiles(t *testing.T, env []string) []string {
 // a partial run refreshes last good values; `run --wait` exits 0 for each
 // and prints live task states; cancelling a sealed run exits 1.
 func TestLifecycleFullPartialDryRuns(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, testenv.ESURL(t))
-	start(t, "worker-1", env, "worker")
+	s.Start("worker-1", env, "worker")
 
-	out, stderr, code := run_(t, env, "run", "--wait")
+	out, stderr, code := testenv.Exec(t, env, "run", "--wait")
 	if code != 0 {
 		t.Fatalf("full run --wait: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -64,7 +66,7 @@ func TestLifecycleFullPartialDryRuns(t *testing.T) {
 	}
 
 	// Partial: reported and waited for, never latest, never sent.
-	out, stderr, code = run_(t, env, "run", "cloud", "--wait", "--json")
+	out, stderr, code = testenv.Exec(t, env, "run", "cloud", "--wait", "--json")
 	if code != 0 {
 		t.Fatalf("partial run: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -81,7 +83,7 @@ func TestLifecycleFullPartialDryRuns(t *testing.T) {
 	if latest, _, _ := s.st.Latest(context.Background()); latest != full {
 		t.Errorf("a partial run became latest: %s", latest)
 	}
-	snap, stderr, code := run_(t, env, "snapshot")
+	snap, stderr, code := testenv.Exec(t, env, "snapshot")
 	var m map[string]any
 	if code != 0 || json.Unmarshal([]byte(snap), &m) != nil || len(m) < 15 {
 		t.Errorf("latest snapshot after a partial run: exit %d, %d keys: %s", code, len(m), stderr)
@@ -91,7 +93,7 @@ func TestLifecycleFullPartialDryRuns(t *testing.T) {
 	}
 
 	// Dry run: every task, stored, never sent.
-	out, stderr, code = run_(t, env, "run", "--no-upload", "--wait")
+	out, stderr, code = testenv.Exec(t, env, "run", "--no-upload", "--wait")
 	if code != 0 || !strings.Contains(out, "upload skipped (dry run)") || !strings.Contains(out, "(dry-run)") {
 		t.Errorf("dry run: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -102,15 +104,15 @@ func TestLifecycleFullPartialDryRuns(t *testing.T) {
 		t.Errorf("a dry run became latest: %s", latest)
 	}
 	// `--opt-in` belongs to the workers: refused, nothing enqueued.
-	if _, stderr, code := run_(t, env, "run", "--opt-in", "false"); code != 2 || !strings.Contains(stderr, "--no-upload") {
+	if _, stderr, code := testenv.Exec(t, env, "run", "--opt-in", "false"); code != 2 || !strings.Contains(stderr, "--no-upload") {
 		t.Errorf("run --opt-in false: exit %d, %q", code, stderr)
 	}
 	// `snapshot RUN --report` shows that run's record, flags after the id.
-	out, stderr, code = run_(t, env, "snapshot", full, "--report", "--json")
+	out, stderr, code = testenv.Exec(t, env, "snapshot", full, "--report", "--json")
 	if code != 0 || !strings.Contains(out, `"id": "`+full+`"`) || !strings.Contains(out, `"attempts"`) {
 		t.Errorf("snapshot RUN --report: exit %d, %s %s", code, out, stderr)
 	}
-	if _, stderr, code := run_(t, env, "cancel", full); code != 1 || !strings.Contains(stderr, "already finalized") {
+	if _, stderr, code := testenv.Exec(t, env, "cancel", full); code != 1 || !strings.Contains(stderr, "already finalized") {
 		t.Errorf("cancel of a sealed run: exit %d, %q", code, stderr)
 	}
 	if runs, _ := s.st.List(context.Background(), 10); len(runs) != 3 {
@@ -121,18 +123,19 @@ func TestLifecycleFullPartialDryRuns(t *testing.T) {
 // `run --wait` with no worker connected warns within 5 s, says how to start
 // one, and exits 1 after --timeout.
 func TestLifecycleWaitWithoutWorker(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	env := s.env(t, testenv.ESURL(t))
 	// Runs never overlap: with a full run open, `apmtel run` follows it.
 	first := startRun(t, env)
-	out, stderr, code := run_(t, env, "run")
+	out, stderr, code := testenv.Exec(t, env, "run")
 	if code != 0 || strings.TrimSpace(out) != first || !strings.Contains(stderr, "already in progress") {
 		t.Errorf("second full run: exit %d, %q %q; want the open run %s followed", code, out, stderr, first)
 	}
-	if out, _, _ := run_(t, env, "run", "--force"); strings.TrimSpace(out) == first {
+	if out, _, _ := testenv.Exec(t, env, "run", "--force"); strings.TrimSpace(out) == first {
 		t.Errorf("--force did not start another full run")
 	}
-	cmd := exec.Command(binary, "run", "cloud", "--wait", "--timeout", "6s")
+	cmd := exec.Command(testenv.Binary(t), "run", "cloud", "--wait", "--timeout", "6s")
 	cmd.Env = env
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -168,22 +171,21 @@ func TestLifecycleWaitWithoutWorker(t *testing.T) {
 // `apmtel upload RUN` delivers exactly one document later — with the
 // source cluster down, since its identity was captured at the run's start.
 func TestLifecycleUploadWindowSpentThenResend(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	srcProxy, srcURL := startProxy(t)
 	telProxy, telURL := startProxy(t)
 	s := newStack(t)
-	index := "apmtel-e2e-window"
-	c := testenv.ES(t)
-	_, _ = c.Do(context.Background(), es.Request{Method: "DELETE", Index: []string{index}, Params: url.Values{"ignore_unavailable": {"true"}}, Timeout: 30 * time.Second})
+	s.loadFixture(t)
+	index := s.index("telemetry")
 	env := s.env(t, srcURL, "APMTEL_TELEMETRY_URL="+telURL, "APMTEL_TELEMETRY_INDEX="+index, "APMTEL_UPLOAD_RETRY_WINDOW=3s")
-	setFault(telProxy, faultproxy.Fault{Mode: "status", Status: 503, Match: "/_doc/"})
-	start(t, "worker-1", env, "worker")
+	telProxy.SetFault(faultproxy.Fault{Mode: "status", Status: 503, Match: "/_doc/"})
+	s.Start("worker-1", env, "worker")
 	id := startRun(t, env)
 	r := s.waitRun(t, id, 2*time.Minute, "the upload to fail for good", func(r run.Run) bool { return r.Upload.State == run.UploadFailed })
 	if !strings.Contains(r.Upload.Error, "APMTEL_UPLOAD_RETRY_WINDOW") || !strings.Contains(r.Upload.Error, "503") || r.Upload.Attempt < 1 {
 		t.Errorf("failed upload %+v", r.Upload)
 	}
-	out, _, code := run_(t, env, "runs", "--pending-upload", "--json")
+	out, _, code := testenv.Exec(t, env, "runs", "--pending-upload", "--json")
 	var pending []run.Run
 	if code != 0 || json.Unmarshal([]byte(out), &pending) != nil || len(pending) != 1 || pending[0].ID != id {
 		t.Errorf("runs --pending-upload: exit %d, %s", code, out)
@@ -193,16 +195,16 @@ func TestLifecycleUploadWindowSpentThenResend(t *testing.T) {
 		t.Errorf("upload job after its window: %+v %v", info, err)
 	}
 	// The source goes down, the telemetry cluster comes back: re-send.
-	setFault(srcProxy, faultproxy.Fault{Mode: "status", Status: 503})
-	setFault(telProxy, faultproxy.Fault{Mode: "none"})
-	if out, stderr, code := run_(t, env, "upload", id); code != 0 {
+	srcProxy.SetFault(faultproxy.Fault{Mode: "status", Status: 503})
+	telProxy.SetFault(faultproxy.Fault{Mode: "none"})
+	if out, stderr, code := testenv.Exec(t, env, "upload", id); code != 0 {
 		t.Fatalf("apmtel upload: exit %d %s %s", code, out, stderr)
 	}
 	r = s.waitRun(t, id, time.Minute, "the re-sent upload", func(r run.Run) bool { return r.Upload.State == run.UploadUploaded })
-	if n := countDocs(t, c, index); n != 1 {
+	if n := countDocs(t, s.es, index); n != 1 {
 		t.Errorf("%d documents in the telemetry index, want 1", n)
 	}
-	if _, stderr, code := run_(t, env, "upload", "nosuch"); code != 1 || !strings.Contains(stderr, "not found") {
+	if _, stderr, code := testenv.Exec(t, env, "upload", "nosuch"); code != 1 || !strings.Contains(stderr, "not found") {
 		t.Errorf("upload of an unknown run: exit %d %q", code, stderr)
 	}
 }
@@ -225,26 +227,23 @@ func countDocs(t *testing.T, c *es.Client, index string) int {
 // enqueue finalize: the re-delivered job finds nothing pending and enqueues
 // it, so the run completes within the lease recovery, not at its deadline.
 func TestLifecycleCrashAfterCompletingRecord(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits for asynq's lease recovery")
 	}
-	loadFixture(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, testenv.ESURL(t))
-	a := start(t, "worker-a", append(env, "APMTEL_FAILPOINTS=after-completing-record"), "worker")
+	a := s.Start("worker-a", append(env, "APMTEL_FAILPOINTS=after-completing-record"), "worker")
 	id := startRun(t, env, "cloud")
 	began := time.Now()
-	select {
-	case err := <-a.done:
-		a.done <- err
-	case <-time.After(30 * time.Second):
+	if !a.Wait(30 * time.Second) {
 		t.Fatal("the failpoint did not kill the worker")
 	}
-	running = running[:0]
 	if res := s.results(t, id); res["cloud"].Status != run.TaskOK {
 		t.Fatalf("cloud not recorded before the crash: %+v", res["cloud"])
 	}
-	start(t, "worker-b", env, "worker")
+	s.Start("worker-b", env, "worker")
 	r := s.waitRun(t, id, 3*time.Minute, "the run to seal", finalized)
 	took := time.Since(began)
 	if r.CloseReason != run.ReasonComplete {
@@ -272,10 +271,11 @@ func (s *stack) scheduledFinalizes(t *testing.T, id string) []string {
 // A run sealed long before its 30 min deadline leaves no deadline finalize
 // in asynq's scheduled set (Asynqmon), and its record is the sealed one.
 func TestLifecycleEarlySealRemovesDeadlineJob(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, testenv.ESURL(t))
-	start(t, "worker-1", env, "worker")
+	s.Start("worker-1", env, "worker")
 	id := startRun(t, env, "cloud")
 	if got := s.scheduledFinalizes(t, id); len(got) != 1 {
 		// The run may have sealed already; then the list is empty, which is
@@ -287,13 +287,16 @@ func TestLifecycleEarlySealRemovesDeadlineJob(t *testing.T) {
 		t.Fatalf("run closed by %q, deadline %s after creation; want complete, 30m", r.CloseReason, r.Deadline.Sub(r.CreatedAt))
 	}
 	// The removal follows the seal within the same finalize job.
-	eventually(t, 10*time.Second, "the deadline finalize to be removed", func() bool { return len(s.scheduledFinalizes(t, id)) == 0 })
+	s.Eventually(10*time.Second, "the deadline finalize to be removed", func() bool { return len(s.scheduledFinalizes(t, id)) == 0 })
 	if _, err := s.insp.GetTaskInfo(jobs.QueueControl, jobs.FinalizeID("", id, jobs.ReasonDeadline)); !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Errorf("deadline finalize of %s: %v, want not found", id, err)
 	}
 	after, err := s.st.Get(context.Background(), id)
-	if err != nil || jsonString(after) != jsonString(r) {
-		t.Errorf("sealed record changed:\n%s\n%s", jsonString(r), jsonString(after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(r, after); d != "" {
+		t.Errorf("sealed record changed (-before +after):\n%s", d)
 	}
 	info, _ := s.insp.GetQueueInfo(jobs.QueueControl)
 	if info.Scheduled != 0 || info.Archived != 0 {
@@ -306,19 +309,20 @@ func TestLifecycleEarlySealRemovesDeadlineJob(t *testing.T) {
 // sealed early is removed at its seal, and one that could not be removed
 // completes quietly when it finds its run trimmed; nothing is archived.
 func TestLifecycleTrimmedRunsDeadlineFinalize(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, testenv.ESURL(t), "APMTEL_HISTORY_LIMIT=2", "APMTEL_TASK_TIMEOUT=3s", "APMTEL_RUN_DEADLINE=4s")
-	start(t, "worker-1", env, "worker")
+	s.Start("worker-1", env, "worker")
 	var ids []string
 	for i := 0; i < 6; i++ {
-		out, stderr, code := run_(t, env, "run", "cloud", "--wait")
+		out, stderr, code := testenv.Exec(t, env, "run", "cloud", "--wait")
 		if code != 0 {
 			t.Fatalf("run %d: exit %d %s", i, code, stderr)
 		}
 		ids = append(ids, strings.SplitN(out, "\n", 2)[0])
 	}
-	eventually(t, 30*time.Second, "every deadline finalize to run", func() bool {
+	s.Eventually(30*time.Second, "every deadline finalize to run", func() bool {
 		info, err := s.insp.GetQueueInfo(jobs.QueueControl)
 		return err == nil && info.Scheduled == 0 && info.Pending == 0 && info.Active == 0 && info.Retry == 0
 	})

@@ -16,23 +16,24 @@ import (
 // bound (5 s lease + one poll), not after search timeout + 30 s as before
 // (issue 10, item 5: 147 s measured).
 func TestFaultDeadWorkerReleasesSearchSlots(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl, "APMTEL_CONCURRENCY=4", "APMTEL_SEARCH_CONCURRENCY=4")
-	a := start(t, "worker-a", env, "worker")
-	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task="})
+	a := s.Start("worker-a", env, "worker")
+	p.SetFault(faultproxy.Fault{Mode: "hang", Match: "task="})
 	startRun(t, env)
-	waitInFlight(t, p, 4)
+	s.waitInFlight(t, p, 4)
 	if n := s.rdb.ZCard(context.Background(), keys.New("").SearchSlots()).Val(); n != 4 {
 		t.Fatalf("%d slots held, want all 4 by worker-a", n)
 	}
 	before := p.Stats().Requests
 	killed := time.Now()
-	a.kill(t)
-	setFault(p, faultproxy.Fault{Mode: "none"})
-	start(t, "worker-b", env, "worker")
-	eventually(t, 10*time.Second, "a search of worker-b", func() bool { return p.Stats().Requests > before })
+	a.Kill()
+	p.SetFault(faultproxy.Fault{Mode: "none"})
+	s.Start("worker-b", env, "worker")
+	s.Eventually(10*time.Second, "a search of worker-b", func() bool { return p.Stats().Requests > before })
 	took := time.Since(killed)
 	if st := p.Stats(); st.MaxInFlight > 4 {
 		t.Errorf("max in flight %d over the cap 4", st.MaxInFlight)

@@ -22,15 +22,16 @@ import (
 // workers: every run's payload holds every task exactly once, and Redis
 // keeps only the history limit of runs.
 func TestLoadHundredRuns(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("load test")
 	}
-	loadFixture(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	data := t.TempDir()
 	env := s.env(t, testenv.ESURL(t), "APMTEL_HISTORY_LIMIT=50", "APMTEL_SEARCH_CONCURRENCY=8", "APMTEL_CONCURRENCY=4", "APMTEL_DATA_DIR="+data)
 	for i := 1; i <= 4; i++ {
-		start(t, fmt.Sprint("worker-", i), env, "worker")
+		s.Start(fmt.Sprint("worker-", i), env, "worker")
 	}
 	cfg := config.Default()
 	cfg.HistoryLimit = 50
@@ -43,7 +44,7 @@ func TestLoadHundredRuns(t *testing.T) {
 		}
 	}
 	payloads := filepath.Join(data, "payloads")
-	eventually(t, 8*time.Minute, "100 payloads", func() bool {
+	s.Eventually(8*time.Minute, "100 payloads", func() bool {
 		files, _ := filepath.Glob(filepath.Join(payloads, "*.json"))
 		return len(files) == runs
 	})

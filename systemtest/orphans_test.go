@@ -18,16 +18,17 @@ import (
 // logged with its id; the collect job that is really active at the same
 // time (its search hangs) keeps its entry and its lease.
 func TestOrphanJanitorInWorker(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
 	p, purl := startProxy(t)
 	s := newStack(t)
+	s.loadFixture(t)
 	env := s.env(t, purl, "APMTEL_ORPHAN_MIN_AGE=1s")
-	setFault(p, faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
-	t.Cleanup(func() { setFault(p, faultproxy.Fault{Mode: "none"}) })
-	w := start(t, "worker-1", env, "worker")
+	p.SetFault(faultproxy.Fault{Mode: "hang", Match: "task=cloud"})
+	t.Cleanup(func() { p.SetFault(faultproxy.Fault{Mode: "none"}) })
+	w := s.Start("worker-1", env, "worker")
 	id := startRun(t, env, "cloud")
 	real := jobs.CollectID("", id, "cloud")
-	eventually(t, 15*time.Second, "the cloud job to be active", func() bool {
+	s.Eventually(15*time.Second, "the cloud job to be active", func() bool {
 		info, err := s.insp.GetTaskInfo(jobs.QueueCollect, real)
 		return err == nil && info.State == asynq.TaskStateActive
 	})
@@ -37,7 +38,7 @@ func TestOrphanJanitorInWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	began := time.Now()
-	eventually(t, 15*time.Second, "the janitor to remove the orphan", func() bool {
+	s.Eventually(15*time.Second, "the janitor to remove the orphan", func() bool {
 		ids, _ := s.rdb.LRange(ctx, q.Active(), 0, -1).Result()
 		return !strings.Contains(strings.Join(ids, ","), "bogus-orphan-1")
 	})
@@ -51,7 +52,7 @@ func TestOrphanJanitorInWorker(t *testing.T) {
 	if info, err := s.insp.GetTaskInfo(jobs.QueueCollect, real); err != nil || info.State != asynq.TaskStateActive {
 		t.Errorf("real job: %+v, %v; want active", info, err)
 	}
-	out := w.out.String()
+	out := w.Output()
 	if !strings.Contains(out, "orphaned active entry removed") || !strings.Contains(out, `"job_id":"bogus-orphan-1"`) {
 		t.Errorf("worker log does not name the removed orphan:\n%s", out)
 	}

@@ -45,8 +45,13 @@ func BenchmarkQueueOverhead(b *testing.B) {
 	defer srv.Shutdown()
 	client := asynq.NewClient(opt)
 	defer client.Close()
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
 	q := jobs.QueueCollect
-	time.Sleep(200 * time.Millisecond) // server polling
+	testenv.Eventually(b, 10*time.Second, "the worker server's heartbeat", func() bool {
+		servers, err := insp.Servers()
+		return err == nil && len(servers) == 1
+	})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var p [8]byte

@@ -16,14 +16,16 @@ import (
 // TestSampleTelemetry runs `apmtel sample telemetry` with its defaults
 // (50 instances × 100 days) and checks the documents it wrote.
 func TestSampleTelemetry(t *testing.T) {
-	c := testenv.ES(t)
-	index := "apmtel-e2e-sample-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
-	env := baseEnv("APMTEL_SOURCE_URL="+testenv.ESURL(t), "APMTEL_TELEMETRY_URL="+testenv.ESURL(t),
-		"APMTEL_TELEMETRY_INDEX="+index, "APMTEL_REDIS_ADDR=127.0.0.1:1")
-	t.Cleanup(func() {
-		_, _ = c.Do(context.Background(), es.Request{Method: "DELETE", Index: []string{index}, Timeout: 30 * time.Second})
-	})
-	out, stderr, code := run_(t, env, "sample", "telemetry", "--from", "collect", "--clear")
+	t.Parallel()
+	// The generator scales the collected store size, so it needs data of
+	// the test's own to collect: the fixture under the test's prefix.
+	w := newWorld(t)
+	w.loadFixture(t)
+	c := w.es
+	index := w.index("sample-telemetry")
+	env := testenv.Env(append(w.indexEnv(), "APMTEL_SOURCE_URL="+testenv.ESURL(t), "APMTEL_TELEMETRY_URL="+testenv.ESURL(t),
+		"APMTEL_TELEMETRY_INDEX="+index, "APMTEL_REDIS_ADDR=127.0.0.1:1")...)
+	out, stderr, code := testenv.Exec(t, env, "sample", "telemetry", "--from", "collect", "--clear")
 	if code != 0 || !strings.Contains(out, "5000 sample telemetry documents") {
 		t.Fatalf("exit %d: %s\n%s", code, out, stderr)
 	}

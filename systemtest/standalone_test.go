@@ -14,22 +14,24 @@ import (
 // TestStandalone runs scheduler, workers and Asynqmon in one process on an
 // embedded Redis, and a second process joins it to trigger a run.
 func TestStandalone(t *testing.T) {
-	loadFixture(t)
+	t.Parallel()
+	s := newWorld(t)
+	s.loadFixture(t)
 	redisAddr, monAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	env := baseEnv("APMTEL_SOURCE_URL="+testenv.ESURL(t), "APMTEL_MONITOR_ADDR="+monAddr,
-		"APMTEL_POLL_INTERVAL=100ms", "APMTEL_DATA_DIR="+t.TempDir())
-	p := start(t, "standalone", env, "standalone", "--workers", "2", "--embedded-redis-addr", redisAddr)
-	eventually(t, 20*time.Second, "the monitor", func() bool {
+	env := testenv.Env(append(s.indexEnv(), "APMTEL_SOURCE_URL="+testenv.ESURL(t), "APMTEL_MONITOR_ADDR="+monAddr,
+		"APMTEL_POLL_INTERVAL=100ms", "APMTEL_DATA_DIR="+t.TempDir())...)
+	p := s.Start("standalone", env, "standalone", "--workers", "2", "--embedded-redis-addr", redisAddr)
+	s.Eventually(20*time.Second, "the monitor", func() bool {
 		res, err := http.Get("http://" + monAddr + "/healthz")
 		if err == nil {
 			res.Body.Close()
 		}
 		return err == nil && res.StatusCode == 200
 	})
-	if !strings.Contains(p.out.String(), "NOT DURABLE") {
-		t.Errorf("standalone does not warn about its embedded Redis:\n%s", p.out.String())
+	if !strings.Contains(p.Output(), "NOT DURABLE") {
+		t.Errorf("standalone does not warn about its embedded Redis:\n%s", p.Output())
 	}
-	out, stderr, code := run_(t, append(env, "APMTEL_REDIS_ADDR="+redisAddr), "run", "--wait")
+	out, stderr, code := testenv.Exec(t, append(env, "APMTEL_REDIS_ADDR="+redisAddr), "run", "--wait")
 	if code != 0 || !strings.Contains(out, "21/21 tasks ok") {
 		t.Fatalf("run --wait: exit %d\n%s\n%s", code, out, stderr)
 	}

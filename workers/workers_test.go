@@ -6,10 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
@@ -140,9 +142,11 @@ func TestCollectFinalizeUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got map[string]any
-	_ = json.Unmarshal(snap, &got)
-	if p := got["cloud"].(map[string]any)["provider"]; asJSON(p) != `["aws"]` {
-		t.Errorf("cloud.provider = %v", p)
+	if err := json.Unmarshal(snap, &got); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]any{"aws"}, got["cloud"].(map[string]any)["provider"]); d != "" {
+		t.Errorf("cloud.provider (-want +got):\n%s", d)
 	}
 	if v := got["counts"].(map[string]any)["agent_configuration"].(map[string]any)["all"]; v != 7.0 {
 		t.Errorf("agent_configuration = %v", v)
@@ -185,8 +189,12 @@ func TestFailedTaskKeepsLastGoodValue(t *testing.T) {
 	b := setup(t, fakeSource{}, nil)
 	ctx := context.Background()
 	b.createRun(t, "r1", "cloud")
-	_ = b.h.Collect(ctx, collectTask("r1", "cloud"))
-	_ = b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "complete"))
+	if err := b.h.Collect(ctx, collectTask("r1", "cloud")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "complete")); err != nil {
+		t.Fatal(err)
+	}
 
 	// The next run's cloud task fails permanently (a 400): no retry, and the
 	// snapshot keeps the previous value without tasks.cloud.
@@ -201,18 +209,23 @@ func TestFailedTaskKeepsLastGoodValue(t *testing.T) {
 	if err := failing.Finalize(ctx, runTask("r2", jobs.TypeFinalize, "complete")); err != nil {
 		t.Fatal(err)
 	}
-	snap, _ := b.st.Snapshot(ctx, "r2")
+	snap, err := b.st.Snapshot(ctx, "r2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got map[string]any
-	_ = json.Unmarshal(snap, &got)
+	if err := json.Unmarshal(snap, &got); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := got["tasks"]; ok {
 		t.Errorf("failed task has took: %s", snap)
 	}
-	if asJSON(got["cloud"].(map[string]any)["provider"]) != `["aws"]` {
-		t.Errorf("last good value not kept: %s", snap)
+	if d := cmp.Diff([]any{"aws"}, got["cloud"].(map[string]any)["provider"]); d != "" {
+		t.Errorf("last good value not kept (-want +got):\n%s", d)
 	}
 	r, _ := b.st.Get(ctx, "r2")
 	rep := *r.Report
-	if asJSON(rep.Failed) != `["cloud"]` || asJSON(rep.CarriedOver) != `["cloud"]` || rep.Tasks["cloud"].Status != run.TaskFailed {
+	if !slices.Equal(rep.Failed, []string{"cloud"}) || !slices.Equal(rep.CarriedOver, []string{"cloud"}) || rep.Tasks["cloud"].Status != run.TaskFailed {
 		t.Errorf("report = %+v", rep)
 	}
 }
@@ -221,7 +234,9 @@ func TestDeadlineMarksUnfinishedTasks(t *testing.T) {
 	b := setup(t, fakeSource{}, nil)
 	ctx := context.Background()
 	b.createRun(t, "r1", "cloud", "host")
-	_ = b.h.Collect(ctx, collectTask("r1", "cloud"))
+	if err := b.h.Collect(ctx, collectTask("r1", "cloud")); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "deadline")); err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +317,12 @@ func TestOptOutCollectsButDoesNotSend(t *testing.T) {
 	b := setup(t, fakeSource{}, func(c *config.Config) { c.OptIn = false })
 	ctx := context.Background()
 	b.createRun(t, "r1", "cloud")
-	_ = b.h.Collect(ctx, collectTask("r1", "cloud"))
-	_ = b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "complete"))
+	if err := b.h.Collect(ctx, collectTask("r1", "cloud")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, "complete")); err != nil {
+		t.Fatal(err)
+	}
 	if ids := b.pendingControl(t); len(ids) != 1 || ids[0] != jobs.FinalizeID("", "r1", "complete") {
 		t.Errorf("an opted-out run must enqueue no upload: %v", ids)
 	}
@@ -320,15 +339,15 @@ func TestOptOutCollectsButDoesNotSend(t *testing.T) {
 	}
 }
 
-func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
-
 // The deadline closed the run but its finalize has not finished when the
 // "complete" finalize runs: the run keeps the deadline as its reason.
 func TestFinalizeAfterAnotherClose(t *testing.T) {
 	b := setup(t, fakeSource{}, nil)
 	ctx := context.Background()
 	b.createRun(t, "r1", "cloud", "host")
-	_ = b.h.Collect(ctx, collectTask("r1", "cloud"))
+	if err := b.h.Collect(ctx, collectTask("r1", "cloud")); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.st.Close(ctx, "r1", run.ReasonDeadline, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -432,9 +451,12 @@ func TestEarlySealRemovesDeadlineJob(t *testing.T) {
 	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, jobs.ReasonComplete)); err != nil {
 		t.Fatal(err)
 	}
-	again, _ := b.st.Get(ctx, "r1")
-	if asJSON(again) != asJSON(sealed) {
-		t.Errorf("run changed by the repeated finalize:\n%s\n%s", asJSON(sealed), asJSON(again))
+	again, err := b.st.Get(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(sealed, again); d != "" {
+		t.Errorf("run changed by the repeated finalize (-before +after):\n%s", d)
 	}
 }
 
@@ -476,7 +498,9 @@ func TestDeadlineSealKeepsItsOwnJob(t *testing.T) {
 	ctx := context.Background()
 	r := b.createRun(t, "r1", "cloud", "host")
 	b.enqueueDeadline(t, r, r.Deadline)
-	_ = b.h.Collect(ctx, collectTask("r1", "cloud"))
+	if err := b.h.Collect(ctx, collectTask("r1", "cloud")); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.h.Finalize(ctx, runTask("r1", jobs.TypeFinalize, jobs.ReasonDeadline)); err != nil {
 		t.Fatal(err)
 	}

@@ -569,7 +569,7 @@ func newGatedSource(cfg config.Config, l zerolog.Logger, gate es.Gate) (*es.Clie
 	warnInsecure(l, "source", cfg.Source)
 	// Metered: a task's and an errand's waits for the gate and request time
 	// are recorded with their attempt (collect.Meter).
-	return es.NewClient(es.ClientParams{Cluster: cfg.Source, Gate: collect.MeteredGate(gate)})
+	return es.NewClient(es.ClientParams{Cluster: cfg.Source, Gate: collect.MeteredGate(gate), MaxBody: int64(cfg.SearchMaxAnswerMB) << 20})
 }
 
 func newSink(cfg config.Config, l zerolog.Logger) (uploader.Sink, error) {

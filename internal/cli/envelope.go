@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/boundedfile"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/limiter"
@@ -104,7 +104,7 @@ func sealedRun(ctx context.Context, runs *run.Store, id string) (run.Run, error)
 
 // newChannelSink is the sink of Kibana's own channel (APMTEL_TELEMETRY_ENDPOINT).
 func newChannelSink(cfg config.Config) (uploader.Sink, error) {
-	jwks, err := os.ReadFile(cfg.TelemetryJWKS)
+	jwks, err := boundedfile.Read(cfg.TelemetryJWKS)
 	if err != nil {
 		return nil, fmt.Errorf("APMTEL_TELEMETRY_JWKS: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
+	"github.com/apmtel/apmtel/internal/webguard"
 )
 
 // readyTimeout bounds each readiness check; probes usually time out at 1-5 s.
@@ -39,7 +40,7 @@ func startHTTP(cfg config.Config, l zerolog.Logger, component string, rdb redis.
 	if err != nil {
 		return nil, fmt.Errorf("APMTEL_HTTP_ADDR: %w", err)
 	}
-	h := health.Public(health.New(hl, readyTimeout, checks...), guard(cfg, ln.Addr().String(), mux))
+	h := webguard.Headers(health.Public(health.New(hl, readyTimeout, checks...), guard(cfg, ln.Addr().String(), hl, mux)))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	hl.Info().Str("addr", ln.Addr().String()).Bool("auth", cfg.MonitorToken != "").Msg("serving /healthz, /readyz, /metrics")
 	done := make(chan struct{})

@@ -116,7 +116,7 @@ func TestRunWaitJSONIsOnlyJSON(t *testing.T) {
 	for k, v := range env {
 		procEnv = append(procEnv, k+"="+v)
 	}
-	testenv.Start(t, "worker", testenv.Env(procEnv...), "worker")
+	testenv.NewProcs(t).Start("worker", testenv.Env(procEnv...), "worker")
 	out, errOut, code := runMain(env, "run", "cloud", "--wait", "--json", "--timeout", "2m", "--poll", "50ms")
 	if code != 0 {
 		t.Fatalf("run --wait --json: exit %d\n%s", code, errOut)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/apmtel/apmtel/internal/boundedfile"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/schema"
@@ -60,7 +61,7 @@ func schemaCommand() command {
 
 func schemaCheck(e *env, file string, fix bool) error {
 	want := schema.Mapping()
-	got, err := os.ReadFile(file)
+	got, err := boundedfile.Read(file)
 	if err != nil && !(errors.Is(err, os.ErrNotExist) && fix) {
 		return err
 	}

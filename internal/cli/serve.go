@@ -136,8 +136,8 @@ func runMonitor(e *env, args []string) error {
 // guard is the one protection of every HTTP endpoint apmtel serves (see
 // internal/webguard): Host check on loopback, token, same-origin changes,
 // read-only refusal.
-func guard(cfg config.Config, addr string, h http.Handler) http.Handler {
-	return webguard.Guard(webguard.Options{Addr: addr, Hosts: cfg.MonitorHosts, Token: cfg.MonitorToken, ReadOnly: cfg.MonitorReadOnly}, h)
+func guard(cfg config.Config, addr string, l zerolog.Logger, h http.Handler) http.Handler {
+	return webguard.Guard(webguard.Options{Addr: addr, Hosts: cfg.MonitorHosts, Token: cfg.MonitorToken, ReadOnly: cfg.MonitorReadOnly, Logger: l}, h)
 }
 
 // isLoopback reports whether addr (host:port) only listens on loopback.
@@ -176,7 +176,7 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	if err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
-	h := health.Public(health.New(ml, readyTimeout, health.Redis(rdb), health.Workers(insp)), guard(cfg, ln.Addr().String(), mux))
+	h := webguard.Headers(health.Public(health.New(ml, readyTimeout, health.Redis(rdb), health.Workers(insp)), guard(cfg, ln.Addr().String(), ml, mux)))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	ml.Info().Str("url", "http://"+ln.Addr().String()+"/monitoring/").Bool("read_only", cfg.MonitorReadOnly).
 		Bool("auth", cfg.MonitorToken != "").Str("console", "http://"+ln.Addr().String()+console.RunsPath).Msg("Asynqmon and the console served")

@@ -1,16 +1,40 @@
 package collect
 
 import (
+	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/uploader"
 )
 
 func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// diffJSON compares v, as it would be encoded, with the JSON text want by
+// value (numbers exactly, as json.Number): "" when equal, else a diff (-want +got).
+func diffJSON(t *testing.T, want string, v any) string {
+	t.Helper()
+	decode := func(b []byte) any {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var x any
+		if err := d.Decode(&x); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		return x
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmp.Diff(decode([]byte(want)), decode(b))
+}
 
 func TestAssemble(t *testing.T) {
 	results := map[string]run.TaskRecord{
@@ -19,12 +43,11 @@ func TestAssemble(t *testing.T) {
 		"c": {Status: run.TaskTimeout, Error: "slow"},
 	}
 	snap, rep := Assemble([]string{"a", "b", "c", "d"}, results, map[string]json.RawMessage{"c": json.RawMessage(`{"c":true}`)})
-	b, _ := json.Marshal(snap)
 	want := `{"c":true,"counts":{"error":{"1d":12345678901234567},"span":{"1d":2}},"tasks":{"a":{"took":{"ms":5}},"b":{"took":{"ms":6}}}}`
-	if string(b) != want {
-		t.Errorf("snapshot %s\nwant     %s", b, want)
+	if d := diffJSON(t, want, snap); d != "" {
+		t.Errorf("snapshot (-want +got):\n%s", d)
 	}
-	if asJSON(rep.Failed) != `["c","d"]` || asJSON(rep.CarriedOver) != `["c"]` || len(rep.Problems) != 0 {
+	if !slices.Equal(rep.Failed, []string{"c", "d"}) || !slices.Equal(rep.CarriedOver, []string{"c"}) || len(rep.Problems) != 0 {
 		t.Errorf("report %+v", rep)
 	}
 }
@@ -40,11 +63,10 @@ func TestAssembleCorruptOKRecord(t *testing.T) {
 				"b": {Status: run.TaskOK, TookMS: 6, Result: json.RawMessage(`{"b":1}`)},
 			}
 			snap, rep := Assemble([]string{"a", "b"}, results, map[string]json.RawMessage{"a": json.RawMessage(`{"a":"previous"}`)})
-			b, _ := json.Marshal(snap)
-			if want := `{"a":"previous","b":1,"tasks":{"b":{"took":{"ms":6}}}}`; string(b) != want {
-				t.Errorf("snapshot %s, want %s", b, want)
+			if d := diffJSON(t, `{"a":"previous","b":1,"tasks":{"b":{"took":{"ms":6}}}}`, snap); d != "" {
+				t.Errorf("snapshot (-want +got):\n%s", d)
 			}
-			if asJSON(rep.Failed) != `["a"]` || asJSON(rep.CarriedOver) != `["a"]` || len(rep.Problems) != 1 ||
+			if !slices.Equal(rep.Failed, []string{"a"}) || !slices.Equal(rep.CarriedOver, []string{"a"}) || len(rep.Problems) != 1 ||
 				!strings.Contains(rep.Problems[0], "task a") || rep.Tasks["a"].Status != run.TaskFailed {
 				t.Errorf("report %+v", rep)
 			}
@@ -86,23 +108,26 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 	}
 	lastGood := map[string]json.RawMessage{"ui_counters": json.RawMessage(`{"dailyEvents":[{"appName":"apm","total":2}]}`)}
 	all, rep := AssembleAll([]string{"cloud", "application_usage", "ui_counters"}, results, lastGood)
-	if got := asJSON(all.APM); got != `{"cloud":{"provider":["aws"]},"tasks":{"cloud":{"took":{"ms":4}}}}` {
-		t.Errorf("apm object %s", got)
+	if d := diffJSON(t, `{"cloud":{"provider":["aws"]},"tasks":{"cloud":{"took":{"ms":4}}}}`, all.APM); d != "" {
+		t.Errorf("apm object (-want +got):\n%s", d)
 	}
-	if got := asJSON(all.Plugins); got != `{"application_usage":{"apm":{"appId":"apm","clicks_total":3,"viewId":"main","views":[]}},"ui_counters":{"dailyEvents":[{"appName":"apm","total":2}]}}` {
-		t.Errorf("plugin objects %s", got)
+	if d := diffJSON(t, `{"application_usage":{"apm":{"appId":"apm","clicks_total":3,"viewId":"main","views":[]}},"ui_counters":{"dailyEvents":[{"appName":"apm","total":2}]}}`, all.Plugins); d != "" {
+		t.Errorf("plugin objects (-want +got):\n%s", d)
 	}
-	if asJSON(rep.Failed) != `["ui_counters"]` || asJSON(rep.CarriedOver) != `["ui_counters"]` || rep.Tasks["application_usage"].TookMS != 7 {
+	if !slices.Equal(rep.Failed, []string{"ui_counters"}) || !slices.Equal(rep.CarriedOver, []string{"ui_counters"}) || rep.Tasks["application_usage"].TookMS != 7 {
 		t.Errorf("report %+v", rep)
 	}
-	if snap, _ := Assemble([]string{"cloud", "application_usage", "ui_counters"}, results, lastGood); asJSON(snap) != asJSON(all.APM) {
-		t.Errorf("Assemble is the APM object of AssembleAll: %s", asJSON(snap))
+	snap, _ := Assemble([]string{"cloud", "application_usage", "ui_counters"}, results, lastGood)
+	if d := diffJSON(t, asJSON(all.APM), snap); d != "" {
+		t.Errorf("Assemble is not the APM object of AssembleAll (-AssembleAll +Assemble):\n%s", d)
 	}
 
 	apm, _ := json.Marshal(all.APM)
 	plugins, _ := json.Marshal(all.Plugins)
 	var stored map[string]json.RawMessage // as the run store keeps and returns them
-	_ = json.Unmarshal(plugins, &stored)
+	if err := json.Unmarshal(plugins, &stored); err != nil {
+		t.Fatal(err)
+	}
 	env, err := uploader.Build(uploader.Source{ClusterUUID: "u1"}, time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), apm)
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +142,13 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 			} `json:"kibana"`
 		} `json:"stack_stats"`
 	}
-	b, _ := json.Marshal(env)
-	_ = json.Unmarshal(b, &doc)
+	b, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
 	p := doc.StackStats.Kibana.Plugins
 	if len(p) != 3 || p["apm"]["cloud"] == nil || p["apm"]["application_usage"] != nil || p["apm"]["dailyEvents"] != nil ||
 		p["application_usage"]["apm"] == nil || p["ui_counters"]["dailyEvents"] == nil {

@@ -161,6 +161,8 @@ func TestBounds(t *testing.T) {
 	}{
 		{"APMTEL_SEARCH_CONCURRENCY", "1024", "9223372036854775807", "out of range 0-1024"},
 		{"APMTEL_SEARCH_CONCURRENCY", "0", "-1", "out of range 0-1024"},
+		{"APMTEL_SEARCH_MAX_ANSWER_MB", "1", "0", "out of range 1-1024"},
+		{"APMTEL_SEARCH_MAX_ANSWER_MB", "1024", "1025", "out of range 1-1024"},
 		{"APMTEL_SEARCH_TIMEOUT", "10ms", "1ns", "out of range 10ms-24h"},
 		{"APMTEL_SEARCH_TIMEOUT", "24h", "25h", "out of range 10ms-24h"},
 		{"APMTEL_POLL_INTERVAL", "1ms", "1ns", "out of range 1ms-1m"},
@@ -198,7 +200,7 @@ func TestBounds(t *testing.T) {
 		})
 	}
 	// Every numeric or duration option is in the table above.
-	covered := "SEARCH_CONCURRENCY SEARCH_TIMEOUT POLL_INTERVAL HISTORY_LIMIT CONCURRENCY MAX_RETRY REDIS_DB INTERVAL TASK_TIMEOUT ORPHAN_MIN_AGE UPLOAD_RETRY_WINDOW CATCHUP_GRACE HISTORY_TTL RUN_DEADLINE FLEET_SPREAD FLEET_CONCURRENCY FLEET_BACKOFF_AFTER METRICS_CLUSTER_LIMIT"
+	covered := "SEARCH_CONCURRENCY SEARCH_MAX_ANSWER_MB SEARCH_TIMEOUT POLL_INTERVAL HISTORY_LIMIT CONCURRENCY MAX_RETRY REDIS_DB INTERVAL TASK_TIMEOUT ORPHAN_MIN_AGE UPLOAD_RETRY_WINDOW CATCHUP_GRACE HISTORY_TTL RUN_DEADLINE FLEET_SPREAD FLEET_CONCURRENCY FLEET_BACKOFF_AFTER METRICS_CLUSTER_LIMIT"
 	for _, o := range Options() {
 		if (o.Kind() == KindInt || o.Kind() == KindDuration) && !slices.Contains(strings.Fields(covered), strings.TrimPrefix(o.Env, "APMTEL_")) {
 			t.Errorf("%s has no bounds test", o.Env)

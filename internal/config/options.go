@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/apmtel/apmtel/internal/boundedfile"
 )
 
 // Kind is the value type of an option: it names the flag's type in help
@@ -201,6 +202,8 @@ func Options() []Option {
 			v: integer(func(c *Config) *int { return &c.MaxRetry })},
 		Option{Env: "APMTEL_CONCURRENCY", Group: GroupWorker, Flag: "concurrency", Help: "jobs one worker runs at once",
 			v: integer(func(c *Config) *int { return &c.Concurrency })},
+		Option{Env: "APMTEL_SEARCH_MAX_ANSWER_MB", Group: GroupSource, Flag: "search-max-answer-mb", Help: "largest answer of the source cluster accepted, in MiB; a larger one fails the task",
+			v: integer(func(c *Config) *int { return &c.SearchMaxAnswerMB })},
 		Option{Env: "APMTEL_SEARCH_CONCURRENCY", Group: GroupSource, Flag: "search-concurrency", Help: "requests all workers together send to the source cluster at once; 0 = no cap",
 			v: integer(func(c *Config) *int { return &c.SearchConcurrency })},
 		Option{Env: "APMTEL_POLL_INTERVAL", Group: GroupWorker, Flag: "poll-interval", Help: "how often an idle worker polls the queues",
@@ -283,9 +286,9 @@ type UsageError struct{ Err error }
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
-// ReadFile reads a *_FILE secret; a variable so tests can stand in for the
-// file system.
-var ReadFile = os.ReadFile
+// ReadFile reads a *_FILE secret (size-limited: internal/boundedfile); a
+// variable so tests can stand in for the file system.
+var ReadFile = boundedfile.Read
 
 // FromEnv applies the APMTEL_* variables found by lookup onto c, for the
 // options read says are read (nil: all). A secret may instead be given as a

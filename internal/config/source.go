@@ -28,6 +28,10 @@ type SourceCluster struct {
 	// SearchConcurrency caps the requests all workers together send to the
 	// source cluster at once (a semaphore in Redis); 0 disables the cap.
 	SearchConcurrency int
+	// SearchMaxAnswerMB bounds one answer of the source cluster, in MiB: a
+	// worker holds an answer about twice over while decoding it
+	// (docs/benchmarks.md), so this bounds its memory per request in flight.
+	SearchMaxAnswerMB int
 }
 
 // Bounds of the source settings: a search below 10 ms cannot succeed, and a
@@ -48,6 +52,7 @@ func DefaultSourceCluster() SourceCluster {
 		Indices:           DefaultIndices(),
 		SearchTimeout:     5 * time.Minute,
 		SearchConcurrency: 4,
+		SearchMaxAnswerMB: 64,
 	}
 }
 
@@ -66,6 +71,7 @@ func (s SourceCluster) Validate() error {
 	}
 	p.within("APMTEL_SEARCH_TIMEOUT", s.SearchTimeout, minSearchTimeout, maxSearchTimeout)
 	p.bound("APMTEL_SEARCH_CONCURRENCY", int64(s.SearchConcurrency), 0, maxSearchConcurrency)
+	p.bound("APMTEL_SEARCH_MAX_ANSWER_MB", int64(s.SearchMaxAnswerMB), 1, 1024)
 	return p.err()
 }
 

@@ -10,12 +10,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 
+	"github.com/apmtel/apmtel/internal/boundedfile"
 	"github.com/apmtel/apmtel/internal/config"
 )
 
@@ -53,10 +53,24 @@ type ClientParams struct {
 	MaxRetries int
 	// Gate, when not nil, is taken around every attempt.
 	Gate Gate
+	// MaxBody bounds one answer in bytes (0: DefaultMaxBody); a larger one
+	// fails the request with a *TooLargeError, which is permanent.
+	MaxBody int64
 	// RetryBase and RetryMax shape the backoff (defaults 200ms and 10s):
 	// attempt n waits a random time in [d/2, d), d = min(RetryBase·2ⁿ, RetryMax),
 	// or the answer's Retry-After when that is longer.
 	RetryBase, RetryMax time.Duration
+}
+
+// DefaultMaxBody is the answer bound of a client without MaxBody.
+const DefaultMaxBody = 256 << 20
+
+// TooLargeError is an answer larger than the client's MaxBody. Retrying
+// gets the same answer: it is permanent.
+type TooLargeError struct{ Limit int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("answer larger than %d MiB (APMTEL_SEARCH_MAX_ANSWER_MB): not read", e.Limit>>20)
 }
 
 // DefaultMaxRetries is the retry budget of a request: with the default
@@ -80,7 +94,7 @@ func NewClient(p ClientParams) (*Client, error) {
 		t.ResponseHeaderTimeout = 0                                                                 // bounded per request by the context
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.Cluster.Insecure} //nolint:gosec // opt-in, warned about
 		if p.Cluster.CACert != "" {
-			pem, err := os.ReadFile(p.Cluster.CACert)
+			pem, err := boundedfile.Read(p.Cluster.CACert)
 			if err != nil {
 				return nil, fmt.Errorf("read CA certificate: %w", err)
 			}
@@ -118,7 +132,11 @@ func NewClient(p ClientParams) (*Client, error) {
 	if top <= 0 {
 		top = 10 * time.Second
 	}
-	return &Client{es: c, maxBody: 256 << 20, retries: max(retries, 0), gate: p.Gate, base: base, top: top}, nil
+	maxBody := p.MaxBody
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	return &Client{es: c, maxBody: maxBody, retries: max(retries, 0), gate: p.Gate, base: base, top: top}, nil
 }
 
 // Do sends r under ctx. Each attempt is bounded by r.Timeout; 429, 5xx and
@@ -212,7 +230,10 @@ func (c *Client) attempt(ctx context.Context, r Request, method string, body []b
 		return nil, 0, fmt.Errorf("%s: %w", r.Endpoint, err)
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, c.maxBody+1))
+	if res.ContentLength > c.maxBody {
+		return nil, -1, fmt.Errorf("%s: %w", r.Endpoint, &TooLargeError{Limit: c.maxBody})
+	}
+	b, err := readBody(res.Body, res.ContentLength, c.maxBody)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, -1, fmt.Errorf("%s: read response: %w", r.Endpoint, context.Cause(ctx))
@@ -220,7 +241,7 @@ func (c *Client) attempt(ctx context.Context, r Request, method string, body []b
 		return nil, 0, fmt.Errorf("%s: read response: %w", r.Endpoint, err)
 	}
 	if int64(len(b)) > c.maxBody {
-		return nil, -1, fmt.Errorf("%s: response larger than %d bytes", r.Endpoint, c.maxBody)
+		return nil, -1, fmt.Errorf("%s: %w", r.Endpoint, &TooLargeError{Limit: c.maxBody})
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		err := fmt.Errorf("%s %s: %w", method, r.Endpoint, parseError(res.StatusCode, b))
@@ -230,6 +251,19 @@ func (c *Client) attempt(ctx context.Context, r Request, method string, body []b
 		return nil, parseRetryAfter(res.Header.Get("Retry-After"), time.Now()), err
 	}
 	return b, 0, nil
+}
+
+// readBody reads at most limit+1 bytes of an answer. With a known length the
+// buffer is allocated once at its size: io.ReadAll doubles its way up and,
+// for a 50 MB answer, leaves about as much garbage again behind.
+func readBody(body io.Reader, length, limit int64) ([]byte, error) {
+	if length < 0 {
+		return io.ReadAll(io.LimitReader(body, limit+1))
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(min(length, limit) + bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	return buf.Bytes(), err
 }
 
 // retryableStatus: too many requests and server-side trouble; 501 and 505

@@ -135,10 +135,12 @@ func (e *Error) Permanent() bool {
 	return e.Status >= 400 && e.Status < 500 && e.Status != 408 && e.Status != 429
 }
 
-// IsPermanent reports whether err is an Elasticsearch error that retrying cannot fix.
+// IsPermanent reports whether err is an Elasticsearch error that retrying
+// cannot fix (a permanent status, an answer over the size bound).
 func IsPermanent(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Permanent()
+	var tl *TooLargeError
+	return errors.As(err, &e) && e.Permanent() || errors.As(err, &tl)
 }
 
 // IsNotFound reports whether err is a 404.
@@ -172,8 +174,6 @@ func parseError(status int, body []byte) *Error {
 			e.Reason = s
 		}
 	}
-	if len(e.Reason) > 500 {
-		e.Reason = e.Reason[:500] + "…"
-	}
+	e.Reason = truncate(e.Reason, 500)
 	return e
 }

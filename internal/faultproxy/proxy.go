@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +15,7 @@ import (
 
 // Fault describes what to do with matching requests.
 type Fault struct {
-	// Mode is "none", "delay", "status", "reset" or "hang".
+	// Mode is "none", "delay", "status", "reset", "hang" or "rewrite".
 	Mode string `json:"mode"`
 	// Match limits the fault to requests whose path or X-Opaque-Id contains
 	// it ("" matches all).
@@ -25,6 +26,13 @@ type Fault struct {
 	DelayMS int `json:"delay_ms,omitempty"`
 	// Count limits the fault to the next Count matching requests (0: all).
 	Count int `json:"count,omitempty"`
+	// Rewrite is what mode "rewrite" does to the target's 2xx JSON answer:
+	// "timed_out" sets timed_out, "shards_failed" marks all but one shard
+	// failed, "no_aggregations" drops the aggregations (the partial answers
+	// a loaded cluster gives), "pad" adds PadBytes of buckets in an extra
+	// aggregation (a huge answer).
+	Rewrite  string `json:"rewrite,omitempty"`
+	PadBytes int    `json:"pad_bytes,omitempty"`
 }
 
 // Stats count the proxied traffic.
@@ -170,13 +178,77 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	t0 := time.Now()
-	p.rp.ServeHTTP(w, r)
+	if f.Mode == "rewrite" {
+		rewrite(w, r, p.rp, f)
+	} else {
+		p.rp.ServeHTTP(w, r)
+	}
 	ms := float64(time.Since(t0).Microseconds()) / 1000
 	p.mu.Lock()
 	p.stats.UpstreamMS += ms
 	p.stats.MaxUpstreamMS = max(p.stats.MaxUpstreamMS, ms)
 	p.mu.Unlock()
 }
+
+// rewrite forwards r and changes the target's 2xx JSON answer as f says.
+func rewrite(w http.ResponseWriter, r *http.Request, next http.Handler, f Fault) {
+	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	r.Header.Del("Accept-Encoding") // a plain answer, to rewrite
+	next.ServeHTTP(rec, r)
+	body := rec.body.Bytes()
+	var answer map[string]any
+	if rec.status/100 == 2 && json.Unmarshal(body, &answer) == nil {
+		switch f.Rewrite {
+		case "timed_out":
+			answer["timed_out"] = true
+		case "shards_failed":
+			if sh, ok := answer["_shards"].(map[string]any); ok {
+				total, _ := sh["total"].(float64)
+				failed := max(total-1, 1)
+				sh["failed"], sh["successful"] = failed, total-failed
+				sh["failures"] = []any{map[string]any{"shard": 0, "index": "injected",
+					"reason": map[string]any{"type": "injected_fault", "reason": "shard failure injected by the test proxy"}}}
+			}
+		case "no_aggregations":
+			delete(answer, "aggregations")
+		case "pad":
+			aggs, _ := answer["aggregations"].(map[string]any)
+			if aggs == nil {
+				aggs = map[string]any{}
+				answer["aggregations"] = aggs
+			}
+			aggs["injected_padding"] = padding(f.PadBytes)
+		}
+		body, _ = json.Marshal(answer)
+	}
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(body)
+}
+
+// padding is a terms aggregation of about n bytes.
+func padding(n int) map[string]any {
+	const each = 64 // bytes per bucket, about
+	buckets := make([]any, 0, n/each+1)
+	for i := 0; i*each < n; i++ {
+		buckets = append(buckets, map[string]any{"key": "padding-bucket-" + itoa(i) + "-xxxxxxxxxxxxxxxx", "doc_count": i})
+	}
+	return map[string]any{"buckets": buckets}
+}
+
+// recorder holds an answer for rewrite.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 

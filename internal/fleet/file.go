@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/apmtel/apmtel/internal/boundedfile"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/keys"
 )
@@ -59,7 +60,7 @@ func (w *wholeNumber) UnmarshalYAML(n *yaml.Node) error {
 
 // Load reads and parses the clusters file at path (see Parse).
 func Load(path string) (Set, error) {
-	b, err := os.ReadFile(path)
+	b, err := boundedfile.Read(path)
 	if err != nil {
 		return Set{}, fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
@@ -221,7 +222,7 @@ func usable(c Cluster) string {
 		}
 	}
 	if c.CACert != "" {
-		b, err := os.ReadFile(c.CACert)
+		b, err := boundedfile.Read(c.CACert)
 		if err != nil {
 			return fmt.Sprintf("ca_cert %s: %v", c.CACert, unwrapPath(err))
 		}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/apmtel/apmtel/internal/boundedfile"
 )
 
 // SecretFile is a secret held in a file (a Kubernetes Secret mounted as a
@@ -57,7 +59,7 @@ func (s SecretFile) Read() (string, error) {
 	if st.Size() == c.size && st.ModTime().Equal(c.mtime) {
 		return c.value, nil
 	}
-	b, err := os.ReadFile(s.path)
+	b, err := boundedfile.Read(s.path)
 	if err != nil {
 		return "", fmt.Errorf("secret file %s: %w", s.path, unwrapPath(err))
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/apmtel/apmtel/internal/boundedfile"
 )
 
 // DefaultPollInterval is how often a Watcher looks at the clusters file:
@@ -109,7 +111,7 @@ func (w *Watcher) Subscribe() (<-chan Set, func()) {
 // Reload looks at the file now. It returns whether a new Set came into
 // force and, when the file was refused, why (the previous Set stays).
 func (w *Watcher) Reload() (bool, error) {
-	b, err := os.ReadFile(w.path)
+	b, err := boundedfile.Read(w.path)
 	if err == nil {
 		w.mu.Lock()
 		var files []string

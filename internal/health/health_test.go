@@ -105,7 +105,7 @@ func TestFlag(t *testing.T) {
 }
 
 func TestPublicBypassesToken(t *testing.T) {
-	locked := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "unauthorized", 401) })
+	locked := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "unauthorized", http.StatusUnauthorized) })
 	var f Flag
 	f.Set(true)
 	h := Public(New(zerolog.Nop(), time.Second, f.Check("x", "x down")), locked)

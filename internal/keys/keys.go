@@ -100,6 +100,11 @@ func (s Space) Latest() string { return s.base() + "latest" }
 // successful fragment, used to keep a failed task's previous value (Kibana erases it).
 func (s Space) LastGood() string { return s.base() + "lastgood" }
 
+// Counters is the hash of the run and upload counters (run.Counters): each
+// is incremented by the script that ends a run or an upload, so a count never
+// depends on a run still being in the history when metrics are read.
+func (s Space) Counters() string { return s.base() + "counters" }
+
 // SearchSlots is the sorted set of leases of the cluster-wide search limiter:
 // one per source cluster, since the cap protects that cluster.
 func (s Space) SearchSlots() string { return s.base() + "searchslots" }

@@ -16,6 +16,7 @@ func TestKeys(t *testing.T) {
 		{s.Runs(), "apmtel:{default}:runs"},
 		{s.Latest(), "apmtel:{default}:latest"},
 		{s.LastGood(), "apmtel:{default}:lastgood"},
+		{s.Counters(), "apmtel:{default}:counters"},
 		{s.SearchSlots(), "apmtel:{default}:searchslots"},
 		{New("x").Run("r"), "x:{default}:run:r"},
 		{NewFor("x", "prod-eu").Run("r"), "x:{prod-eu}:run:r"},
@@ -45,7 +46,7 @@ func TestKeys(t *testing.T) {
 func TestOneSlot(t *testing.T) {
 	s := NewFor("apmtel", "prod")
 	want := Slot(s.Runs())
-	for _, k := range append(s.RunKeys("sched-20261126T120000Z"), s.Latest(), s.LastGood(), s.SearchSlots()) {
+	for _, k := range append(s.RunKeys("sched-20261126T120000Z"), s.Latest(), s.LastGood(), s.Counters(), s.SearchSlots()) {
 		if got := Slot(k); got != want {
 			t.Errorf("%s: slot %d, want %d", k, got, want)
 		}

@@ -14,13 +14,14 @@
 // The history cannot simply be exported as constant counters: it is trimmed
 // to APMTEL_HISTORY_LIMIT runs, so a count of runs in the history stops
 // growing once the limit is reached and drops when a run is trimmed, which
-// Prometheus reads as a counter reset. Runs instead counts each run once,
-// when it is first seen terminal (sealed or cancelled), into ordinary
-// in-process counters and histograms, keeping a set of the runs it counted;
-// the set is pruned to the runs still in the history, which never come back
-// once gone. Counters thus grow monotonically for the life of the monitor
-// and start from the history it finds at start-up, as any process's
-// counters start at its start.
+// Prometheus reads as a counter reset. apmtel_runs_total and
+// apmtel_uploads_total are therefore counted where runs and uploads end: the
+// seal, cancel and upload scripts increment a counter hash in Redis in the
+// same step (run.Counters), and the monitor exports it as is — exact however
+// many runs end between two scrapes, and the same from every monitor. The
+// attempts and duration histograms are observed once per run, when it is
+// first seen terminal in the history (a set of the runs counted, pruned to
+// the history), into in-process metrics that start with the monitor.
 //
 // A fleet's clusters get a few gauges each (Clusters), the only series with
 // a cluster label, bounded by APMTEL_METRICS_CLUSTER_LIMIT with the clusters

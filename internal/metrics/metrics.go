@@ -11,6 +11,7 @@ import (
 
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/version"
+	"github.com/apmtel/apmtel/internal/webguard"
 )
 
 const namespace = "apmtel"
@@ -23,6 +24,7 @@ func NewRegistry() *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		BuildInfo(version.Get()),
+		webguard.Collector(),
 	)
 	return reg
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -252,7 +253,7 @@ func TestOrphanedActiveEntries(t *testing.T) {
 	q := keys.AsynqQueue(jobs.QueueCollect)
 	// A real active task: moved from pending with its lease, as asynq's
 	// dequeue does it (one script), here by hand so no handler is needed.
-	real, _ := rdb.RPopLPush(ctx, q.Pending(), q.Active()).Result()
+	real, _ := rdb.LMove(ctx, q.Pending(), q.Active(), "RIGHT", "LEFT").Result()
 	rdb.HSet(ctx, q.Task(real), "state", "active")
 	rdb.ZAdd(ctx, q.Lease(), redis.Z{Score: float64(time.Now().Add(30 * time.Second).Unix()), Member: real})
 	rdb.LPush(ctx, q.Active(), "bogus-1")
@@ -286,5 +287,52 @@ func TestOrphanedActiveEntries(t *testing.T) {
 	}
 	if _, ok := value(t, fams, "apmtel_queue_latency_seconds", map[string]string{"queue": jobs.QueueCollect}); !ok {
 		t.Error("latency missing once asynq can read the queue again")
+	}
+}
+
+// More runs end between two scrapes than the history keeps (limit 3, 10
+// runs): the counters, kept where runs and uploads end, are exact.
+func TestRunCountersExactPastTheHistory(t *testing.T) {
+	rdb, db := testenv.RedisDB(t)
+	ctx := context.Background()
+	st := run.NewStore(rdb, keys.New(""), time.Hour, 3)
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: testenv.RedisAddr(t), DB: db})
+	defer insp.Close()
+	h := Handler(Monitor(insp, rdb, st, 3, jobs.QueueCollect))
+	base := time.Date(2025, 3, 4, 5, 0, 0, 0, time.UTC)
+	seed := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			spec := runtest.Spec{ID: fmt.Sprintf("run-%02d", i), Tasks: tasks, Start: base.Add(time.Duration(i) * time.Minute), Upload: run.UploadUploaded}
+			if i%5 == 4 {
+				spec.Fail = map[string]string{"cloud": "boom"}
+			}
+			if _, err := runtest.Seed(ctx, st, spec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seed(0, 2)
+	first := scrape(t, h)
+	if got := sum(first, "apmtel_runs_total"); got != 2 {
+		t.Fatalf("first scrape: runs_total %v, want 2", got)
+	}
+	seed(2, 10)
+	if n, _ := rdb.ZCard(ctx, st.Keys().Runs()).Result(); n != 3 {
+		t.Fatalf("history holds %d runs, want 3: the test proves nothing", n)
+	}
+	fams := scrape(t, h)
+	for _, c := range []struct {
+		labels map[string]string
+		want   float64
+	}{
+		{map[string]string{"trigger": "manual", "kind": "full", "status": "ok"}, 10},
+		{map[string]string{"trigger": "manual", "kind": "full", "status": "failed"}, 2},
+	} {
+		if got, _ := value(t, fams, "apmtel_runs_total", c.labels); got != c.want {
+			t.Errorf("runs_total%v = %v, want %v", c.labels, got, c.want)
+		}
+	}
+	if got, _ := value(t, fams, "apmtel_uploads_total", map[string]string{"outcome": "uploaded"}); got != 12 {
+		t.Errorf("uploads_total{uploaded} = %v, want 12", got)
 	}
 }

@@ -29,35 +29,38 @@ type Runs struct {
 	timeout time.Duration
 
 	mu sync.Mutex
-	// counted holds the terminal runs already counted; uploads the upload
-	// outcome (state and time) counted per run, so a re-send that ends
-	// again counts again.
+	// counted holds the terminal runs whose attempts and durations were
+	// observed. Runs and uploads are not counted here but read from the
+	// counters the run store keeps in Redis (run.Counters): a run that
+	// ended and left the history between two scrapes is counted too.
 	counted map[string]bool
-	uploads map[string]string
+	// counters are the last ones read (kept when Redis cannot be read).
+	counters run.Counters
 	// lastOK and lastDelivered only move forward: the newest such run may
 	// have been trimmed from the history since.
 	lastOK, lastDelivered time.Time
 	readOK                bool
 
-	runs, attempts, uploadsTotal *prometheus.CounterVec
-	taskDur, runDur              *prometheus.HistogramVec
-	lastOKDesc, lastDelDesc      *prometheus.Desc
-	readDesc                     *prometheus.Desc
+	attempts                *prometheus.CounterVec
+	taskDur, runDur         *prometheus.HistogramVec
+	runsDesc, uploadsDesc   *prometheus.Desc
+	lastOKDesc, lastDelDesc *prometheus.Desc
+	readDesc                *prometheus.Desc
 }
 
 // NewRuns reads st's newest window runs at each scrape.
 func NewRuns(st *run.Store, window int) *Runs {
 	return &Runs{store: st, window: max(window, 1), timeout: 10 * time.Second,
-		counted: map[string]bool{}, uploads: map[string]string{},
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "runs_total",
-			Help: "Runs that ended, by trigger, kind and status (ok: every task succeeded; failed: sealed with failed tasks; cancelled)."},
-			[]string{"trigger", "kind", "status"}),
+		counted: map[string]bool{},
+		runsDesc: prometheus.NewDesc(namespace+"_runs_total",
+			"Runs that ended, by trigger, kind and status (ok: every task succeeded; failed: sealed with failed tasks; cancelled).",
+			[]string{"trigger", "kind", "status"}, nil),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "task_attempts_total",
 			Help: "Task attempts of ended runs, by task and the attempt's status (retrying: it failed and another attempt followed)."},
 			[]string{"task", "status"}),
-		uploadsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "uploads_total",
-			Help: "Run uploads that ended, by outcome (uploaded, written, skipped, failed)."},
-			[]string{"outcome"}),
+		uploadsDesc: prometheus.NewDesc(namespace+"_uploads_total",
+			"Run uploads that ended, by outcome (uploaded, written, skipped, failed).",
+			[]string{"outcome"}, nil),
 		taskDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "task_duration_seconds",
 			Help: "The took of each task's final attempt in ended runs (the value Kibana reports as tasks.<task>.took.ms).", Buckets: TaskBuckets},
 			[]string{"task"}),
@@ -74,7 +77,7 @@ func NewRuns(st *run.Store, window int) *Runs {
 }
 
 func (c *Runs) vecs() []prometheus.Collector {
-	return []prometheus.Collector{c.runs, c.attempts, c.uploadsTotal, c.taskDur, c.runDur}
+	return []prometheus.Collector{c.attempts, c.taskDur, c.runDur}
 }
 
 // Describe implements prometheus.Collector.
@@ -82,6 +85,8 @@ func (c *Runs) Describe(ch chan<- *prometheus.Desc) {
 	for _, v := range c.vecs() {
 		v.Describe(ch)
 	}
+	ch <- c.runsDesc
+	ch <- c.uploadsDesc
 	ch <- c.lastOKDesc
 	ch <- c.lastDelDesc
 	ch <- c.readDesc
@@ -97,6 +102,12 @@ func (c *Runs) Collect(ch chan<- prometheus.Metric) {
 	c.readOK = c.refresh(ctx) == nil
 	for _, v := range c.vecs() {
 		v.Collect(ch)
+	}
+	for k, n := range c.counters.Runs {
+		ch <- prometheus.MustNewConstMetric(c.runsDesc, prometheus.CounterValue, float64(n), k.Trigger, string(k.Kind), string(k.Outcome))
+	}
+	for state, n := range c.counters.Uploads {
+		ch <- prometheus.MustNewConstMetric(c.uploadsDesc, prometheus.CounterValue, float64(n), string(state))
 	}
 	if !c.lastOK.IsZero() {
 		ch <- prometheus.MustNewConstMetric(c.lastOKDesc, prometheus.GaugeValue, unix(c.lastOK))
@@ -118,6 +129,11 @@ func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 func RunStatus(r run.Run) string { return string(r.Outcome()) }
 
 func (c *Runs) refresh(ctx context.Context) error {
+	counters, err := c.store.Counters(ctx)
+	if err != nil {
+		return err
+	}
+	c.counters = counters
 	runs, err := c.store.List(ctx, c.window)
 	if err != nil {
 		return err
@@ -130,7 +146,7 @@ func (c *Runs) refresh(ctx context.Context) error {
 			continue
 		}
 		if !c.counted[r.ID] {
-			if err := c.countRun(ctx, r, status); err != nil {
+			if err := c.countRun(ctx, r); err != nil {
 				return err
 			}
 			c.counted[r.ID] = true
@@ -138,15 +154,8 @@ func (c *Runs) refresh(ctx context.Context) error {
 		if r.Status == run.StatusSealed && status == string(run.OutcomeOK) && r.Kind == run.KindFull && r.SealedAt.After(c.lastOK) {
 			c.lastOK = r.SealedAt
 		}
-		if r.Upload.State.Ended() {
-			sig := string(r.Upload.State) + "@" + r.Upload.At.String()
-			if c.uploads[r.ID] != sig {
-				c.uploadsTotal.WithLabelValues(string(r.Upload.State)).Inc()
-				c.uploads[r.ID] = sig
-			}
-			if r.Upload.State.Delivered() && r.Upload.At.After(c.lastDelivered) {
-				c.lastDelivered = r.Upload.At
-			}
+		if r.Upload.State.Delivered() && r.Upload.At.After(c.lastDelivered) {
+			c.lastDelivered = r.Upload.At
 		}
 	}
 	// A run that left the history never comes back: forget it.
@@ -155,16 +164,11 @@ func (c *Runs) refresh(ctx context.Context) error {
 			delete(c.counted, id)
 		}
 	}
-	for id := range c.uploads {
-		if !present[id] {
-			delete(c.uploads, id)
-		}
-	}
 	return nil
 }
 
 // countRun counts one ended run: attempts, task durations and wall time.
-func (c *Runs) countRun(ctx context.Context, r run.Run, status string) error {
+func (c *Runs) countRun(ctx context.Context, r run.Run) error {
 	attempts, err := c.store.Attempts(ctx, r.ID)
 	if err != nil {
 		return err
@@ -173,7 +177,6 @@ func (c *Runs) countRun(ctx context.Context, r run.Run, status string) error {
 	if err != nil {
 		return err
 	}
-	c.runs.WithLabelValues(r.Trigger, string(r.Kind), status).Inc()
 	for _, a := range attempts {
 		c.attempts.WithLabelValues(a.Task, string(a.Status)).Inc()
 	}

@@ -11,11 +11,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/apmtel/apmtel/internal/boundedfile"
 	"github.com/apmtel/apmtel/internal/config"
 )
 
@@ -47,7 +47,7 @@ func TLS(cfg config.Config) (*tls.Config, error) {
 	}
 	t := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.RedisCACert != "" {
-		pem, err := os.ReadFile(cfg.RedisCACert)
+		pem, err := boundedfile.Read(cfg.RedisCACert)
 		if err != nil {
 			return nil, &config.UsageError{Err: fmt.Errorf("APMTEL_REDIS_CA_CERT: %w", err)}
 		}

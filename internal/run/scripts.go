@@ -115,10 +115,12 @@ return {1, 'closed', ARGV[2]}
 // cancelled, its running attempt too, and the upload is skipped. A cancelled
 // run has no snapshot, never becomes latest and is never uploaded.
 //
-// KEYS[1] run hash, KEYS[2] pending set, KEYS[3] results hash, KEYS[4] attempts hash
-// ARGV[1] now (RFC 3339), ARGV[2] the cancelled tasks' error text
-// Result: {code, status}: 1 = cancelled by this call, 0 = the run was not
-// open (status says what it is), -1 = no such run.
+// KEYS[1] run hash, KEYS[2] pending set, KEYS[3] results hash, KEYS[4] attempts hash,
+// KEYS[5] counters hash
+// ARGV[1] now (RFC 3339), ARGV[2] the cancelled tasks' error text,
+// ARGV[3] the run's counter field, ARGV[4] the skipped upload's counter field
+// Result: {code, status}: 1 = cancelled by this call (both counters
+// incremented), 0 = the run was not open (status says what it is), -1 = no such run.
 var cancelScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {-1, ''} end
@@ -149,6 +151,8 @@ end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'closed_at', ARGV[1], 'close_reason', 'cancelled',
   'upload', 'skipped', 'upload_detail', 'cancelled', 'upload_at', ARGV[1])
+redis.call('HINCRBY', KEYS[5], ARGV[3], 1)
+redis.call('HINCRBY', KEYS[5], ARGV[4], 1)
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[3], ttl)
@@ -158,31 +162,43 @@ return {1, 'cancelled'}
 `)
 
 // sealScript seals a closed run in one step: the records of tasks that never
-// finished, the snapshot, the other plugins' objects, the latest pointer (full runs only, unless a newer
+// finished, every attempt still marked running (abandoned: its worker was
+// lost or paused past its lease while another attempt took over), the snapshot, the other plugins' objects, the latest pointer (full runs only, unless a newer
 // run holds it), the last good values (unless a newer run wrote them),
 // sealed_at, status, report and the upload state.
 //
 // KEYS[1] run hash, KEYS[2] results hash, KEYS[3] snapshot, KEYS[4] latest,
-// KEYS[5] last good hash, KEYS[6] attempts hash, KEYS[7] plugin objects
+// KEYS[5] last good hash, KEYS[6] attempts hash, KEYS[7] plugin objects,
+// KEYS[8] counters hash
 // ARGV[1] sealed_at (RFC 3339), ARGV[2] report JSON, ARGV[3] snapshot JSON,
 // ARGV[4] "1" to move latest to this run, ARGV[5] "<created_ms>|<run id>",
 // ARGV[6] upload state, ARGV[7] upload detail, ARGV[8] created_ms,
 // ARGV[9] n = number of unfinished tasks, ARGV[10] plugin objects JSON
-// ("" for none: nothing written), then n groups of 4: task, record
-// JSON, attempt field ("" for none), attempt JSON; then pairs of task,
-// fragment JSON for the last good values
-// Result: {code, status}: 1 = sealed by this call, 0 = the run was not
-// closed (status says what it is: sealed by another finalizer, cancelled).
+// ("" for none: nothing written), ARGV[11] the abandoned attempts' error
+// text, ARGV[12] the run's counter field, ARGV[13] the upload's counter
+// field ("" while the upload is outstanding), then n groups of 4: task, record JSON, attempt field ("" for none),
+// attempt JSON; then pairs of task, fragment JSON for the last good values
+// Result: {code, status}: 1 = sealed by this call (counters incremented),
+// 0 = the run was not closed (status says what it is: sealed by another
+// finalizer, cancelled).
 var sealScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'status')
 if st ~= 'closed' then return {0, st or ''} end
 local ttl = redis.call('PTTL', KEYS[1])
 local n = tonumber(ARGV[9])
-local i = 11
+local i = 14
 for _ = 1, n do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i+1])
   if ARGV[i+2] ~= '' then redis.call('HSET', KEYS[6], ARGV[i+2], ARGV[i+3]) end
   i = i + 4
+end
+local att = redis.call('HGETALL', KEYS[6])
+for j = 1, #att, 2 do
+  local ok, a = pcall(cjson.decode, att[j+1])
+  if ok and type(a) == 'table' and a.status == 'running' then
+    redis.call('HSET', KEYS[6], att[j], cjson.encode({task = a.task, attempt = a.attempt, worker = a.worker,
+      status = 'abandoned', queued_at = a.queued_at, started_at = a.started_at, finished_at = ARGV[1], error = ARGV[11]}))
+  end
 end
 if ttl > 0 then
   redis.call('SET', KEYS[3], ARGV[3], 'PX', ttl)
@@ -207,16 +223,19 @@ while i <= #ARGV do
 end
 redis.call('HSET', KEYS[1], 'status', 'sealed', 'sealed_at', ARGV[1], 'report', ARGV[2],
   'upload', ARGV[6], 'upload_detail', ARGV[7], 'upload_at', ARGV[1], 'upload_since', ARGV[1])
+redis.call('HINCRBY', KEYS[8], ARGV[12], 1)
+if ARGV[13] ~= '' then redis.call('HINCRBY', KEYS[8], ARGV[13], 1) end
 return {1, 'sealed'}
 `)
 
 // uploadScript moves a sealed run's upload from one state to another.
 //
-// KEYS[1] run hash
+// KEYS[1] run hash, KEYS[2] counters hash
 // ARGV[1] comma-separated states the upload may be in, ARGV[2] new state,
 // ARGV[3] attempt, ARGV[4] max attempts, ARGV[5] error, ARGV[6] detail,
 // ARGV[7] at (RFC 3339); a move to "pending" also starts the retry window
-// (upload_since)
+// (upload_since); ARGV[8] the counter field to increment when the new state
+// ends the upload ("" otherwise)
 // Result: {code, state}: 1 = moved (state is the one before), 0 = the upload
 // was in another state (state says which), -1 = the run is missing or not
 // sealed (state is the run's status).
@@ -230,6 +249,7 @@ if not allowed then return {0, cur} end
 redis.call('HSET', KEYS[1], 'upload', ARGV[2], 'upload_attempt', ARGV[3], 'upload_max', ARGV[4],
   'upload_error', ARGV[5], 'upload_detail', ARGV[6], 'upload_at', ARGV[7])
 if ARGV[2] == 'pending' then redis.call('HSET', KEYS[1], 'upload_since', ARGV[7]) end
+if ARGV[8] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[8], 1) end
 return {1, cur}
 `)
 

@@ -290,9 +290,17 @@ func (s *Store) Close(ctx context.Context, id string, reason CloseReason, now ti
 // Cancel cancels an open run. A run that is no longer open gives a
 // *StateError; a missing one ErrNotFound.
 func (s *Store) Cancel(ctx context.Context, id string, now time.Time) error {
+	// Trigger and kind never change after Create: reading them first is safe.
+	tk, err := s.rdb.HMGet(ctx, s.keys.Run(id), fieldTrigger, fieldKind).Result()
+	if err != nil {
+		return fmt.Errorf("cancel run %s: %w", id, err)
+	}
+	trigger, _ := tk[0].(string)
+	kind, _ := tk[1].(string)
 	res, err := cancelScript.Run(ctx, s.rdb,
-		[]string{s.keys.Run(id), s.keys.Pending(id), s.keys.Results(id), s.keys.Attempts(id)},
-		ts(now), "run was cancelled before the task finished").Slice()
+		[]string{s.keys.Run(id), s.keys.Pending(id), s.keys.Results(id), s.keys.Attempts(id), s.keys.Counters()},
+		ts(now), "run was cancelled before the task finished", runCounter(trigger, Kind(kind), OutcomeCancelled),
+		uploadCounter(UploadSkipped)).Slice()
 	if err != nil {
 		return fmt.Errorf("cancel run %s: %w", id, err)
 	}
@@ -341,9 +349,13 @@ func (s *Store) Seal(ctx context.Context, r Run, in Seal) (bool, error) {
 	if in.Skip != "" {
 		up, detail = UploadSkipped, string(in.Skip)
 	}
+	outcome := OutcomeOK
+	if len(in.Report.Failed) > 0 {
+		outcome = OutcomeFailed
+	}
 	created := strconv.FormatInt(r.CreatedAt.UnixMilli(), 10)
 	args := []any{ts(in.At), string(rb), string(in.Snapshot), latest, created + "|" + r.ID, string(up), detail, created, len(in.Unfinished),
-		string(bytes.TrimSpace(in.Plugins))}
+		string(bytes.TrimSpace(in.Plugins)), AbandonedReason, runCounter(r.Trigger, r.Kind, outcome), uploadCounter(up)}
 	for _, rec := range in.Unfinished {
 		b, err := json.Marshal(rec)
 		if err != nil {
@@ -361,7 +373,8 @@ func (s *Store) Seal(ctx context.Context, r Run, in Seal) (bool, error) {
 	}
 	k := s.keys
 	res, err := sealScript.Run(ctx, s.rdb,
-		[]string{k.Run(r.ID), k.Results(r.ID), k.Snapshot(r.ID), k.Latest(), k.LastGood(), k.Attempts(r.ID), k.Plugins(r.ID)}, args...).Slice()
+		[]string{k.Run(r.ID), k.Results(r.ID), k.Snapshot(r.ID), k.Latest(), k.LastGood(), k.Attempts(r.ID), k.Plugins(r.ID), k.Counters()},
+		args...).Slice()
 	if err != nil {
 		return false, fmt.Errorf("seal run %s: %w", r.ID, err)
 	}
@@ -399,8 +412,8 @@ func (s *Store) moveUpload(ctx context.Context, id, op string, from []UploadStat
 	for i, f := range from {
 		fs[i] = string(f)
 	}
-	res, err := uploadScript.Run(ctx, s.rdb, []string{s.keys.Run(id)}, strings.Join(fs, ","), string(to.State),
-		to.Attempt, to.MaxAttempts, to.Error, to.Detail, ts(to.At)).Slice()
+	res, err := uploadScript.Run(ctx, s.rdb, []string{s.keys.Run(id), s.keys.Counters()}, strings.Join(fs, ","), string(to.State),
+		to.Attempt, to.MaxAttempts, to.Error, to.Detail, ts(to.At), uploadCounter(to.State)).Slice()
 	if err != nil {
 		return fmt.Errorf("run %s: %s: %w", id, op, err)
 	}

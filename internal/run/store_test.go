@@ -414,3 +414,66 @@ func TestSealStoresPluginObjects(t *testing.T) {
 		t.Error("an empty plugins key was written")
 	}
 }
+
+// A worker paused past its lease leaves its attempt "running" while another
+// attempt finishes the task: the seal closes it as abandoned, with the
+// reason and the seal time, and its late record is refused; no attempt of a
+// sealed run is running.
+func TestSealAbandonsRunningAttempts(t *testing.T) {
+	s, ctx := setup(t, 10)
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	r := newRun("r1", run.KindPartial, t0, "a", "b")
+	mustCreate(t, s, r)
+	paused, err := s.Start(ctx, r, "a", 1, 3, "w-paused", t0.Add(time.Second))
+	if err != nil || !paused.Started {
+		t.Fatal(paused, err)
+	}
+	so, err := s.Start(ctx, r, "a", 2, 3, "w2", t0.Add(40*time.Second))
+	if err != nil || !so.Started {
+		t.Fatal(so, err)
+	}
+	rec := so.Record
+	rec.Status, rec.FinishedAt, rec.Result = run.TaskOK, t0.Add(41*time.Second), json.RawMessage(`{}`)
+	if _, err := s.Record(ctx, "r1", rec); err != nil {
+		t.Fatal(err)
+	}
+	// b's only attempt is running when the deadline closes the run; the
+	// finalizer records it as unfinished (timeout) with its attempt.
+	sb, err := s.Start(ctx, r, "b", 1, 3, "w3", t0.Add(2*time.Second))
+	if err != nil || !sb.Started {
+		t.Fatal(sb, err)
+	}
+	if _, err := s.Close(ctx, "r1", run.ReasonDeadline, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	unfinished := sb.Record
+	unfinished.Status, unfinished.Deadline, unfinished.FinishedAt = run.TaskTimeout, run.DeadlineClosed, t0.Add(time.Minute)
+	sealAt := t0.Add(time.Minute + time.Second)
+	if ok, err := s.Seal(ctx, r, run.Seal{At: sealAt, Snapshot: []byte(`{}`), Unfinished: []run.TaskRecord{unfinished}}); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	att, err := s.Attempts(ctx, "r1")
+	if err != nil || len(att) != 3 {
+		t.Fatalf("attempts %+v %v", att, err)
+	}
+	want := map[string]run.TaskStatus{"a#1": run.TaskAbandoned, "a#2": run.TaskOK, "b#1": run.TaskTimeout}
+	for _, a := range att {
+		key := fmt.Sprintf("%s#%d", a.Task, a.Attempt)
+		if a.Status != want[key] || a.FinishedAt.IsZero() {
+			t.Errorf("%s: %+v, want %s and finished", key, a, want[key])
+		}
+		if key == "a#1" && (a.Error != run.AbandonedReason || !a.FinishedAt.Equal(sealAt) || a.Worker != "w-paused" ||
+			!a.StartedAt.Equal(t0.Add(time.Second))) {
+			t.Errorf("abandoned attempt %+v: want the reason, the seal time, its worker and start", a)
+		}
+	}
+	// The paused worker wakes up and records: refused, nothing changes.
+	late := paused.Record
+	late.Status, late.FinishedAt = run.TaskOK, t0.Add(2*time.Minute)
+	if o, err := s.Record(ctx, "r1", late); err != nil || !o.NotOpen {
+		t.Errorf("late record: %+v %v", o, err)
+	}
+	if att, _ := s.Attempts(ctx, "r1"); att[0].Status != run.TaskAbandoned {
+		t.Errorf("after the late record: %+v", att[0])
+	}
+}

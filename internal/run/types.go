@@ -75,7 +75,15 @@ const (
 	// the run closed before it finished.
 	TaskTimeout   TaskStatus = "timeout"
 	TaskCancelled TaskStatus = "cancelled"
+	// TaskAbandoned is an attempt's status only: the run was sealed while
+	// the attempt was still marked running (its worker died or was paused
+	// past its lease, and another attempt, or the run's end, took over).
+	// Set by Seal with AbandonedReason; a task's record never has it.
+	TaskAbandoned TaskStatus = "abandoned"
 )
+
+// AbandonedReason is the error of an abandoned attempt.
+const AbandonedReason = "abandoned: the run was sealed while this attempt was still running (its worker was lost or paused past its lease)"
 
 // Final reports whether s is a task's last word in its run.
 func (s TaskStatus) Final() bool {

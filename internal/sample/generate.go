@@ -347,12 +347,6 @@ func (g *generator) appendDoc(b []byte, i int) (index string, _ []byte) {
 	return index, w.b
 }
 
-// doc returns document i on its own (tests; the loader uses appendDoc).
-func (g *generator) doc(i int) Doc {
-	index, raw := g.appendDoc(nil, i)
-	return Doc{Index: index, Raw: raw}
-}
-
 // Load generates o.Docs documents and bulk-indexes them, o.Parallel requests
 // in flight. Documents are written straight into reused bulk bodies, so
 // memory holds at most Parallel+1 bodies whatever the number of documents.

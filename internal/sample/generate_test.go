@@ -10,6 +10,12 @@ import (
 	"time"
 )
 
+// doc returns document i on its own (the loader uses appendDoc).
+func (g *generator) doc(i int) Doc {
+	index, raw := g.appendDoc(nil, i)
+	return Doc{Index: index, Raw: raw}
+}
+
 func newGen(seed int64) *generator {
 	r := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 	o := Options{Services: 9, Days: 3, Now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}

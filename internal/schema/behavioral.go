@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"fmt"
 	"sort"
 )
 
@@ -78,15 +77,6 @@ func plugin(name string) (Plugin, bool) {
 		}
 	}
 	return Plugin{}, false
-}
-
-// PluginMapping returns the telemetry-schema JSON of plugin name (Mapping for "apm").
-func PluginMapping(name string) ([]byte, error) {
-	p, ok := plugin(name)
-	if !ok {
-		return nil, fmt.Errorf("no schema for plugin %q", name)
-	}
-	return render(telemetrySchema(p.Node())), nil
 }
 
 // ValidatePlugin is Validate for the object of plugin name; an unknown

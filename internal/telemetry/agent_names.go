@@ -16,6 +16,3 @@ var (
 	// edotAgentNames are the Elastic Distributions of OpenTelemetry.
 	edotAgentNames = agentnames.EDOT
 )
-
-// SchemaAgentNames are the agent keys of the payload schema.
-func SchemaAgentNames() []string { return agentnames.Schema() }

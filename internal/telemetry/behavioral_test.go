@@ -164,7 +164,9 @@ func TestBehavioralBadObjects(t *testing.T) {
 	var got struct {
 		APM map[string]any `json:"apm"`
 	}
-	_ = json.Unmarshal([]byte(asJSON(t, f)), &got)
+	if err := json.Unmarshal([]byte(asJSON(t, f)), &got); err != nil {
+		t.Fatal(err)
+	}
 	if got.APM["clicks_total"] != 4.0 || got.APM["clicks_7_days"] != 0.0 {
 		t.Errorf("an undated daily object counts in the total only: %v", got.APM)
 	}

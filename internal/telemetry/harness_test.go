@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 )
@@ -164,7 +166,21 @@ func diffLines(a, b string) string {
 	return strings.Join(out, "\n")
 }
 
-// asJSON renders v canonically for comparisons.
+// diffJSON compares v, as it would be encoded, with the JSON text want by
+// value: "" when they are equal, else a diff (-want +got).
+func diffJSON(t *testing.T, want string, v any) string {
+	t.Helper()
+	var w, g any
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("want is not JSON: %v\n%s", err, want)
+	}
+	if err := json.Unmarshal([]byte(asJSON(t, v)), &g); err != nil {
+		t.Fatal(err)
+	}
+	return cmp.Diff(w, g)
+}
+
+// asJSON renders v canonically (for substring checks of request bodies).
 func asJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -172,7 +188,11 @@ func asJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	var x any
-	_ = json.Unmarshal(b, &x)
-	b, _ = json.Marshal(x)
+	if err := json.Unmarshal(b, &x); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = json.Marshal(x); err != nil {
+		t.Fatal(err)
+	}
 	return string(b)
 }

@@ -188,13 +188,5 @@ func IndicesStats() Task {
 func (e Env) searchExpandAll(ctx context.Context, indices []string, body map[string]any) (*searchResponse, error) {
 	req := es.Search(indices, body, e.SearchTimeout)
 	req.Params.Set("expand_wildcards", "all")
-	b, err := e.ES.Do(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("search %s: %w", indexList(indices), err)
-	}
-	var r searchResponse
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("search %s: decode response: %w", indexList(indices), err)
-	}
-	return &r, nil
+	return e.send(ctx, req)
 }

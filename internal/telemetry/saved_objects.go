@@ -39,6 +39,7 @@ func kueryFieldsOf(ctx context.Context, env Env, soType, key string) (Fragment, 
 		return nil, fmt.Errorf("saved objects %s: %w", soType, err)
 	}
 	var res struct {
+		es.Answer
 		Hits struct {
 			Total *struct {
 				Value int64 `json:"value"`
@@ -51,6 +52,9 @@ func kueryFieldsOf(ctx context.Context, env Env, soType, key string) (Fragment, 
 	}
 	if err := json.Unmarshal(b, &res); err != nil {
 		return nil, fmt.Errorf("saved objects %s: decode response: %w", soType, err)
+	}
+	if err := res.Check(env.Indices.Kibana, nil); err != nil {
+		return nil, fmt.Errorf("saved objects %s: %w", soType, err)
 	}
 	fields := []string{}
 	seen := map[string]bool{}

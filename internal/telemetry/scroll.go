@@ -17,8 +17,6 @@ type scrolled struct {
 	Read int64
 	// Total is hits.total of the first page (body track_total_hits).
 	Total int64
-	// TimedOut is set when any page was a partial answer.
-	TimedOut bool
 }
 
 // scroll reads every hit of a search through the scroll API, pageSize per
@@ -26,7 +24,7 @@ type scrolled struct {
 // context. A scroll is the one way to read a whole result set that works
 // alike on every Elasticsearch and OpenSearch version without a sortable
 // unique field (point-in-time APIs differ; sorting on _id is refused by
-// Elasticsearch 8).
+// Elasticsearch 8). A partial page (es.Answer.Check) fails the scroll.
 func scroll(ctx context.Context, env Env, indices []string, params url.Values, body map[string]any, pageSize int,
 	each func(id string, src json.RawMessage) error) (scrolled, error) {
 	keepAlive := es.FormatTimeout(max(env.SearchTimeout, time.Minute))
@@ -51,8 +49,8 @@ func scroll(ctx context.Context, env Env, indices []string, params url.Values, b
 	}()
 	for first := true; ; first = false {
 		var page struct {
+			es.Answer
 			ScrollID string `json:"_scroll_id"`
-			TimedOut bool   `json:"timed_out"`
 			Hits     struct {
 				Total *struct {
 					Value int64 `json:"value"`
@@ -66,12 +64,18 @@ func scroll(ctx context.Context, env Env, indices []string, params url.Values, b
 		if err := json.Unmarshal(b, &page); err != nil {
 			return st, fmt.Errorf("search %s: decode response: %w", name, err)
 		}
-		if first && page.Hits.Total != nil {
-			st.Total = page.Hits.Total.Value
-		}
-		st.TimedOut = st.TimedOut || page.TimedOut
 		if page.ScrollID != "" {
 			scrollID = page.ScrollID
+		}
+		var asked map[string]any
+		if first {
+			asked = body
+		}
+		if err := page.Check(name, asked); err != nil {
+			return st, err
+		}
+		if first && page.Hits.Total != nil {
+			st.Total = page.Hits.Total.Value
 		}
 		for _, h := range page.Hits.Hits {
 			st.Read++
@@ -99,8 +103,8 @@ const savedObjectsPageSize = 1000
 // Kibana's collectors read them with a point-in-time finder in every space;
 // a scroll is the same consistent snapshot. A scroll page lost to a retried
 // request would make the counts silently low, so a read that ends short of
-// the first page's total fails the task (the job is retried), unless the
-// cluster said the answer is partial (a warning).
+// the first page's total fails the task (the job is retried), as does a
+// page the cluster said is partial.
 func scrollSavedObjects(ctx context.Context, env Env, what string, query map[string]any, source []string,
 	each func(id string, src json.RawMessage) error) error {
 	params := url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}, "expand_wildcards": {"open,hidden"}}
@@ -114,10 +118,7 @@ func scrollSavedObjects(ctx context.Context, env Env, what string, query map[str
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	switch {
-	case st.TimedOut:
-		env.warn("%s: the cluster's answer is partial (timed out): %d of %d saved objects read", what, st.Read, st.Total)
-	case st.Read < st.Total:
+	if st.Read < st.Total {
 		return fmt.Errorf("%s: read %d of %d saved objects (a scroll page was lost)", what, st.Read, st.Total)
 	}
 	return nil

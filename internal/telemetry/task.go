@@ -110,21 +110,32 @@ func indexList(indices []string) string {
 // search runs a search and decodes the answer.
 func (e Env) search(ctx context.Context, indices []string, body map[string]any) (*searchResponse, error) {
 	req := es.Search(indices, body, e.SearchTimeout)
+	return e.send(ctx, req)
+}
+
+// send runs a search request and decodes its answer; a partial answer (see
+// es.Answer.Check) is an error, so it never becomes a result.
+func (e Env) send(ctx context.Context, req es.Request) (*searchResponse, error) {
+	name := indexList(req.Index)
 	b, err := e.ES.Do(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("search %s: %w", indexList(indices), err)
+		return nil, fmt.Errorf("search %s: %w", name, err)
 	}
 	var r searchResponse
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("search %s: decode response: %w", indexList(indices), err)
+		return nil, fmt.Errorf("search %s: decode response: %w", name, err)
+	}
+	body, _ := req.Body.(map[string]any)
+	if err := r.Check(name, body); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
 
 // searchResponse holds the parts of a search answer the tasks read.
 type searchResponse struct {
-	TimedOut bool `json:"timed_out"`
-	Hits     struct {
+	es.Answer
+	Hits struct {
 		Total *struct {
 			Value int64 `json:"value"`
 		} `json:"total"`
@@ -132,7 +143,6 @@ type searchResponse struct {
 			Fields map[string][]any `json:"fields"`
 		} `json:"hits"`
 	} `json:"hits"`
-	Aggregations map[string]json.RawMessage `json:"aggregations"`
 }
 
 func (r *searchResponse) total() int64 {

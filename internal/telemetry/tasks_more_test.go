@@ -36,8 +36,8 @@ func buckets(n int) string {
 func TestAggregatedTransactions(t *testing.T) {
 	t.Run("no transactions", func(t *testing.T) {
 		f, rec, _ := collect(t, AggregatedTransactions(), always(`{"hits":{"hits":[]}}`))
-		if asJSON(t, f) != `{}` || len(rec.reqs) != 1 {
-			t.Errorf("got %s after %d requests", asJSON(t, f), len(rec.reqs))
+		if d := diffJSON(t, `{}`, f); d != "" || len(rec.reqs) != 1 {
+			t.Errorf("%d requests, fragment (-want +got):\n%s", len(rec.reqs), d)
 		}
 	})
 	t.Run("paginates and computes ratios", func(t *testing.T) {
@@ -78,8 +78,8 @@ func TestAggregatedTransactions(t *testing.T) {
 		want := `{"aggregated_transactions":{"current_implementation":{"expected_metric_document_count":10003,"ratio":0.50015,"transaction_count":20000},` +
 			`"no_observer_name":{"expected_metric_document_count":0,"transaction_count":0},` +
 			`"with_country":{"expected_metric_document_count":5,"ratio":0.5,"transaction_count":10}}}`
-		if got := asJSON(t, f); got != want {
-			t.Errorf("got  %s\nwant %s", got, want)
+		if d := diffJSON(t, want, f); d != "" {
+			t.Errorf("fragment (-want +got):\n%s", d)
 		}
 		if len(rec.reqs) != 7 {
 			t.Errorf("%d requests, want 7 (1 newest-document search, 3+2+1 pages)", len(rec.reqs))
@@ -97,8 +97,8 @@ func TestAggregatedTransactions(t *testing.T) {
 		if first.Body == nil || second.Body == nil {
 			t.Fatalf("current_implementation (12 sources) did not page: %d requests", len(rec.reqs))
 		}
-		if after := composite(second)["after"]; asJSON(t, after) != `{"0":"a"}` {
-			t.Errorf("second page after = %v", after)
+		if d := diffJSON(t, `{"0":"a"}`, composite(second)["after"]); d != "" {
+			t.Errorf("second page after (-want +got):\n%s", d)
 		}
 		window := asJSON(t, first.Body.(map[string]any)["query"])
 		// newest 11:00:00 → window [10:54, 10:55), bare epoch milliseconds as Kibana sends them
@@ -118,12 +118,12 @@ func TestEnvironments(t *testing.T) {
 		{"key":{"service.environment":null,"service.name":"opbeans-rum"},"doc_count":1}]}}}`
 	f, _, _ := collect(t, Environments(), always(resp))
 	want := `{"environments":{"services_with_multiple_environments":1,"services_without_environment":2,"top_environments":["production"]}}`
-	if got := asJSON(t, f); got != want {
-		t.Errorf("got %s", got)
+	if d := diffJSON(t, want, f); d != "" {
+		t.Errorf("fragment (-want +got):\n%s", d)
 	}
 	f, _, _ = collect(t, Environments(), always(`{"hits":{"hits":[]}}`))
-	if got := asJSON(t, f); got != `{"environments":{"services_with_multiple_environments":0,"services_without_environment":0,"top_environments":[]}}` {
-		t.Errorf("missing aggregations: %s", got)
+	if d := diffJSON(t, `{"environments":{"services_with_multiple_environments":0,"services_without_environment":0,"top_environments":[]}}`, f); d != "" {
+		t.Errorf("missing aggregations (-want +got):\n%s", d)
 	}
 	// Pages past 1000 pairs (Kibana stops there).
 	full := make([]string, 1000)
@@ -135,8 +135,8 @@ func TestEnvironments(t *testing.T) {
 		`{"aggregations":{"service_environments":{"buckets":[{"key":{"service.environment":null,"service.name":"t"},"doc_count":1}]}}}`,
 	}
 	f, rec, _ := collect(t, Environments(), func(i int, _ es.Request) (string, error) { return pages[i], nil })
-	if len(rec.reqs) != 2 || asJSON(t, f["environments"].(map[string]any)["services_without_environment"]) != "1" {
-		t.Errorf("pagination: %d requests, %s", len(rec.reqs), asJSON(t, f))
+	if d := diffJSON(t, "1", f["environments"].(map[string]any)["services_without_environment"]); len(rec.reqs) != 2 || d != "" {
+		t.Errorf("pagination: %d requests, services_without_environment (-want +got):\n%s", len(rec.reqs), d)
 	}
 }
 
@@ -148,8 +148,8 @@ func TestGlobalLabels(t *testing.T) {
 	}
 	for _, tc := range tests {
 		f, rec, _ := collect(t, GlobalLabels(), always(tc.resp))
-		if got := asJSON(t, f["counts"].(map[string]any)["global_labels"].(map[string]any)["1d"]); got != tc.want {
-			t.Errorf("%s: got %s, want %s", tc.resp, got, tc.want)
+		if d := diffJSON(t, tc.want, f["counts"].(map[string]any)["global_labels"].(map[string]any)["1d"]); d != "" {
+			t.Errorf("%s: counts.global_labels.1d (-want +got):\n%s", tc.resp, d)
 		}
 		if p := rec.reqs[0].Path(); !strings.Contains(p, "expand_wildcards=all") || !strings.Contains(p, "fields=labels.%2A") {
 			t.Errorf("path %s", p)
@@ -208,8 +208,8 @@ func TestGroupings(t *testing.T) {
 	}
 	f, rec, _ := collect(t, Groupings(), answer)
 	want := `{"counts":{"environments":{"1d":2},"max_error_groups_per_service":{"1d":4},"max_transaction_groups_per_service":{"1d":7},"services":{"1d":3},"span_destination_service_resource":{"1d":5},"traces":{"1d":11}}}`
-	if got := asJSON(t, f); got != want {
-		t.Errorf("got %s", got)
+	if d := diffJSON(t, want, f); d != "" {
+		t.Errorf("fragment (-want +got):\n%s", d)
 	}
 	for _, r := range rec.reqs {
 		if strings.Contains(asJSON(t, r.Body), `"span_destination_service_resource"`) && !strings.HasPrefix(r.Path(), "/traces-apm*,apm-*,traces-*.otel-*/") {
@@ -229,16 +229,16 @@ const esDocMLJobsResponse = `{"count":1,"jobs":[{"job_id":"high_sum_total_sales"
 
 func TestIntegrations(t *testing.T) {
 	f, rec, _ := collect(t, Integrations(), always(esDocMLJobsResponse))
-	if got := asJSON(t, f); got != `{"integrations":{"ml":{"all_jobs_count":1}}}` {
-		t.Errorf("got %s", got)
+	if d := diffJSON(t, `{"integrations":{"ml":{"all_jobs_count":1}}}`, f); d != "" {
+		t.Errorf("fragment (-want +got):\n%s", d)
 	}
 	if p := rec.reqs[0].Path(); p != "/_ml/anomaly_detectors/apm-*,*-high_mean_response_time" {
 		t.Errorf("path %s", p)
 	}
 	for _, e := range []*es.Error{{Status: 404, Type: "resource_not_found_exception"}, {Status: 400, Reason: "no handler found for uri [/_ml/…]"}} {
 		f, _, warnings := collect(t, Integrations(), func(int, es.Request) (string, error) { return "", e })
-		if asJSON(t, f) != `{"integrations":{"ml":{"all_jobs_count":0}}}` || len(warnings) != 1 {
-			t.Errorf("%v: %s, warnings %v", e, asJSON(t, f), warnings)
+		if d := diffJSON(t, `{"integrations":{"ml":{"all_jobs_count":0}}}`, f); d != "" || len(warnings) != 1 {
+			t.Errorf("%v: warnings %v, fragment (-want +got):\n%s", e, warnings, d)
 		}
 	}
 	_, err := Integrations().Collect(context.Background(), testEnv(&recorder{answer: func(int, es.Request) (string, error) {
@@ -268,8 +268,8 @@ func TestAgents(t *testing.T) {
 	java := f["agents"].(map[string]any)["java"].(map[string]any)
 	// Ties (three buckets of 3) end in reverse order of appearance: 2, 6, 5.
 	want := `{"agent":{"activation_method":["javaagent-flag"],"version":["1.38.0","1.37.0"]},"service":{"framework":{"composite":["JAX-RS/2","Spring/6","Spring/5"],"name":["Spring","JAX-RS"],"version":["5","6","2"]},"language":{"composite":[],"name":[],"version":[]},"runtime":{"composite":[],"name":[],"version":[]}}}`
-	if got := asJSON(t, java); got != want {
-		t.Errorf("java\n got  %s\n want %s", got, want)
+	if d := diffJSON(t, want, java); d != "" {
+		t.Errorf("java (-want +got):\n%s", d)
 	}
 	if n := len(f["agents"].(map[string]any)); n != 18 {
 		t.Errorf("%d agents, want the 18 distinct names of AGENT_NAMES_WITHOUT_OTEL", n)
@@ -301,14 +301,15 @@ func TestIndicesStats(t *testing.T) {
 	if len(ms) != 16 {
 		t.Errorf("%d metricset keys, want 16", len(ms))
 	}
-	if got := asJSON(t, ms["transaction-1m"]); got != `{"1d":{"doc_count":6},"all":{"total":{"docs":{"count":6},"shards":2,"store":{"size_in_bytes":100}}}}` {
-		t.Errorf("transaction-1m = %s", got)
+	if d := diffJSON(t, `{"1d":{"doc_count":6},"all":{"total":{"docs":{"count":6},"shards":2,"store":{"size_in_bytes":100}}}}`, ms["transaction-1m"]); d != "" {
+		t.Errorf("transaction-1m (-want +got):\n%s", d)
 	}
-	if got := asJSON(t, ms["app"].(map[string]any)["1d"]); got != `{"doc_count":42}` {
-		t.Errorf("app = %s", got)
+	if d := diffJSON(t, `{"doc_count":42}`, ms["app"].(map[string]any)["1d"]); d != "" {
+		t.Errorf("app (-want +got):\n%s", d)
 	}
-	if got := asJSON(t, ind["all"]); got != `{"total":{"docs":{"count":90},"store":{"size_in_bytes":900}}}` || asJSON(t, ind["shards"]) != `{"total":9}` {
-		t.Errorf("indices.all = %s shards %s", got, asJSON(t, ind["shards"]))
+	if d := diffJSON(t, `{"all":{"total":{"docs":{"count":90},"store":{"size_in_bytes":900}}},"shards":{"total":9}}`,
+		map[string]any{"all": ind["all"], "shards": ind["shards"]}); d != "" {
+		t.Errorf("indices.all and shards (-want +got):\n%s", d)
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], `"5m"`) {
 		t.Errorf("warnings %v", warnings)
@@ -328,8 +329,8 @@ func TestCardinality(t *testing.T) {
 	}
 	f, rec, _ := collect(t, Cardinality(), answer)
 	want := `{"cardinality":{"client":{"geo":{"country_iso_code":{"rum":{"1d":4}}}},"transaction":{"name":{"all_agents":{"1d":12},"rum":{"1d":2}}},"user_agent":{"original":{"all_agents":{"1d":3}}}}}`
-	if got := asJSON(t, f); got != want {
-		t.Errorf("got %s", got)
+	if d := diffJSON(t, want, f); d != "" {
+		t.Errorf("fragment (-want +got):\n%s", d)
 	}
 	rum := rec.reqs[0]
 	if !isRUM(rum) {
@@ -339,19 +340,19 @@ func TestCardinality(t *testing.T) {
 		t.Errorf("rum query %s", asJSON(t, rum.Body))
 	}
 	f, _, _ = collect(t, Cardinality(), always(`{}`))
-	if asJSON(t, f) != `{}` {
-		t.Errorf("missing values must be left out: %s", asJSON(t, f))
+	if d := diffJSON(t, `{}`, f); d != "" {
+		t.Errorf("missing values must be left out (-want +got):\n%s", d)
 	}
 }
 
 func TestTopTraces(t *testing.T) {
 	f, _, _ := collect(t, TopTraces(), always(`{"aggregations":{"top_traces":{"buckets":[]},"max":{"value":42},"median":{"values":{"50.0":7.5}}}}`))
-	if got := asJSON(t, f); got != `{"top_traces":{"max":42,"median":7}}` {
-		t.Errorf("got %s", got)
+	if d := diffJSON(t, `{"top_traces":{"max":42,"median":7}}`, f); d != "" {
+		t.Errorf("fragment (-want +got):\n%s", d)
 	}
 	f, _, _ = collect(t, TopTraces(), always(`{"aggregations":{"max":{"value":null},"median":{"values":{"50.0":null}}}}`))
-	if got := asJSON(t, f); got != `{"top_traces":{"max":0,"median":0}}` {
-		t.Errorf("empty: %s", got)
+	if d := diffJSON(t, `{"top_traces":{"max":0,"median":0}}`, f); d != "" {
+		t.Errorf("empty (-want +got):\n%s", d)
 	}
 }
 
@@ -362,8 +363,8 @@ func TestServiceGroupsAndDashboards(t *testing.T) {
 		{"_id":"c","_source":{"apm-service-group":{"kuery":"service.name: (broken"}}},
 		{"_id":"d","_source":{"apm-service-group":{}}}]}}`
 	f, rec, warnings := collect(t, ServiceGroups(), always(resp))
-	if got := asJSON(t, f); got != `{"service_groups":{"kuery_fields":["service.name","agent.name","labels.team"],"total":612}}` {
-		t.Errorf("got %s", got)
+	if d := diffJSON(t, `{"service_groups":{"kuery_fields":["service.name","agent.name","labels.team"],"total":612}}`, f); d != "" {
+		t.Errorf("fragment (-want +got):\n%s", d)
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "apm-service-group c") {
 		t.Errorf("warnings %v", warnings)
@@ -373,8 +374,8 @@ func TestServiceGroupsAndDashboards(t *testing.T) {
 		t.Errorf("request %s %s", rec.reqs[0].Path(), body)
 	}
 	f, _, _ = collect(t, CustomDashboards(), always(`{"hits":{"total":{"value":0},"hits":[]}}`))
-	if got := asJSON(t, f); got != `{"custom_dashboards":{"kuery_fields":[],"total":0}}` {
-		t.Errorf("empty: %s", got)
+	if d := diffJSON(t, `{"custom_dashboards":{"kuery_fields":[],"total":0}}`, f); d != "" {
+		t.Errorf("empty (-want +got):\n%s", d)
 	}
 }
 
@@ -401,8 +402,8 @@ func TestPerService(t *testing.T) {
 		`"container":{"id":"c1"},"faas":{"trigger":{"type":[]}},"kubernetes":{"pod":{"name":null}},"num_service_nodes":2,"num_transaction_types":3,` +
 		`"service":{"framework":{"name":null,"version":null},"language":{"name":"Java","version":"17"},"runtime":{"name":"Java","version":"17.0.2"}},` +
 		`"service_id":"` + sha256hexOf("production") + "~" + sha256hexOf("opbeans-java") + `","timed_out":false}`
-	if got := asJSON(t, items[0]); got != want {
-		t.Errorf("\n got  %s\n want %s", got, want)
+	if d := diffJSON(t, want, items[0]); d != "" {
+		t.Errorf("first service (-want +got):\n%s", d)
 	}
 	// Known digests (python3 hashlib), computed outside the code under test.
 	if id := ServiceID("opbeans-java", ""); !strings.HasPrefix(id, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855~") {
@@ -428,8 +429,9 @@ func TestPerServiceFallsBackToTopHits(t *testing.T) {
 		return topHits, nil
 	})
 	item := f["per_service"].([]any)[0].(map[string]any)
-	if asJSON(t, item["agent"]) != `{"activation_method":null,"name":"go","version":null}` || asJSON(t, item["container"]) != `{"id":"c9"}` {
-		t.Errorf("item %s", asJSON(t, item))
+	if d := diffJSON(t, `{"agent":{"activation_method":null,"name":"go","version":null},"container":{"id":"c9"}}`,
+		map[string]any{"agent": item["agent"], "container": item["container"]}); d != "" {
+		t.Errorf("item's agent and container (-want +got):\n%s", d)
 	}
 	if len(rec.reqs) != 2 || len(warnings) != 1 {
 		t.Errorf("%d requests, warnings %v", len(rec.reqs), warnings)
@@ -464,8 +466,8 @@ func TestPerAgentConfigSettings(t *testing.T) {
 		`{"advanced_settings":["transaction_sample_rate"],"agent_name":"opentelemetry/java/elastic","has_error":true,"settings":["logging_level"]},` +
 		`{"advanced_settings":["capture_body"],"agent_name":"php","has_error":false,"settings":["log_level"]},` +
 		`{"advanced_settings":[],"agent_name":"otlp/java","has_error":false,"settings":[]}]}`
-	if got := asJSON(t, f); got != want {
-		t.Errorf("\n got  %s\n want %s", got, want)
+	if d := diffJSON(t, want, f); d != "" {
+		t.Errorf("fragment (-want +got):\n%s", d)
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "1 agent configuration document(s) without settings") {
 		t.Errorf("warnings %v", warnings)
@@ -475,8 +477,8 @@ func TestPerAgentConfigSettings(t *testing.T) {
 	}
 	// A missing index (ignore_unavailable) is an empty list.
 	f, _, _ = collect(t, PerAgentConfigSettings(), always(`{"hits":{"total":{"value":0},"hits":[]}}`))
-	if got := asJSON(t, f); got != `{"per_agent_config_settings":[]}` {
-		t.Errorf("missing index: %s", got)
+	if d := diffJSON(t, `{"per_agent_config_settings":[]}`, f); d != "" {
+		t.Errorf("missing index (-want +got):\n%s", d)
 	}
 }
 
@@ -494,7 +496,7 @@ func TestPerAgentConfigSettingsPagesPast1000(t *testing.T) {
 	if n := len(f["per_agent_config_settings"].([]any)); n != agentConfigPageSize+1 {
 		t.Errorf("%d items", n)
 	}
-	if rec.reqs[1].Endpoint != "_search/scroll" || asJSON(t, rec.reqs[2].Body) != `{"scroll_id":"s2"}` {
+	if rec.reqs[1].Endpoint != "_search/scroll" || diffJSON(t, `{"scroll_id":"s2"}`, rec.reqs[2].Body) != "" {
 		t.Errorf("scroll requests %+v", rec.reqs)
 	}
 }

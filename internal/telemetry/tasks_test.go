@@ -84,8 +84,6 @@ func TestCloudAndHost(t *testing.T) {
 		{"empty indices", `{"hits":{"total":{"value":0},"hits":[]},"aggregations":{"availability_zone":{"buckets":[]},"provider":{"buckets":[]},"region":{"buckets":[]},"platform":{"buckets":[]}}}`,
 			`{"availability_zone":[],"provider":[],"region":[]}`, `[]`},
 		{"missing aggregations", `{"hits":{"hits":[]}}`, `{"availability_zone":[],"provider":[],"region":[]}`, `[]`},
-		{"partial results", `{"timed_out":true,"aggregations":{"provider":{"buckets":[{"key":"gcp","doc_count":1}]}}}`,
-			`{"availability_zone":[],"provider":["gcp"],"region":[]}`, `[]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,15 +91,15 @@ func TestCloudAndHost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := asJSON(t, f["cloud"]); got != tc.wantCloud {
-				t.Errorf("cloud = %s, want %s", got, tc.wantCloud)
+			if d := diffJSON(t, tc.wantCloud, f["cloud"]); d != "" {
+				t.Errorf("cloud (-want +got):\n%s", d)
 			}
 			f, err = Host().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := asJSON(t, f["host"].(map[string]any)["os"].(map[string]any)["platform"]); got != tc.wantHost {
-				t.Errorf("host = %s, want %s", got, tc.wantHost)
+			if d := diffJSON(t, tc.wantHost, f["host"].(map[string]any)["os"].(map[string]any)["platform"]); d != "" {
+				t.Errorf("host (-want +got):\n%s", d)
 			}
 		})
 	}
@@ -125,13 +123,16 @@ func TestProcessorEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"counts":{"error":{"1d":1,"all":2},"metric":{"1d":3,"all":4},"onboarding":{"1d":9,"all":10},"span":{"1d":5,"all":6},"transaction":{"1d":7,"all":8}},"retainment":{"error":{"ms":86400000}}}`
-	if got := asJSON(t, f); got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
+	if d := diffJSON(t, want, f); d != "" {
+		t.Errorf("fragment (-want +got):\n%s", d)
 	}
-	// Partial answers without totals read as 0, never fail.
-	f, err = ProcessorEvents().Collect(context.Background(), testEnv(&recorder{answer: always(`{"timed_out":true,"hits":{"hits":[]}}`)}))
-	if err != nil || asJSON(t, f["counts"].(map[string]any)["span"]) != `{"1d":0,"all":0}` {
-		t.Errorf("partial: %v %v", f, err)
+	// Answers without totals read as 0, never fail.
+	f, err = ProcessorEvents().Collect(context.Background(), testEnv(&recorder{answer: always(`{"hits":{"hits":[]}}`)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffJSON(t, `{"1d":0,"all":0}`, f["counts"].(map[string]any)["span"]); d != "" {
+		t.Errorf("no totals: counts.span (-want +got):\n%s", d)
 	}
 	// A hit without @timestamp (Elasticsearch then sends no "fields") leaves
 	// that retainment out and keeps the counts, as Kibana does; a warning says so.
@@ -139,8 +140,11 @@ func TestProcessorEvents(t *testing.T) {
 	var warnings []string
 	env.Warn = func(m string) { warnings = append(warnings, m) }
 	f, err = ProcessorEvents().Collect(context.Background(), env)
-	if err != nil || f["retainment"] != nil || asJSON(t, f["counts"].(map[string]any)["error"]) != `{"1d":1,"all":1}` {
-		t.Errorf("hit without @timestamp: %s %v", asJSON(t, f), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffJSON(t, `{"1d":1,"all":1}`, f["counts"].(map[string]any)["error"]); f["retainment"] != nil || d != "" {
+		t.Errorf("hit without @timestamp: retainment %v, counts.error (-want +got):\n%s", f["retainment"], d)
 	}
 	if len(warnings) != 5 || !strings.Contains(warnings[0], "no @timestamp") {
 		t.Errorf("warnings %q", warnings)
@@ -172,8 +176,12 @@ func TestAgentConfiguration(t *testing.T) {
 	}
 	for _, tc := range tests {
 		f, err := AgentConfiguration().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
-		if err != nil || asJSON(t, f) != tc.want {
-			t.Errorf("%s: got %s, %v", tc.name, asJSON(t, f), err)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if d := diffJSON(t, tc.want, f); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, d)
 		}
 	}
 }
@@ -188,8 +196,12 @@ func TestVersions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		f, err := Versions().Collect(context.Background(), testEnv(&recorder{answer: always(tc.resp)}))
-		if err != nil || asJSON(t, f) != tc.want {
-			t.Errorf("%s: got %s, %v; want %s", tc.name, asJSON(t, f), err, tc.want)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if d := diffJSON(t, tc.want, f); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, d)
 		}
 	}
 }
@@ -212,26 +224,45 @@ func TestMerge(t *testing.T) {
 	dst := map[string]any{"counts": map[string]any{"error": map[string]any{"1d": 1}}, "x": 1}
 	Merge(dst, map[string]any{"counts": map[string]any{"span": map[string]any{"1d": 2}}, "x": 2, "l": []any{"a"}})
 	want := `{"counts":{"error":{"1d":1},"span":{"1d":2}},"l":["a"],"x":2}`
-	if got := asJSON(t, dst); got != want {
-		t.Errorf("merge = %s", got)
+	if d := diffJSON(t, want, dst); d != "" {
+		t.Errorf("merge (-want +got):\n%s", d)
 	}
 	f := WithTook(Fragment{}, "cloud", 12)
-	if got := asJSON(t, f); got != `{"tasks":{"cloud":{"took":{"ms":12}}}}` {
-		t.Errorf("took = %s", got)
+	if d := diffJSON(t, `{"tasks":{"cloud":{"took":{"ms":12}}}}`, f); d != "" {
+		t.Errorf("took (-want +got):\n%s", d)
 	}
 }
 
 // Every task copes with the degenerate answers of a real cluster: indices
 // that do not exist (ignore_unavailable gives an empty answer with no
-// shards), partial results of timed-out shards, and answers without
-// aggregations. Each search also carries the shard-level timeout.
+// shards), shards skipped as unable to match, and answers without
+// aggregations or _shards. Each search also carries the shard-level timeout.
+// An answer the cluster marks as partial — timed out, a failed shard, or
+// searched shards but an asked-for aggregation missing — fails every task
+// with an es.PartialError naming the index (never zeros recorded as good).
 func TestDegenerateAnswers(t *testing.T) {
 	answers := map[string]string{
 		"missing indices": `{"took":0,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":0,"failed":0},"hits":{"total":{"value":0,"relation":"eq"},"max_score":0,"hits":[]}}`,
-		"partial results": `{"took":5,"timed_out":true,"_shards":{"total":2,"successful":1,"skipped":0,"failed":0},"hits":{"total":{"value":3,"relation":"gte"},"hits":[]}}`,
 		"no aggregations": `{"hits":{"hits":[]}}`,
+		"skipped shards":  `{"took":0,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":2,"failed":0},"hits":{"total":{"value":0,"relation":"eq"},"hits":[]}}`,
+	}
+	partial := map[string]string{
+		"timed out":     `{"took":5,"timed_out":true,"_shards":{"total":0,"successful":0,"skipped":0,"failed":0},"hits":{"total":{"value":3,"relation":"gte"},"hits":[]}}`,
+		"failed shards": `{"took":5,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":0,"failed":2,"failures":[{"index":"apm-1","reason":{"type":"x","reason":"y"}}]},"hits":{"total":{"value":3,"relation":"eq"},"hits":[]}}`,
 	}
 	for _, task := range Default().All() {
+		for name, body := range partial {
+			if task.Name == "global_labels" || task.Name == "integrations" {
+				continue // no search: a mapping and the ML jobs
+			}
+			t.Run(task.Name+"/"+name, func(t *testing.T) {
+				_, err := task.Collect(context.Background(), testEnv(&recorder{answer: always(body)}))
+				var pe *es.PartialError
+				if !errors.As(err, &pe) || pe.Index == "" || !strings.Contains(err.Error(), "partial answer from "+pe.Index) {
+					t.Fatalf("err = %v, want a partial answer naming the index", err)
+				}
+			})
+		}
 		for name, body := range answers {
 			t.Run(task.Name+"/"+name, func(t *testing.T) {
 				rec := &recorder{answer: always(body)}
@@ -249,12 +280,6 @@ func TestDegenerateAnswers(t *testing.T) {
 				}
 			})
 		}
-	}
-	// per_service reports a partial answer in every element.
-	partial := strings.Replace(esDocPerServiceResponse, `"timed_out":false`, `"timed_out":true`, 1)
-	f, err := PerService().Collect(context.Background(), testEnv(&recorder{answer: always(partial)}))
-	if err != nil || f["per_service"].([]any)[0].(map[string]any)["timed_out"] != true {
-		t.Errorf("timed_out not propagated: %v %v", f, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -24,12 +25,11 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
+		root, err := moduleRoot()
 		if err != nil {
 			buildErr = err
 			return
 		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
 		dir, err := os.MkdirTemp("", "apmtel-bin")
 		if err != nil {
 			buildErr = err
@@ -46,6 +46,21 @@ func Binary(t testing.TB) string {
 		t.Fatalf("build apmtel: %v", buildErr)
 	}
 	return binPath
+}
+
+// RemoveBinary deletes the binary Binary built, if any; for TestMain after m.Run.
+func RemoveBinary() {
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
 type buildError struct {
@@ -67,53 +82,180 @@ func Env(extra ...string) []string {
 	return append(env, extra...)
 }
 
+// Procs are the apmtel processes one test runs. A process is expected to
+// stay up until the test ends, or until the test stops, kills or waits for
+// it: Eventually fails at once when one exits early, and at the end of the
+// test each one still running must stop cleanly on SIGTERM.
+type Procs struct {
+	t  testing.TB
+	mu sync.Mutex
+	up []*Proc
+}
+
+// NewProcs returns the process set of test t.
+func NewProcs(t testing.TB) *Procs { return &Procs{t: t} }
+
 // Proc is an apmtel process started by a test.
 type Proc struct {
 	Name string
 	Cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
+	ps   *Procs
+	out  Buffer
 	done chan struct{}
-}
-
-func (p *Proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
+	err  error // the exit error, set before done is closed
 }
 
 // Output is what the process wrote so far.
-func (p *Proc) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
+func (p *Proc) Output() string { return p.out.String() }
+
+// Buffer collects output that a test reads while a process or a logger
+// still writes it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-// Start runs `apmtel args...` with env until the test ends (SIGTERM, then
-// SIGKILL after 15 s); its output is logged when the test failed.
-func Start(t testing.TB, name string, env []string, args ...string) *Proc {
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String is what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Start runs `apmtel args...` with env. When the test ends the process gets
+// SIGTERM and must exit cleanly within 15 s; its output is logged when the
+// test failed.
+func (ps *Procs) Start(name string, env []string, args ...string) *Proc {
+	t := ps.t
 	t.Helper()
-	p := &Proc{Name: name, done: make(chan struct{})}
+	p := &Proc{Name: name, ps: ps, done: make(chan struct{})}
 	p.Cmd = exec.Command(Binary(t), args...)
 	p.Cmd.Env = env
-	p.Cmd.Stdout, p.Cmd.Stderr = p, p
+	p.Cmd.Stdout, p.Cmd.Stderr = &p.out, &p.out
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = p.Cmd.Wait(); close(p.done) }()
+	go func() { p.err = p.Cmd.Wait(); close(p.done) }()
+	ps.mu.Lock()
+	ps.up = append(ps.up, p)
+	ps.mu.Unlock()
 	t.Cleanup(func() {
-		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+		expected := ps.release(p)
 		select {
 		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.Cmd.Process.Kill()
-			<-p.done
+			if expected {
+				t.Errorf("%s exited (%v) before the test ended", name, p.err)
+			}
+		default:
+			if err := p.Stop(15 * time.Second); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
 		}
 		if t.Failed() {
 			t.Logf("--- %s output ---\n%s", name, p.Output())
 		}
 	})
 	return p
+}
+
+// release takes p off the processes expected up; false if it was not there.
+func (ps *Procs) release(p *Proc) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for i, q := range ps.up {
+		if q == p {
+			ps.up = append(ps.up[:i], ps.up[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// exited returns a process expected up that has exited, or nil.
+func (ps *Procs) exited() *Proc {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, p := range ps.up {
+		select {
+		case <-p.done:
+			return p
+		default:
+		}
+	}
+	return nil
+}
+
+// Kill SIGKILLs the process and waits for it to exit.
+func (p *Proc) Kill() {
+	p.ps.t.Helper()
+	p.ps.release(p)
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		select {
+		case <-p.done: // already gone
+		default:
+			p.ps.t.Fatalf("kill %s: %v", p.Name, err)
+		}
+	}
+	<-p.done
+}
+
+// Stop sends SIGTERM and waits up to timeout for a clean exit; after that
+// the process is killed and Stop says so.
+func (p *Proc) Stop(timeout time.Duration) error {
+	p.ps.release(p)
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		if p.err != nil {
+			return fmt.Errorf("exited with %v", p.err)
+		}
+		return nil
+	case <-time.After(timeout):
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("did not stop within %s of SIGTERM", timeout)
+	}
+}
+
+// Wait waits up to timeout for the process to exit by itself (a failpoint,
+// a fatal error) and reports whether it did; it is no longer expected up.
+func (p *Proc) Wait(timeout time.Duration) bool {
+	p.ps.release(p)
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// Eventually polls f every 100 ms until it holds or timeout passes; it
+// fails at once when a process expected up has exited.
+func (ps *Procs) Eventually(timeout time.Duration, what string, f func() bool) {
+	t := ps.t
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if f() {
+			return
+		}
+		if p := ps.exited(); p != nil {
+			t.Fatalf("%s exited (%v) while waiting for %s:\n%s", p.Name, p.err, what, p.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
 // Exec runs `apmtel args...` to completion (at most 5 minutes).
@@ -163,11 +305,10 @@ func Eventually(t testing.TB, timeout time.Duration, what string, f func() bool)
 // the test with its output when it fails.
 func Script(t testing.TB, name string, args ...string) {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	root, err := moduleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
 	cmd := exec.Command(filepath.Join(root, "scripts", name), args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("scripts/%s %v: %v\n%s", name, args, err, b)

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 )
@@ -30,28 +28,6 @@ func need(t testing.TB, env string) string {
 
 // RedisAddr returns the test Redis address.
 func RedisAddr(t testing.TB) string { return need(t, "APMTEL_TEST_REDIS_ADDR") }
-
-// RedisDB reserves a fresh database number (1-63) for one test, flushes it,
-// and returns a client on it. Databases are handed out round-robin through a
-// counter in database 0, so parallel test packages do not collide.
-func RedisDB(t testing.TB) (*redis.Client, int) {
-	t.Helper()
-	addr := RedisAddr(t)
-	ctx := context.Background()
-	c0 := redis.NewClient(&redis.Options{Addr: addr})
-	n, err := c0.Incr(ctx, "apmtel:test:nextdb").Result()
-	c0.Close()
-	if err != nil {
-		t.Fatalf("redis: %v", err)
-	}
-	db := int(n%63) + 1
-	c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
-	if err := c.FlushDB(ctx).Err(); err != nil {
-		t.Fatalf("redis flush: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c, db
-}
 
 // ESURL returns the URL of the search engine behind the product-header proxy.
 func ESURL(t testing.TB) string { return need(t, "APMTEL_TEST_ES_URL") }
@@ -77,18 +53,22 @@ func Prefix(t testing.TB, c *es.Client) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	p := "t" + hex.EncodeToString(b[:]) + "-"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, r := range []es.Request{
-			{Method: "DELETE", Endpoint: "_data_stream/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
-			{Method: "DELETE", Index: []string{p + "*"}, Params: url.Values{"expand_wildcards": {"all"}}, Timeout: 20 * time.Second},
-			{Method: "DELETE", Endpoint: "_index_template/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
-		} {
-			_, _ = c.Do(ctx, r)
-		}
-	})
+	t.Cleanup(func() { ClearPrefix(c, p) })
 	return p
+}
+
+// ClearPrefix deletes the data streams, indices and index templates under
+// prefix p, best effort.
+func ClearPrefix(c *es.Client, p string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, r := range []es.Request{
+		{Method: "DELETE", Endpoint: "_data_stream/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
+		{Method: "DELETE", Index: []string{p + "*"}, Params: url.Values{"expand_wildcards": {"all"}}, Timeout: 20 * time.Second},
+		{Method: "DELETE", Endpoint: "_index_template/" + p + "*", ClusterWide: true, Timeout: 20 * time.Second},
+	} {
+		_, _ = c.Do(ctx, r)
+	}
 }
 
 // Indices returns APM index settings under prefix p, laid out as Kibana's defaults.

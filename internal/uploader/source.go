@@ -78,13 +78,6 @@ type Refusals interface {
 // (OpenSearch, Elasticsearch < 8.16).
 const RefusedIncludeRemotes = "cluster_stats.include_remotes"
 
-// Describe reads the source cluster's identity with the default Kibana
-// index and no configured Kibana version; Describer.Describe does the same
-// with the configuration's values.
-func Describe(ctx context.Context, d es.Doer, timeout time.Duration) (Source, error) {
-	return Describer{KibanaIndex: ".kibana*"}.Describe(ctx, d, timeout)
-}
-
 // savedObjectTypes are the types Kibana's "kibana" usage collector counts.
 var savedObjectTypes = []string{"dashboard", "visualization", "search", "index-pattern", "graph-workspace", "timelion-sheet"}
 

@@ -11,9 +11,16 @@
 //     read-only mode;
 //   - a token, when configured, is required (bearer or basic-auth password),
 //     compared as fixed-length SHA-256 digests so that neither its content
-//     nor its length leaks through timing;
+//     nor its length leaks through timing; a refusal is counted and logged
+//     (rate-limited, never the token), and a client that keeps failing is
+//     answered 429 before its token is compared (auth.go);
 //   - paths listed as public (health) answer without a token and say nothing
-//     but "ok".
+//     but "ok";
+//   - every answer, refusals included, forbids being framed by another page
+//     (clickjacking: a click inside a frame of the monitor carries the
+//     monitor's own Origin, so the same-origin check alone cannot tell it
+//     from the operator's), MIME sniffing, and a Referer to other sites
+//     (Headers).
 package webguard
 
 import (
@@ -23,6 +30,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/rs/zerolog"
 )
 
 // Options configure a Guard.
@@ -38,6 +47,9 @@ type Options struct {
 	ReadOnly bool
 	// Public paths answer without a token (health checks).
 	Public []string
+	// Logger receives the failed authentications (rate-limited); the zero
+	// Logger drops them.
+	Logger zerolog.Logger
 }
 
 // Guard wraps h with the checks above.
@@ -66,11 +78,13 @@ func Guard(o Options, h http.Handler) http.Handler {
 	// rebinding page cannot send, and is reached by names we cannot know
 	// (pod IPs, service names) unless they are configured.
 	checkHost := IsLoopback(o.Addr) || len(o.Hosts) > 0
+	fails := newFailures(o.Logger)
 	public := map[string]bool{}
 	for _, p := range o.Public {
 		public[p] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setHeaders(w.Header())
 		if checkHost && !allowed[strings.ToLower(r.Host)] {
 			http.Error(w, "unknown host (set APMTEL_MONITOR_HOSTS to allow it)", http.StatusMisdirectedRequest)
 			return
@@ -79,10 +93,20 @@ func Guard(o Options, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if o.Token != "" && !tokenOK(r, digest) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="apmtel"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
+		if o.Token != "" {
+			ip := clientOf(r)
+			if wait, no := fails.throttled(ip); no {
+				fails.failed(r, ip, reasonThrottled)
+				w.Header().Set("Retry-After", retryAfter(wait))
+				http.Error(w, "too many failed authentications: try again later", http.StatusTooManyRequests)
+				return
+			}
+			if reason := tokenCheck(r, digest); reason != "" {
+				fails.failed(r, ip, reason)
+				w.Header().Set("WWW-Authenticate", `Basic realm="apmtel"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
 		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -100,7 +124,33 @@ func Guard(o Options, h http.Handler) http.Handler {
 	})
 }
 
-func tokenOK(r *http.Request, want [32]byte) bool {
+// securityHeaders are sent with every answer. The Referrer-Policy is
+// same-origin, not no-referrer: under no-referrer a browser sends
+// "Origin: null" on a same-origin POST, which sameOrigin must refuse.
+var securityHeaders = [][2]string{
+	{"Content-Security-Policy", "frame-ancestors 'none'"},
+	{"X-Frame-Options", "DENY"},
+	{"X-Content-Type-Options", "nosniff"},
+	{"Referrer-Policy", "same-origin"},
+}
+
+func setHeaders(h http.Header) {
+	for _, kv := range securityHeaders {
+		h.Set(kv[0], kv[1])
+	}
+}
+
+// Headers sets the security headers of Guard on every answer of h, for a
+// handler in front of Guard (the health endpoints, which bypass it).
+func Headers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setHeaders(w.Header())
+		h.ServeHTTP(w, r)
+	})
+}
+
+// tokenCheck returns "" when r carries the token, else why not.
+func tokenCheck(r *http.Request, want [32]byte) string {
 	got := ""
 	if v := r.Header.Get("Authorization"); strings.HasPrefix(v, "Bearer ") {
 		got = strings.TrimPrefix(v, "Bearer ")
@@ -109,10 +159,13 @@ func tokenOK(r *http.Request, want [32]byte) bool {
 		got = pw
 	}
 	if got == "" {
-		return false
+		return reasonMissing
 	}
 	d := sha256.Sum256([]byte(got))
-	return subtle.ConstantTimeCompare(d[:], want[:]) == 1
+	if subtle.ConstantTimeCompare(d[:], want[:]) != 1 {
+		return reasonWrong
+	}
+	return ""
 }
 
 // sameOrigin reports whether a state-changing request comes from a page of

@@ -57,6 +57,12 @@ func TestGuard(t *testing.T) {
 			if w.Code == 401 && strings.Contains(w.Body.String(), "s3cret") {
 				t.Error("response echoes the token")
 			}
+			// Every answer, refusals too, forbids framing and sniffing.
+			for _, kv := range securityHeaders {
+				if got := w.Header().Get(kv[0]); got != kv[1] {
+					t.Errorf("%s: %q, want %q", kv[0], got, kv[1])
+				}
+			}
 		})
 	}
 	r := httptest.NewRequest("GET", "http://10.0.0.5:8080/metrics", nil)

@@ -71,20 +71,21 @@ func payloads(t *testing.T, dir string) int {
 // The whole pipeline on a 3-master Redis Cluster: scheduler, two workers,
 // a full run to its upload; every key of the run is in one slot.
 func TestClusterEndToEnd(t *testing.T) {
+	ps := testenv.NewProcs(t)
 	top := topology(t, "cluster")
 	addrs := top["APMTEL_TEST_CLUSTER_ADDRS"]
 	// APMTEL_CATCHUP_GRACE=0s: the test needs the catch-up run at start, whatever the time of day.
 	env, out := apmtelEnv(t, "APMTEL_REDIS_ADDR="+addrs, "APMTEL_REDIS_CLUSTER=true", "APMTEL_CATCHUP_GRACE=0s")
-	testenv.Start(t, "worker-1", env, "worker")
-	testenv.Start(t, "worker-2", env, "worker")
+	ps.Start("worker-1", env, "worker")
+	ps.Start("worker-2", env, "worker")
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
 	defer rdb.Close()
 	ks := keys.New("")
 	st := run.NewStore(rdb, ks, time.Hour, 50)
-	testenv.Start(t, "scheduler", env, "scheduler")
+	ps.Start("scheduler", env, "scheduler")
 	// The scheduler's catch-up run starts; `apmtel run --wait` follows it
 	// rather than starting a second full run beside it.
-	testenv.Eventually(t, time.Minute, "the scheduler's catch-up run", func() bool {
+	ps.Eventually(time.Minute, "the scheduler's catch-up run", func() bool {
 		runs, err := st.List(context.Background(), 10)
 		return err == nil && len(runs) == 1
 	})
@@ -117,12 +118,13 @@ func TestClusterEndToEnd(t *testing.T) {
 // The Sentinel-watched master is SIGKILLed mid-run: Sentinel promotes the
 // replica, the workers follow it, and the run still seals and uploads once.
 func TestSentinelFailoverMidRun(t *testing.T) {
+	ps := testenv.NewProcs(t)
 	top := topology(t, "sentinel")
 	sentinels := top["APMTEL_TEST_SENTINEL_ADDRS"]
 	env, out := apmtelEnv(t, "APMTEL_REDIS_ADDR="+sentinels, "APMTEL_REDIS_SENTINEL_MASTER=apmtel",
 		"APMTEL_TASK_TIMEOUT=20s", "APMTEL_SEARCH_TIMEOUT=10s", "APMTEL_RUN_DEADLINE=60s", "APMTEL_SEARCH_CONCURRENCY=1")
-	testenv.Start(t, "worker-1", env, "worker")
-	testenv.Start(t, "worker-2", env, "worker")
+	ps.Start("worker-1", env, "worker")
+	ps.Start("worker-2", env, "worker")
 	stdout, stderr, code := testenv.Exec(t, env, "run")
 	if code != 0 {
 		t.Fatalf("run: %d %s", code, stderr)
@@ -134,7 +136,7 @@ func TestSentinelFailoverMidRun(t *testing.T) {
 	defer rdb.Close()
 	st := run.NewStore(rdb, keys.New(""), time.Hour, 50)
 	// Kill the master once some tasks are recorded and others are not.
-	testenv.Eventually(t, time.Minute, "a few tasks recorded", func() bool {
+	ps.Eventually(time.Minute, "a few tasks recorded", func() bool {
 		res, err := st.Results(context.Background(), id)
 		done := 0
 		for _, rec := range res {
@@ -152,7 +154,7 @@ func TestSentinelFailoverMidRun(t *testing.T) {
 	}
 	old := top["APMTEL_TEST_SENTINEL_MASTER_ADDR"]
 	var promoted time.Duration
-	testenv.Eventually(t, 30*time.Second, "Sentinel to promote the replica", func() bool {
+	ps.Eventually(30*time.Second, "Sentinel to promote the replica", func() bool {
 		a, err := sentinel.GetMasterAddrByName(context.Background(), "apmtel").Result()
 		if err == nil && len(a) == 2 && a[0]+":"+a[1] != old {
 			promoted = time.Since(killed)
@@ -162,7 +164,7 @@ func TestSentinelFailoverMidRun(t *testing.T) {
 	})
 	var sealed time.Duration
 	var r run.Run
-	testenv.Eventually(t, 3*time.Minute, "the run to seal and upload after the failover", func() bool {
+	ps.Eventually(3*time.Minute, "the run to seal and upload after the failover", func() bool {
 		var err error
 		r, err = st.Get(context.Background(), id)
 		if err == nil && r.Status == run.StatusSealed && r.Upload.State.Ended() {
@@ -190,22 +192,12 @@ func TestSentinelFailoverMidRun(t *testing.T) {
 // the run store, the limiter and its health endpoint share one pool, so
 // every connection it opens carries its one client name.
 func TestOneRedisClientPerWorker(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv("CI") != "true" {
-		t.Skip("redis-server is not installed")
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	srv := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	addr := "127.0.0.1:" + port
+	ps := testenv.NewProcs(t)
+	addr := testenv.RedisServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
-	testenv.Eventually(t, 10*time.Second, "redis", func() bool { return rdb.Ping(context.Background()).Err() == nil })
 	env, _ := apmtelEnv(t, "APMTEL_REDIS_ADDR="+addr, "APMTEL_CONCURRENCY=8", "APMTEL_HTTP_ADDR=127.0.0.1:"+freePort(t))
-	w := testenv.Start(t, "worker", env, "worker")
+	w := ps.Start("worker", env, "worker")
 	if _, stderr, code := testenv.Exec(t, env, "run", "--wait", "--timeout", "2m"); code != 0 {
 		t.Fatalf("run: %d %s", code, stderr)
 	}
