@@ -52,14 +52,35 @@ func fleetEnv(t *testing.T) map[string]string {
 	return env
 }
 
-// storeOf is the run store of cluster name in env's database.
-func storeOf(t *testing.T, env map[string]string, name string) *run.Store {
+// redisOf is a runtime on env's database and the configuration it uses.
+func redisOf(t *testing.T, env map[string]string) (*runtime, config.Config) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.RedisAddr = env["APMTEL_REDIS_ADDR"]
-	fmt.Sscan(env["APMTEL_REDIS_DB"], &cfg.RedisDB)
-	rt := testRuntime(t, cfg)
+	if _, err := fmt.Sscan(env["APMTEL_REDIS_DB"], &cfg.RedisDB); err != nil {
+		t.Fatal(err)
+	}
+	return testRuntime(t, cfg), cfg
+}
+
+// storeOf is the run store of cluster name in env's database.
+func storeOf(t *testing.T, env map[string]string, name string) *run.Store {
+	t.Helper()
+	rt, cfg := redisOf(t, env)
 	return run.NewStore(rt.rdb, keys.NewFor(cfg.KeyPrefix, name), cfg.HistoryTTL, cfg.HistoryLimit)
+}
+
+// backOff records three failed runs of cluster name, as finalize would:
+// the cluster is then backing off.
+func backOff(t *testing.T, env map[string]string, name, errText string) {
+	t.Helper()
+	rt, cfg := redisOf(t, env)
+	bst := backoff.NewStore(rt.rdb, keys.NewFor(cfg.KeyPrefix, name), backoff.DefaultPolicy(12*time.Hour), 0)
+	for i := range 3 {
+		if _, err := bst.Failed(context.Background(), fmt.Sprintf("sched-%d", i), time.Now(), errText); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 type clusterRowJSON struct {
@@ -93,15 +114,7 @@ func TestClustersJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.RedisAddr = env["APMTEL_REDIS_ADDR"]
-	fmt.Sscan(env["APMTEL_REDIS_DB"], &cfg.RedisDB)
-	bst := backoff.NewStore(testRuntime(t, cfg).rdb, keys.NewFor(cfg.KeyPrefix, "beta"), backoff.DefaultPolicy(12*time.Hour), 0)
-	for i := range 3 {
-		if _, err := bst.Failed(ctx, fmt.Sprintf("sched-%d", i), time.Now(), "connection refused"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	backOff(t, env, "beta", "connection refused")
 
 	out, errOut, code := runMain(env, "clusters", "--json")
 	if code != 0 {
@@ -222,15 +235,7 @@ func TestRunAllWait(t *testing.T) {
 	t.Parallel()
 	env := fleetEnv(t)
 	ctx := context.Background()
-	cfg := config.Default()
-	cfg.RedisAddr = env["APMTEL_REDIS_ADDR"]
-	fmt.Sscan(env["APMTEL_REDIS_DB"], &cfg.RedisDB)
-	bst := backoff.NewStore(testRuntime(t, cfg).rdb, keys.NewFor(cfg.KeyPrefix, "beta"), backoff.DefaultPolicy(12*time.Hour), 0)
-	for i := range 3 {
-		if _, err := bst.Failed(ctx, fmt.Sprintf("sched-%d", i), time.Now(), "connection refused"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	backOff(t, env, "beta", "connection refused")
 	stores := map[string]*run.Store{"alpha": storeOf(t, env, "alpha"), "beta": storeOf(t, env, "beta"), "gamma": storeOf(t, env, "gamma")}
 	// The workers' part: complete each cluster's open run once it exists.
 	play := func(fail map[string]map[string]string) chan error {
