@@ -18,6 +18,7 @@ import (
 	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/runtest"
+	"github.com/apmtel/apmtel/internal/testenv"
 )
 
 // fleetEnv is a fresh Redis database and a clusters file of alpha and beta
@@ -367,5 +368,29 @@ func TestMonitorServesFleet(t *testing.T) {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics = %d, missing %s", code, want)
 		}
+	}
+}
+
+// preview --cluster NAME collects from that cluster's URL: the reachable
+// one answers with its cluster_uuid, the unreachable one fails its task.
+func TestPreviewCluster(t *testing.T) {
+	t.Parallel()
+	url := testenv.ESURL(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clusters.yml")
+	yml := fmt.Sprintf("clusters:\n  - name: reach\n    urls: [%q]\n  - name: down\n    urls: [\"http://127.0.0.1:1\"]\n", url)
+	if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"APMTEL_CLUSTERS_FILE": file, "APMTEL_SEARCH_CONCURRENCY": "0", "APMTEL_DATA_DIR": dir, "APMTEL_KIBANA_VERSION": "9.2.0"}
+	out, errOut, code := runMain(env, "preview", "--cluster", "reach", "--envelope", "--task", "cloud")
+	var doc struct {
+		ClusterUUID string `json:"cluster_uuid"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || doc.ClusterUUID == "" {
+		t.Errorf("preview --cluster reach: exit %d, %v, uuid %q; %s", code, err, doc.ClusterUUID, errOut)
+	}
+	if _, errOut, code := runMain(env, "preview", "--cluster", "down", "--task", "cloud"); code != 1 || !strings.Contains(errOut, "task cloud") {
+		t.Errorf("preview --cluster down: exit %d, %q; want the task failed", code, errOut)
 	}
 }
