@@ -127,19 +127,12 @@ func runRun(e *env, o *runOpts, args []string) error {
 	s := &scheduler.Scheduler{Config: cfg, Runs: st, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
 	ctx, stop := signalContext()
 	defer stop()
-	id := ""
-	if kind == run.KindFull && !force {
-		// Runs never overlap: a full run in progress is the one asked for.
-		if r, open, err := st.OpenFull(ctx); err == nil && open {
-			id = r.ID
-			fmt.Fprintf(e.stderr, "a full run is already in progress (%s, %s): following it instead of starting another (--force starts one)\n", r.ID, r.Trigger)
-		}
+	id, followed, err := startManual(ctx, s, kind, tasks, force)
+	if err != nil {
+		return err
 	}
-	if id == "" {
-		id = scheduler.ManualRunID(time.Now())
-		if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
-			return err
-		}
+	if followed != nil {
+		fmt.Fprintf(e.stderr, "a full run is already in progress (%s, %s): following it instead of starting another (--force starts one)\n", followed.ID, followed.Trigger)
 	}
 	if asJSON {
 		// stdout holds the JSON document only.
@@ -201,6 +194,23 @@ func runRun(e *env, o *runOpts, args []string) error {
 		return &exitError{code: 1, err: fmt.Errorf("upload failed: %s", r.Upload.Error)}
 	}
 	return nil
+}
+
+// startManual starts a manual run of kind through s; a full run without
+// --force follows the full run already in progress instead (runs never
+// overlap), which it returns as followed. run and run --all both start
+// their runs here.
+func startManual(ctx context.Context, s *scheduler.Scheduler, kind run.Kind, tasks []string, force bool) (id string, followed *run.Run, err error) {
+	if kind == run.KindFull && !force {
+		if r, open, err := s.Runs.OpenFull(ctx); err == nil && open {
+			return r.ID, &r, nil
+		}
+	}
+	id = scheduler.ManualRunID(time.Now())
+	if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
+		return "", nil, err
+	}
+	return id, nil, nil
 }
 
 // waiter follows a run until its upload ended, printing each task's state

@@ -67,19 +67,15 @@ func runMany(e *env, o *runOpts, set fleet.Set, clusters []fleet.Cluster, kind r
 			return err
 		}
 		cr := &clusterRun{cluster: c.Name, runs: newRuns(rt.rdb, cfg)}
-		if kind == run.KindFull && !o.force {
-			if r, open, err := cr.runs.OpenFull(ctx); err == nil && open {
-				cr.id = r.ID
-				fmt.Fprintf(e.stderr, "cluster %s: a full run is already in progress (%s, %s): following it (--force starts one)\n", c.Name, r.ID, r.Trigger)
-			}
+		s := &scheduler.Scheduler{Config: cfg, Runs: cr.runs, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
+		id, followed, err := startManual(ctx, s, kind, tasks, o.force)
+		if err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
-		if cr.id == "" {
-			cr.id = scheduler.ManualRunID(time.Now())
-			s := &scheduler.Scheduler{Config: cfg, Runs: cr.runs, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
-			if _, err := s.StartRun(ctx, cr.id, "manual", kind, tasks); err != nil {
-				return fmt.Errorf("cluster %s: %w", c.Name, err)
-			}
+		if followed != nil {
+			fmt.Fprintf(e.stderr, "cluster %s: a full run is already in progress (%s, %s): following it (--force starts one)\n", c.Name, followed.ID, followed.Trigger)
 		}
+		cr.id = id
 		fmt.Fprintf(out, "%s %s\n", c.Name, cr.id)
 		crs = append(crs, cr)
 	}
