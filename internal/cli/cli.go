@@ -312,6 +312,9 @@ func build(c command, stdout, stderr io.Writer, lookup func(string) (string, boo
 	}
 	cmd.InitDefaultHelpFlag()
 	registerValueCompletions(cmd)
+	if cmd.Flags().Lookup("cluster") != nil {
+		_ = cmd.RegisterFlagCompletionFunc("cluster", completeClusters(lookup))
+	}
 	cmd.ValidArgsFunction = c.complete
 	if cmd.ValidArgsFunction == nil {
 		cmd.ValidArgsFunction = cobra.NoFileCompletions

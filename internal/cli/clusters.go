@@ -10,6 +10,7 @@ import (
 
 	"github.com/agnivade/levenshtein"
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/apmtel/apmtel/internal/config"
@@ -199,3 +200,19 @@ func timeCell(t *time.Time) string {
 }
 
 func oneLineText(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+// completeClusters completes --cluster with the names in the clusters file
+// (APMTEL_CLUSTERS_FILE or --clusters-file); nothing without one.
+func completeClusters(lookup func(string) (string, bool)) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		cfg, err := config.Load(cmd.Flags(), lookup, gFleet)
+		if err != nil || cfg.ClustersFile == "" {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		set, err := fleet.Load(cfg.ClustersFile)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return matching(set.Names(), toComplete), cobra.ShellCompDirectiveNoFileComp
+	}
+}

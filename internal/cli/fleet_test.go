@@ -394,3 +394,21 @@ func TestPreviewCluster(t *testing.T) {
 		t.Errorf("preview --cluster down: exit %d, %q; want the task failed", code, errOut)
 	}
 }
+
+// --cluster completes the names of the clusters file, on every command
+// that takes it; without a file, nothing.
+func TestClusterCompletion(t *testing.T) {
+	env := fleetEnv(t)
+	for _, args := range [][]string{{"runs", "--cluster", ""}, {"run", "--cluster", ""}, {"snapshot", "--cluster", ""}, {"cancel", "--cluster", ""}, {"upload", "--cluster", ""}, {"preview", "--cluster", ""}} {
+		out, errOut, code := runMain(env, append([]string{"__complete"}, args...)...)
+		if code != 0 || !strings.HasPrefix(out, "alpha\nbeta\ngamma\n:4\n") {
+			t.Errorf("complete %v: exit %d, %q %q", args, code, out, errOut)
+		}
+	}
+	if out, _, _ := runMain(env, "__complete", "run", "--cluster", "b"); !strings.HasPrefix(out, "beta\n:4\n") {
+		t.Errorf("complete run --cluster b: %q", out)
+	}
+	if out, _, _ := runMain(nil, "__complete", "runs", "--cluster", ""); !strings.HasPrefix(out, ":4\n") {
+		t.Errorf("complete without a clusters file: %q", out)
+	}
+}
