@@ -85,12 +85,7 @@ func NewCollect(p CollectPayload, t config.Timing) (*asynq.Task, error) {
 	), nil
 }
 
-func src(s string) string {
-	if s == "" {
-		return keys.DefaultSource
-	}
-	return s
-}
+func src(s string) string { return keys.SourceOrDefault(s) }
 
 // CollectID is the asynq task id of (source, run, task).
 func CollectID(source, runID, task string) string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/jobs"
 )
@@ -49,11 +50,8 @@ func Cancel(ctx context.Context, runs *run.Store, insp *asynq.Inspector, id stri
 	}
 	c.Stopped = len(stopped)
 	del := func(queue, tid string) bool {
-		info, err := insp.GetTaskInfo(queue, tid)
-		if err != nil || info.State == asynq.TaskStateActive || info.State == asynq.TaskStateCompleted {
-			return false
-		}
-		return insp.DeleteTask(queue, tid) == nil
+		_, removed, _ := jobs.RemoveUnlessRunning(insp, queue, tid)
+		return removed
 	}
 	for _, name := range r.Tasks {
 		if del(jobs.QueueCollect, jobs.CollectID(r.Source, id, name)) {
@@ -67,13 +65,8 @@ func Cancel(ctx context.Context, runs *run.Store, insp *asynq.Inspector, id stri
 	for len(stopped) > 0 && time.Now().Before(deadline) {
 		rest := stopped[:0]
 		for _, tid := range stopped {
-			info, err := insp.GetTaskInfo(jobs.QueueCollect, tid)
-			switch {
-			case err != nil || info.State == asynq.TaskStateCompleted:
-			case info.State == asynq.TaskStateActive:
+			if state, _, _ := jobs.RemoveUnlessRunning(insp, jobs.QueueCollect, tid); state == asynq.TaskStateActive {
 				rest = append(rest, tid)
-			default:
-				_ = insp.DeleteTask(jobs.QueueCollect, tid)
 			}
 		}
 		stopped = rest
@@ -88,12 +81,4 @@ func Cancel(ctx context.Context, runs *run.Store, insp *asynq.Inspector, id stri
 	return c, nil
 }
 
-func sameSource(a, b string) bool {
-	if a == "" {
-		a = "default"
-	}
-	if b == "" {
-		b = "default"
-	}
-	return a == b
-}
+func sameSource(a, b string) bool { return keys.SourceOrDefault(a) == keys.SourceOrDefault(b) }

@@ -21,12 +21,10 @@ func Resend(ctx context.Context, runs *run.Store, enq jobs.Enqueuer, timing conf
 	if r.Status != run.StatusSealed {
 		return &run.StateError{Run: id, Status: r.Status, Op: "upload"}
 	}
-	if !r.Uploadable() {
-		what := "a partial run"
-		if r.Kind == run.KindDryRun {
-			what = "a dry run"
-		}
-		return fmt.Errorf("run %s is %s: it is never uploaded", id, what)
+	// A re-send is the operator's opt-in for this one run; every other
+	// reason to skip still holds.
+	if why := r.SkipReason(true, nil); why != "" {
+		return fmt.Errorf("run %s is never uploaded: %s", id, why)
 	}
 	now := time.Now()
 	if err := runs.UploadResend(ctx, id, now); err != nil {

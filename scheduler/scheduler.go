@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/run"
@@ -24,16 +25,11 @@ type Scheduler struct {
 	Registry *telemetry.Registry
 	Enqueuer jobs.Enqueuer
 	Logger   zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil).
+	Now clock.Clock
 }
 
-func (s *Scheduler) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *Scheduler) now() time.Time { return s.Now.Now() }
 
 func (s *Scheduler) log() zerolog.Logger { return logs.Named(s.Logger, logs.Scheduler) }
 
@@ -138,8 +134,72 @@ func (s *Scheduler) Stale(ctx context.Context) (bool, error) {
 	return s.now().Sub(at) > s.Config.Interval, nil
 }
 
-// Run schedules until ctx ends: at start when the newest snapshot is stale,
-// then at the start of every slot. Redis errors are logged and retried; they
+// StartFull starts full run id unless a full run is already in progress (a
+// manual one, a replica's catch-up, the slot's own run): runs never
+// overlap. It returns the run in progress — the one it started, or the one
+// it found — and whether it started it. A Redis error reading the open runs
+// is returned, never taken for "none open": that would start an
+// overlapping run.
+func (s *Scheduler) StartFull(ctx context.Context, id, trigger string) (run.Run, bool, error) {
+	r, open, err := s.Runs.OpenFull(ctx)
+	if err != nil {
+		return run.Run{}, false, fmt.Errorf("runs in progress: %w", err)
+	}
+	if open {
+		return r, false, nil
+	}
+	created, err := s.StartRun(ctx, id, trigger, run.KindFull, nil)
+	if err != nil {
+		return run.Run{}, false, err
+	}
+	r, err = s.Runs.Get(ctx, id)
+	return r, created, err
+}
+
+// catchUp starts the current slot's run when the newest snapshot is stale
+// and no full run is in progress, unless the next slot starts within the
+// catch-up grace. It is checked at start and every grace period after, so
+// a run lost with Redis's data (a restart without persistence) is started
+// again within one grace, not at the next slot.
+func (s *Scheduler) catchUp(ctx context.Context, grace time.Duration) error {
+	stale, err := s.Stale(ctx)
+	if err != nil {
+		return fmt.Errorf("latest snapshot: %w", err)
+	}
+	if !stale {
+		return nil
+	}
+	l := s.log()
+	now := s.now()
+	slot := SlotStart(now, s.Config.Interval)
+	if next := slot.Add(s.Config.Interval); next.Sub(now) <= grace {
+		l.Debug().Time("next_slot", next).Str("grace", grace.String()).
+			Msg("newest snapshot is stale, but the next slot starts within APMTEL_CATCHUP_GRACE; no catch-up run")
+		return nil
+	}
+	r, started, err := s.StartFull(ctx, ScheduledRunID(slot), "scheduled")
+	if err != nil {
+		return err
+	}
+	if !started && r.ID != "" {
+		l.Debug().Str("run_id", r.ID).Msg("newest snapshot is stale, but a full run is in progress; no catch-up run")
+	}
+	return nil
+}
+
+// catchupEvery is how often a running scheduler checks for staleness: the
+// catch-up grace, or a quarter of the interval when catching up is never
+// held back.
+func catchupEvery(interval, grace time.Duration) time.Duration {
+	if grace > 0 {
+		return grace
+	}
+	return max(interval/4, time.Second)
+}
+
+// Run schedules until ctx ends: the current slot's run when the newest
+// snapshot is stale (at start, and every catch-up grace after), and a run
+// at the start of every slot. Redis errors are logged and retried; they
 // never stop the loop.
 func (s *Scheduler) Run(ctx context.Context) error {
 	l := s.log()
@@ -149,25 +209,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		ev = ev.Str("catchup_grace_configured", s.Config.CatchupGrace.String())
 	}
 	ev.Str("interval", s.Config.Interval.String()).Str("catchup_grace", grace.String()).Msg("scheduler started")
-	stale, err := s.Stale(ctx)
-	if err != nil {
-		l.Warn().Err(err).Msg("cannot read the latest snapshot; assuming stale")
-		stale = true
-	}
-	next := SlotStart(s.now(), s.Config.Interval).Add(s.Config.Interval)
-	switch {
-	case stale && next.Sub(s.now()) <= grace:
-		l.Info().Time("next_slot", next).Str("grace", grace.String()).
-			Msg("newest snapshot is stale, but the next slot starts within APMTEL_CATCHUP_GRACE; no catch-up run")
-	case stale:
-		// Runs never overlap: a full run already in flight (a manual one,
-		// or another replica's catch-up) is this catch-up.
-		if r, open, err := s.Runs.OpenFull(ctx); err == nil && open {
-			l.Info().Str("run_id", r.ID).Msg("newest snapshot is stale, but a full run is in progress; no catch-up run")
-			break
-		}
-		s.tickLogged(ctx)
-	}
+	s.retrying(ctx, "catch-up run", func() error { return s.catchUp(ctx, grace) })
+	check := time.NewTicker(catchupEvery(s.Config.Interval, grace))
+	defer check.Stop()
 	for {
 		next := SlotStart(s.now(), s.Config.Interval).Add(s.Config.Interval)
 		wait := next.Sub(s.now())
@@ -178,34 +222,46 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			t.Stop()
 			l.Info().Msg("scheduler stopped")
 			return nil
+		case <-check.C:
+			t.Stop()
+			s.retrying(ctx, "catch-up run", func() error { return s.catchUp(ctx, grace) })
 		case <-t.C:
+			s.tickLogged(ctx)
 		}
-		s.tickLogged(ctx)
 	}
 }
 
-// tickLogged ticks, retrying with backoff while Redis is unreachable, until
-// the slot is over (the next slot's tick takes over) or ctx ends.
+// tickLogged starts the slot's run (Tick).
 func (s *Scheduler) tickLogged(ctx context.Context) {
+	s.retrying(ctx, "scheduled run", func() error {
+		id, created, err := s.Tick(ctx)
+		if err == nil && !created {
+			l := s.log()
+			l.Debug().Str("run_id", id).Msg("slot's run already exists")
+		}
+		return err
+	})
+}
+
+// retrying runs f, retrying with backoff while it fails (Redis unreachable),
+// until the slot is over (the next slot's tick takes over) or ctx ends.
+func (s *Scheduler) retrying(ctx context.Context, what string, f func() error) {
 	l := s.log()
 	slot := SlotStart(s.now(), s.Config.Interval)
 	backoff := time.Second
 	for attempt := 1; ; attempt++ {
-		id, created, err := s.Tick(ctx)
+		err := f()
 		if err == nil {
-			if !created {
-				l.Debug().Str("run_id", id).Msg("slot's run already exists")
-			}
 			return
 		}
-		l.Warn().Err(err).Int("attempt", attempt).Str("retry_in", backoff.String()).Msg("cannot start the scheduled run; retrying")
+		l.Warn().Err(err).Int("attempt", attempt).Str("retry_in", backoff.String()).Msg("cannot start the " + what + "; retrying")
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
 		if !SlotStart(s.now(), s.Config.Interval).Equal(slot) {
-			l.Error().Err(err).Time("slot", slot).Msg("slot ended before its run could be started")
+			l.Error().Err(err).Time("slot", slot).Msg("slot ended before its " + what + " could be started")
 			return
 		}
 		backoff = min(2*backoff, 30*time.Second)

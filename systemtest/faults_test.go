@@ -376,7 +376,7 @@ func TestFaultBadInput(t *testing.T) {
 		t.Errorf("corrupt snapshot: exit %d, %q", code, stderr)
 	}
 	// Invalid configuration: one line naming the variable, exit 2.
-	for _, kv := range []string{"APMTEL_INTERVAL=soon", "APMTEL_INDICES_SPAN=bad pattern", "APMTEL_SOURCE_URL=ftp://x"} {
+	for _, kv := range []string{"APMTEL_POLL_INTERVAL=soon", "APMTEL_INDICES_SPAN=bad pattern", "APMTEL_SOURCE_URL=ftp://x"} {
 		_, stderr, code := testenv.Exec(t, append(env, kv), "worker")
 		name := strings.SplitN(kv, "=", 2)[0]
 		if code != 2 || !strings.Contains(stderr, name) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {

@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"errors"
 
 	"github.com/hibiken/asynq"
 
@@ -11,12 +10,9 @@ import (
 	"github.com/apmtel/apmtel/jobs"
 )
 
-// JobRemover is the part of asynq.Inspector that removes a job before it
-// runs. A worker gets the process's inspector (internal/cli).
-type JobRemover interface {
-	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
-	DeleteTask(queue, id string) error
-}
+// JobRemover removes a job before it runs; a worker gets the process's
+// inspector (internal/cli).
+type JobRemover = jobs.Remover
 
 // dropDeadlineJob removes the deadline finalize of a run that is sealed
 // already: it would wait in asynq's scheduled set until the deadline (30 min
@@ -24,10 +20,8 @@ type JobRemover interface {
 // as a stale job after every run. It is best-effort: a failure is logged and
 // never fails the finalize, since the job is harmless when it runs.
 //
-// Only a job that has not started is removed (scheduled, pending, retry):
-// an active one is the job running now — the deadline's own finalize, which
-// asynq refuses to delete anyway — and a completed one is retained on
-// purpose (its id deduplicates enqueues). Every complete finalize that finds
+// The rule is jobs.RemoveUnlessRunning: an active job is the one running
+// now, and a completed one is retained on purpose. Every complete finalize that finds
 // the run sealed calls this, not only the one that sealed it, so a worker
 // that died between the seal and the removal is covered by the job's
 // re-delivery.
@@ -40,28 +34,13 @@ func (h *Handlers) dropDeadlineJob(ctx context.Context, r run.Run, reason string
 		return
 	}
 	l := logs.Named(h.d.Logger, logs.Finalize).With().Str("run_id", r.ID).Str("job_id", id).Logger()
-	info, err := h.d.Jobs.GetTaskInfo(jobs.QueueControl, id)
+	state, removed, err := jobs.RemoveUnlessRunning(h.d.Jobs, jobs.QueueControl, id)
 	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
-		return
 	case err != nil:
-		l.Warn().Err(err).Msg("cannot look up the run's deadline finalize; it stays scheduled and finds nothing to do")
-		return
-	}
-	switch info.State {
-	case asynq.TaskStateScheduled, asynq.TaskStatePending, asynq.TaskStateRetry:
-	default:
-		return
-	}
-	err = h.d.Jobs.DeleteTask(jobs.QueueControl, id)
-	switch {
-	case err == nil:
-		l.Debug().Str("state", info.State.String()).Msg("run sealed before its deadline; deadline finalize removed")
-	case errors.Is(err, asynq.ErrTaskNotFound):
-		// Another finalize removed it, or it ran meanwhile.
-	default:
-		// Active now (it started between the look-up and the delete), or
-		// Redis failed: either way the job runs and finds the run sealed.
+		// Redis failed, or the job started between the look-up and the
+		// delete: either way it runs and finds the run sealed.
 		l.Warn().Err(err).Msg("cannot remove the run's deadline finalize; it runs at the deadline and finds nothing to do")
+	case removed:
+		l.Debug().Str("state", state.String()).Msg("run sealed before its deadline; deadline finalize removed")
 	}
 }

@@ -1,6 +1,9 @@
 // Package workers holds the asynq handlers of apmtel's jobs (collect,
-// finalize, upload), the mux that routes job types to them, and the server
-// configuration of a worker process.
+// finalize, upload), the mux that routes job types to them, the upload's
+// retry policy, and the worker process (Process), which assembles, starts
+// and stops its own parts: the asynq server, the orphan janitor, the
+// cluster-wide search cap and its readiness. The handlers reach a job's
+// source cluster through Clusters, by the name the job carries.
 //
 // Handlers are idempotent because asynq delivers at least once: a collect
 // result is stored once per task (store.Record keeps the first final one),

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
@@ -31,11 +33,10 @@ import (
 // Deps are the handlers' collaborators.
 type Deps struct {
 	Config config.Config
-	// Runs is the run store of the configured source cluster.
-	Runs     *run.Store
+	// Clusters gives the run store and the executor of a job's source
+	// cluster, by the source name the job carries.
+	Clusters Clusters
 	Registry *telemetry.Registry
-	// Executor runs telemetry tasks (source, limiter, timeouts).
-	Executor *collect.Executor
 	// Sink receives payloads (telemetry cluster or files).
 	Sink     uploader.Sink
 	Enqueuer jobs.Enqueuer
@@ -43,8 +44,8 @@ type Deps struct {
 	// it scheduled (it then runs at the deadline and finds nothing to do).
 	Jobs   JobRemover
 	Logger zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil) of the handlers and finalize.
+	Now clock.Clock
 }
 
 // Handlers implements the job handlers: each decodes its payload, calls a
@@ -53,17 +54,17 @@ type Deps struct {
 type Handlers struct {
 	d      Deps
 	worker string
-	fin    *collect.Finalizer
 }
 
 // NewHandlers returns handlers over d.
 func NewHandlers(d Deps) *Handlers {
-	if d.Now == nil {
-		d.Now = time.Now
-	}
 	host, _ := os.Hostname()
-	return &Handlers{d: d, worker: fmt.Sprintf("%s/%d", host, os.Getpid()),
-		fin: &collect.Finalizer{Runs: d.Runs, OptIn: d.Config.OptIn, Logger: logs.Named(d.Logger, logs.Finalize), Now: d.Now}}
+	return &Handlers{d: d, worker: fmt.Sprintf("%s/%d", host, os.Getpid())}
+}
+
+// finalizer closes, assembles and seals the runs of a cluster.
+func (h *Handlers) finalizer(c Cluster) *collect.Finalizer {
+	return &collect.Finalizer{Runs: c.Runs, Registry: h.d.Registry, OptIn: h.d.Config.OptIn, Logger: logs.Named(h.d.Logger, logs.Finalize), Now: h.d.Now}
 }
 
 // NewMux returns the handler of a worker: every job type routed, and an
@@ -96,7 +97,7 @@ func (h *Handlers) logging(next asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		jl := &jobLog{}
 		ctx = context.WithValue(ctx, ctxKey{}, jl)
-		start := h.d.Now()
+		start := h.d.Now.Now()
 		err := next.ProcessTask(ctx, t)
 		id, _ := asynq.GetTaskID(ctx)
 		retry, _ := asynq.GetRetryCount(ctx)
@@ -106,7 +107,7 @@ func (h *Handlers) logging(next asynq.Handler) asynq.Handler {
 			ev = l.Warn().Err(err).Bool("retry", !errors.Is(err, asynq.SkipRetry))
 		}
 		ev.Str("job", t.Type()).Str("job_id", id).Str("run_id", jl.runID).Str("task", jl.task).
-			Int("attempt", retry+1).Int64("took_ms", h.d.Now().Sub(start).Milliseconds()).Msg("job done")
+			Int("attempt", retry+1).Int64("took_ms", h.d.Now.Now().Sub(start).Milliseconds()).Msg("job done")
 		return err
 	})
 }
@@ -131,17 +132,9 @@ func note(ctx context.Context, runID, task string) {
 
 func skip(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRetry) }
 
-// store returns the run store of a job's source. Today a deployment has one
-// source cluster; a job of another one is refused, never run against the
-// wrong cluster.
-func (h *Handlers) store(source string) (*run.Store, error) {
-	if source == "" {
-		source = keys.DefaultSource
-	}
-	if source != h.d.Runs.Keys().Source {
-		return nil, fmt.Errorf("job of source cluster %q, but this worker collects from %q (APMTEL_SOURCE_NAME)", source, h.d.Runs.Keys().Source)
-	}
-	return h.d.Runs, nil
+// cluster returns the Cluster of a job's source.
+func (h *Handlers) cluster(source string) (Cluster, error) {
+	return h.d.Clusters.Cluster(keys.SourceOrDefault(source))
 }
 
 // Collect runs one telemetry task of a run and records its outcome.
@@ -152,10 +145,11 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, p.Task)
 	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", p.RunID).Str("task", p.Task).Logger()
-	st, err := h.store(p.Source)
+	c, err := h.cluster(p.Source)
 	if err != nil {
 		return skip(fmt.Errorf("task %s: %w", p.Task, err))
 	}
+	st := c.Runs
 	r, err := st.Get(ctx, p.RunID)
 	if collect.IsGone(err) {
 		l.Info().Msg("run no longer exists (trimmed or expired); job dropped")
@@ -173,7 +167,7 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	task, known := h.d.Registry.Lookup(p.Task)
 	if !known || !slices.Contains(r.Tasks, p.Task) {
 		rec := run.TaskRecord{Task: p.Task, Status: run.TaskFailed, Attempt: retry + 1, Worker: h.worker,
-			Error: "unknown telemetry task for this run", FinishedAt: h.d.Now().UTC()}
+			Error: "unknown telemetry task for this run", FinishedAt: h.d.Now.Now().UTC()}
 		if _, err := h.record(ctx, st, r, rec); err != nil {
 			return err
 		}
@@ -181,7 +175,7 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	}
 	var so run.StartOutcome
 	err = bridge(ctx, func() (err error) {
-		so, err = st.Start(ctx, r, p.Task, retry+1, maxRetry+1, h.worker, h.d.Now())
+		so, err = st.Start(ctx, r, p.Task, retry+1, maxRetry+1, h.worker, h.d.Now.Now())
 		return err
 	})
 	if err != nil {
@@ -209,26 +203,18 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	// docs/critical-path.md).
 	described := make(chan struct{})
 	if len(r.SourceInfo) == 0 && p.Task == r.Tasks[0] {
-		go func() { defer close(described); h.captureSource(ctx, st, r) }()
+		go func() { defer close(described); h.captureSource(ctx, c, r) }()
 	} else {
 		close(described)
 	}
-	out := h.d.Executor.Run(ctx, collect.Job{RunID: r.ID, Task: task, Indices: r.Indices, RunDeadline: r.Deadline})
+	out := c.Executor.Run(ctx, collect.Job{RunID: r.ID, Task: task, Indices: r.Indices, RunDeadline: r.Deadline})
 	<-described
 	if out.Interrupted {
 		// Shutdown or cancel: record nothing, so the job goes back to the
 		// queue and runs again elsewhere (or finds its run cancelled).
 		return fmt.Errorf("task %s: %w", p.Task, out.Err)
 	}
-	rec := so.Record
-	rec.Status, rec.TookMS, rec.Warnings, rec.FinishedAt = out.Status, out.Took.Milliseconds(), out.Warnings, h.d.Now().UTC()
-	rec.Deadline, rec.Result, rec.RequestStats = out.Deadline, out.Result, out.Requests
-	if out.Err != nil {
-		rec.Error = redact(out.Err.Error(), h.d.Config.Secrets())
-	}
-	if out.Err != nil && !out.Permanent && retry < maxRetry {
-		rec.Status = run.TaskRetrying
-	}
+	rec := out.Record(so.Record, h.d.Now.Now(), retry < maxRetry, func(s string) string { return redact(s, h.d.Config.Secrets()) })
 	if _, err := h.record(ctx, st, r, rec); err != nil {
 		return err
 	}
@@ -246,14 +232,15 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 // that its upload never needs the source, and records the errand as the
 // run's own entry (running, then ok or failed, with its requests). A
 // failure is not the task's: the upload tries again.
-func (h *Handlers) captureSource(ctx context.Context, st *run.Store, r run.Run) {
+func (h *Handlers) captureSource(ctx context.Context, c Cluster, r run.Run) {
+	st := c.Runs
 	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Str("errand", run.ErrandSourceIdentity).Logger()
 	_ = st.RecordErrand(ctx, r.ID, run.Errand{Name: run.ErrandSourceIdentity, Status: run.TaskRunning, Worker: h.worker,
-		StartedAt: h.d.Now().UTC()}, nil)
+		StartedAt: h.d.Now.Now().UTC()}, nil)
 	d := h.describer(r)
 	d.Refusals = st
 	var src uploader.Source
-	e := h.d.Executor.Errand(ctx, r.ID, run.ErrandSourceIdentity, h.worker, func(ctx context.Context, doer es.Doer) (err error) {
+	e := c.Executor.Errand(ctx, r.ID, run.ErrandSourceIdentity, h.worker, func(ctx context.Context, doer es.Doer) (err error) {
 		src, err = d.Describe(ctx, doer, h.d.Config.SearchTimeout)
 		return err
 	})
@@ -297,19 +284,22 @@ func bridge(ctx context.Context, f func() error) error {
 }
 
 // transient reports whether err says Redis could not be reached or is not
-// the master (yet): a connection error, a timeout, a read-only replica.
+// the master (yet): a connection error or timeout, a read-only replica, a
+// server loading its data or without a master.
 func transient(err error) bool {
 	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+	switch {
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, redis.ErrPoolTimeout):
+		return true
+	case redis.IsReadOnlyError(err), redis.IsLoadingError(err), redis.IsMasterDownError(err), redis.IsTryAgainError(err),
+		redis.IsClusterDownError(err):
 		return true
 	}
-	msg := err.Error()
-	for _, s := range []string{"READONLY", "LOADING", "MASTERDOWN", "connection refused", "i/o timeout", "closed", "broken pipe", "no reachable"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	// go-redis reports Sentinels that cannot be reached in a plain error:
+	// its text is all there is to go by.
+	return strings.Contains(err.Error(), "sentinels specified in configuration are unreachable")
 }
 
 // describer reads the source's envelope facts with the run's Kibana index.
@@ -362,10 +352,11 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, "")
 	l := logs.Named(h.d.Logger, logs.Finalize).With().Str("run_id", p.RunID).Logger()
-	if _, err := h.store(p.Source); err != nil {
+	c, err := h.cluster(p.Source)
+	if err != nil {
 		return skip(fmt.Errorf("finalize: %w", err))
 	}
-	f, err := h.fin.Finalize(ctx, p.RunID, run.CloseReason(p.Reason))
+	f, err := h.finalizer(c).Finalize(ctx, p.RunID, run.CloseReason(p.Reason))
 	if collect.IsGone(err) {
 		// The run left the history before its deadline job ran: nothing to do.
 		l.Debug().Msg("run no longer exists (trimmed or expired); finalize has nothing to do")
@@ -396,10 +387,11 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, "")
 	l := logs.Named(h.d.Logger, logs.Upload).With().Str("run_id", p.RunID).Logger()
-	st, err := h.store(p.Source)
+	c, err := h.cluster(p.Source)
 	if err != nil {
 		return skip(fmt.Errorf("upload: %w", err))
 	}
+	st := c.Runs
 	r, err := st.Get(ctx, p.RunID)
 	if collect.IsGone(err) {
 		l.Info().Msg("run no longer exists; nothing to upload")
@@ -417,15 +409,8 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 		l.Info().Str("upload", r.Upload.String()).Msg("upload already ended; job dropped")
 		return nil
 	}
-	now := h.d.Now()
-	if !r.Uploadable() || !h.d.Config.OptIn {
-		why := run.SkipOptOut
-		switch r.Kind {
-		case run.KindPartial:
-			why = run.SkipPartial
-		case run.KindDryRun:
-			why = run.SkipDryRun
-		}
+	now := h.d.Now.Now()
+	if why := r.SkipReason(h.d.Config.OptIn, nil); why != "" {
 		if why == run.SkipOptOut {
 			l.Warn().Msg("telemetry opt-in is off (APMTEL_OPT_IN=false): payload collected but not sent")
 		}
@@ -434,29 +419,24 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	attempt, maxAttempts := retry+1, maxRetry+1
-	where, state, err := h.deliver(ctx, st, r)
+	d, err := h.deliver(ctx, c, r)
 	if err == nil {
-		l.Info().Str("to", where).Int("attempt", attempt).Msg("payload " + string(state))
+		ev := l.Info().Str("to", d.Where).Int("attempt", attempt)
+		where := d.Where
+		if d.Note != "" {
+			ev = ev.Str("note", d.Note)
+			where += " (" + d.Note + ")"
+		}
+		ev.Msg("payload " + string(d.State))
 		// Delivered at the end of the delivery, so a run's breakdown counts
 		// the upload's own time.
-		return ignoreState(st.UploadDelivered(ctx, r.ID, state, attempt, where, h.d.Now()))
+		return ignoreState(st.UploadDelivered(ctx, r.ID, d.State, attempt, where, h.d.Now.Now()))
 	}
 	msg := redact(err.Error(), h.d.Config.Secrets())
-	window := h.d.Config.UploadRetryWindow
-	since := r.Upload.Since
-	if since.IsZero() {
-		since = r.SealedAt
-	}
-	spent := now.Sub(since)+config.UploadRetryDelay(retry) >= window
-	permanent := errors.Is(err, errPermanent) || es.IsPermanent(err)
-	if permanent || spent || attempt >= maxAttempts {
-		why := "permanent error"
-		if !permanent {
-			why = fmt.Sprintf("retry window APMTEL_UPLOAD_RETRY_WINDOW=%s spent", window)
-			if attempt >= maxAttempts {
-				why = fmt.Sprintf("%d attempts made", attempt)
-			}
-		}
+	since := r.UploadSince()
+	final, why := UploadRetry{Window: h.d.Config.UploadRetryWindow}.Decide(UploadAttempt{Attempt: attempt, MaxAttempts: maxAttempts,
+		Since: since, Now: now, Permanent: errors.Is(err, errPermanent) || es.IsPermanent(err)})
+	if final {
 		l.Error().Str("error", msg).Int("attempt", attempt).Str("why", why).
 			Msg("upload failed for good; `apmtel upload " + r.ID + "` sends it again")
 		if serr := st.UploadFailed(ctx, r.ID, attempt, maxAttempts, why+": "+msg, now); serr != nil && !isState(serr) {
@@ -472,47 +452,36 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 
 var errPermanent = errors.New("permanent")
 
-// deliver builds the envelope and puts it into the sink.
-func (h *Handlers) deliver(ctx context.Context, st *run.Store, r run.Run) (string, run.UploadState, error) {
-	snap, err := st.Snapshot(ctx, r.ID)
-	if err != nil {
-		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
-	}
-	var src uploader.Source
-	if len(r.SourceInfo) > 0 {
-		if err := json.Unmarshal(r.SourceInfo, &src); err != nil {
-			return "", "", fmt.Errorf("%w: stored source info: %w", errPermanent, err)
-		}
-	} else {
+// deliver builds the run's document (uploader.RunDocument) and puts it
+// into the sink, which says which state that reached.
+func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run) (uploader.Delivery, error) {
+	st := c.Runs
+	if len(r.SourceInfo) == 0 {
 		// No job of the run could read it; the source is needed now.
-		if src, err = h.describer(r).Describe(ctx, h.d.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout); err != nil {
-			return "", "", fmt.Errorf("source cluster identity: %w", err)
+		src, err := h.describer(r).Describe(ctx, c.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
+		if err != nil {
+			return uploader.Delivery{}, fmt.Errorf("source cluster identity: %w", err)
 		}
-		b, _ := json.Marshal(src)
-		_ = st.SetSourceInfo(ctx, r.ID, b)
+		b, err := json.Marshal(src)
+		if err != nil {
+			return uploader.Delivery{}, fmt.Errorf("%w: source cluster identity: %w", errPermanent, err)
+		}
+		if err := st.SetSourceInfo(ctx, r.ID, b); err != nil {
+			return uploader.Delivery{}, err
+		}
+		// Another job may have stored one first: the stored one is the run's.
+		if r, err = st.Get(ctx, r.ID); err != nil {
+			return uploader.Delivery{}, err
+		}
 	}
-	env, err := uploader.Build(src, r.SealedAt, snap)
+	id, env, err := uploader.RunDocument(ctx, st, r)
+	if errors.Is(err, uploader.ErrUnbuildable) {
+		return uploader.Delivery{}, fmt.Errorf("%w: %w", errPermanent, err)
+	}
 	if err != nil {
-		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
+		return uploader.Delivery{}, err
 	}
-	// The behavioural tasks' objects (application_usage, ui_counters) go
-	// beside the APM object in stack_stats.kibana.plugins; a run sealed
-	// without them has none. A Redis error is retried like any other.
-	plugins, err := st.Plugins(ctx, r.ID)
-	if err != nil {
-		return "", "", err
-	}
-	if err := env.AddPlugins(plugins); err != nil {
-		return "", "", fmt.Errorf("%w: %w", errPermanent, err)
-	}
-	where, err := h.d.Sink.Put(ctx, uploader.DocID(src.ClusterUUID, r.ID), env)
-	if err != nil {
-		return "", "", err
-	}
-	if _, ok := h.d.Sink.(uploader.FileSink); ok {
-		return where, run.UploadWritten, nil
-	}
-	return where, run.UploadUploaded, nil
+	return h.d.Sink.Put(ctx, id, env)
 }
 
 func isState(err error) bool {

@@ -9,7 +9,6 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
-	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
@@ -44,7 +43,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	cfg.MaxRetry, cfg.TaskTimeout, cfg.SearchTimeout, cfg.PollInterval = 0, time.Second, time.Second, 50*time.Millisecond
 	st := run.NewStore(rdb, keys.New(""), time.Hour, 50)
 	cl := asynq.NewClient(opt)
-	h := workers.NewHandlers(workers.Deps{Config: cfg, Runs: st, Registry: telemetry.Default(), Executor: &collect.Executor{Source: flakySource{}, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout},
+	h := workers.NewHandlers(workers.Deps{Config: cfg, Clusters: workers.OneCluster{Runs: st, Executor: workers.NewExecutor(cfg, flakySource{})}, Registry: telemetry.Default(),
 		Sink: uploader.FileSink{Dir: t.TempDir()}, Enqueuer: cl, Logger: zerolog.Nop()})
 	srv := workers.NewServer(cfg, rdb, zerolog.Nop())
 	if err := srv.Start(workers.NewMux(h)); err != nil {

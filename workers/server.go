@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -35,13 +34,4 @@ func NewServer(cfg config.Config, rdb redis.UniversalClient, logger zerolog.Logg
 			}
 		}),
 	})
-}
-
-// RetryDelay is the wait before a job's retry n+1: uploads back off to a
-// 10 min cap (config.UploadRetryDelay), everything else to 5 min.
-func RetryDelay(n int, _ error, t *asynq.Task) time.Duration {
-	if t != nil && t.Type() == jobs.TypeUpload {
-		return config.UploadRetryDelay(n)
-	}
-	return config.TaskRetryDelay(n)
 }

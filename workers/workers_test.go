@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,7 +17,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
-	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
@@ -69,7 +70,7 @@ func setup(t *testing.T, src es.Doer, mutate func(*config.Config)) *bundle {
 	t.Cleanup(func() { cl.Close(); insp.Close() })
 	st := run.NewStore(rdb, keys.New(""), time.Hour, 50)
 	dir := t.TempDir()
-	h := workers.NewHandlers(workers.Deps{Config: cfg, Runs: st, Registry: telemetry.Default(), Executor: executor(cfg, src),
+	h := workers.NewHandlers(workers.Deps{Config: cfg, Clusters: workers.OneCluster{Runs: st, Executor: workers.NewExecutor(cfg, src)}, Registry: telemetry.Default(),
 		Sink: uploader.FileSink{Dir: dir}, Enqueuer: cl, Jobs: insp, Logger: zerolog.Nop()})
 	return &bundle{h: h, st: st, insp: insp, cfg: cfg, dir: dir, cl: cl, redis: opt}
 }
@@ -198,8 +199,8 @@ func TestFailedTaskKeepsLastGoodValue(t *testing.T) {
 
 	// The next run's cloud task fails permanently (a 400): no retry, and the
 	// snapshot keeps the previous value without tasks.cloud.
-	failing := workers.NewHandlers(workers.Deps{Config: b.cfg, Runs: b.st, Registry: telemetry.Default(),
-		Executor: executor(b.cfg, fakeSource{failFor: "_search"}), Sink: uploader.FileSink{Dir: b.dir}, Enqueuer: b.cl, Logger: zerolog.Nop()})
+	failing := workers.NewHandlers(workers.Deps{Config: b.cfg, Clusters: workers.OneCluster{Runs: b.st, Executor: workers.NewExecutor(b.cfg, fakeSource{failFor: "_search"})},
+		Registry: telemetry.Default(), Sink: uploader.FileSink{Dir: b.dir}, Enqueuer: b.cl, Logger: zerolog.Nop()})
 	time.Sleep(2 * time.Millisecond)
 	b.createRun(t, "r2", "cloud")
 	err := failing.Collect(ctx, collectTask("r2", "cloud"))
@@ -370,16 +371,12 @@ func (b *bundle) results(t *testing.T, id string) map[string]run.TaskRecord {
 	return res
 }
 
-func executor(cfg config.Config, src es.Doer) *collect.Executor {
-	return &collect.Executor{Source: src, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout}
-}
-
 func TestBridgeRetriesOnlyTransientErrors(t *testing.T) {
 	n := 0
 	err := workers.Bridge(context.Background(), func() error {
 		n++
 		if n < 3 {
-			return errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+			return &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 		}
 		return nil
 	})
@@ -387,7 +384,7 @@ func TestBridgeRetriesOnlyTransientErrors(t *testing.T) {
 		t.Errorf("transient: %d calls, %v", n, err)
 	}
 	n = 0
-	err = workers.Bridge(context.Background(), func() error { n++; return errors.New("ERR wrong number of arguments") })
+	err = workers.Bridge(context.Background(), func() error { n++; return errors.New("wrong number of arguments") })
 	if err == nil || n != 1 {
 		t.Errorf("permanent error retried: %d calls", n)
 	}
@@ -464,7 +461,7 @@ func TestEarlySealRemovesDeadlineJob(t *testing.T) {
 func TestDeadlineJobRemovalIsBestEffort(t *testing.T) {
 	b := setup(t, fakeSource{}, nil)
 	ctx := context.Background()
-	h := workers.NewHandlers(workers.Deps{Config: b.cfg, Runs: b.st, Registry: telemetry.Default(), Executor: executor(b.cfg, fakeSource{}),
+	h := workers.NewHandlers(workers.Deps{Config: b.cfg, Clusters: workers.OneCluster{Runs: b.st, Executor: workers.NewExecutor(b.cfg, fakeSource{})}, Registry: telemetry.Default(),
 		Sink: uploader.FileSink{Dir: b.dir}, Enqueuer: b.cl, Jobs: failingRemover{}, Logger: zerolog.Nop()})
 	r := b.createRun(t, "r1", "cloud")
 	b.enqueueDeadline(t, r, r.Deadline)

@@ -26,6 +26,7 @@ import (
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
 	"github.com/apmtel/apmtel/scheduler"
+	"github.com/apmtel/apmtel/workers"
 )
 
 // workerOnly are settings that only a worker reads, with what to do
@@ -201,12 +202,17 @@ func runRun(e *env, o *runOpts, args []string) error {
 // overlap), which it returns as followed. run and run --all both start
 // their runs here.
 func startManual(ctx context.Context, s *scheduler.Scheduler, kind run.Kind, tasks []string, force bool) (id string, followed *run.Run, err error) {
+	id = scheduler.ManualRunID(time.Now())
 	if kind == run.KindFull && !force {
-		if r, open, err := s.Runs.OpenFull(ctx); err == nil && open {
+		r, started, err := s.StartFull(ctx, id, "manual")
+		if err != nil {
+			return "", nil, err
+		}
+		if !started {
 			return r.ID, &r, nil
 		}
+		return id, nil, nil
 	}
-	id = scheduler.ManualRunID(time.Now())
 	if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
 		return "", nil, err
 	}
@@ -715,25 +721,18 @@ func runPreview(e *env, o *previewOpts, args []string) error {
 // assembles their telemetry objects as finalize would (without last good
 // values): the APM object and the other plugins' objects.
 func previewOnce(ctx context.Context, cfg config.Config, source es.Doer, tasks []telemetry.Task, parallel int) (collect.Assembled, run.Report, map[string]run.TaskRecord) {
-	x := newExecutor(cfg, source)
+	x := workers.NewExecutor(cfg, source)
 	results := collect.Preview(ctx, x, "preview-"+time.Now().UTC().Format("20060102T150405Z"), tasks, cfg.Indices, parallel)
 	names := make([]string, len(tasks))
 	for i, t := range tasks {
 		names[i] = t.Name
 	}
-	all, rep := collect.AssembleAll(names, results, nil)
+	all, rep := collect.AssembleAll(telemetry.Default(), names, results, nil)
 	return all, rep, results
 }
 
-// newExecutor is the one executor configuration, shared by workers and preview.
-func newExecutor(cfg config.Config, source es.Doer) *collect.Executor {
-	return &collect.Executor{Source: source, SearchTimeout: cfg.SearchTimeout, TaskTimeout: cfg.TaskTimeout}
-}
-
-// newClusterSource is the source client of every process that collects: the
-// cluster-wide semaphore in Redis (APMTEL_SEARCH_CONCURRENCY, 0 = none) is
-// its gate, so every attempt of every request, retries included, holds a
-// slot and a backoff holds none.
+// newClusterSource is preview's source client under the workers'
+// cluster-wide semaphore in Redis (APMTEL_SEARCH_CONCURRENCY, 0 = none).
 func newClusterSource(cfg config.Config, l zerolog.Logger, rdb redis.UniversalClient) (*es.Client, error) {
 	var gate es.Gate
 	if cfg.SearchConcurrency > 0 {

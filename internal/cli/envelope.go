@@ -56,17 +56,14 @@ func previewEnvelope(ctx context.Context, e *env, cfg config.Config, described f
 		return nil, fmt.Errorf("describe source: %w", err)
 	}
 	now := time.Now()
-	doc, err := uploader.Build(src, now, apm)
-	if err != nil {
-		return nil, err
-	}
 	objs := map[string]json.RawMessage{}
 	for name, obj := range plugins {
 		if objs[name], err = json.Marshal(obj); err != nil {
 			return nil, err
 		}
 	}
-	if err := doc.AddPlugins(objs); err != nil {
+	doc, err := uploader.Document(src, now, now, apm, objs)
+	if err != nil {
 		return nil, err
 	}
 	sink, err := newSink(cfg, l)
@@ -79,7 +76,7 @@ func previewEnvelope(ctx context.Context, e *env, cfg config.Config, described f
 	if r, err := sealedRun(ctx, runs, runID); err == nil {
 		fmt.Fprintf(e.stderr, "target: none (not sent: preview); the slot's run %s is %s, its upload %s\n", runID, r.Status, r.Upload)
 	} else {
-		fmt.Fprintf(e.stderr, "target: %s (not sent: preview)\n", uploader.Target(sink, id))
+		fmt.Fprintf(e.stderr, "target: %s (not sent: preview)\n", sink.Target(id))
 	}
 	if !cfg.OptIn {
 		fmt.Fprintln(e.stderr, "note: APMTEL_OPT_IN=false, so nothing would be sent")

@@ -61,8 +61,11 @@ func startHTTP(cfg config.Config, l zerolog.Logger, component string, rdb redis.
 // httpAddrRule refuses an APMTEL_HTTP_ADDR off loopback without a token;
 // checked before anything connects, so the error is about the setting.
 func httpAddrRule(cfg config.Config) error {
-	if cfg.HTTPAddr != "" && !isLoopback(cfg.HTTPAddr) && cfg.MonitorToken == "" {
-		return &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_HTTP_ADDR (%s) is not a loopback address", cfg.HTTPAddr)}
+	if cfg.HTTPAddr == "" {
+		return nil
+	}
+	if err := webguard.RequireToken("APMTEL_HTTP_ADDR", cfg.HTTPAddr, cfg.MonitorToken); err != nil {
+		return &config.UsageError{Err: err}
 	}
 	return nil
 }

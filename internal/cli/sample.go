@@ -16,6 +16,7 @@ import (
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/sample"
 	"github.com/apmtel/apmtel/internal/telemetry"
+	"github.com/apmtel/apmtel/internal/uploader"
 )
 
 // fromValues are where sample telemetry takes its telemetry object from.
@@ -97,7 +98,7 @@ func runSampleTelemetry(e *env, o sample.TelemetryOptions, clear bool, from stri
 		return err
 	}
 	warnInsecure(l, "telemetry", cfg.Telemetry)
-	if _, err := SetupTelemetryIndex(ctx, tc, cfg.TelemetryIndex, "false", clear); err != nil {
+	if _, err := uploader.SetupIndex(ctx, tc, cfg.TelemetryIndex, "false", clear); err != nil {
 		return err
 	}
 	o.Index, o.Now, o.Progress, o.Chunk = cfg.TelemetryIndex, time.Now(), e.stderr, 250

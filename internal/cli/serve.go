@@ -16,15 +16,14 @@ import (
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/console"
+	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/fleet"
 	"github.com/apmtel/apmtel/internal/fleetstatus"
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
-	"github.com/apmtel/apmtel/internal/orphans"
 	"github.com/apmtel/apmtel/internal/redisconn"
 	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/webguard"
-	"github.com/apmtel/apmtel/jobs"
 	"github.com/apmtel/apmtel/scheduler"
 	"github.com/apmtel/apmtel/workers"
 )
@@ -70,53 +69,26 @@ func runWorker(e *env, args []string) error {
 	return serveWorker(ctx, cfg, rt, l)
 }
 
-// serveWorker runs one asynq server until ctx ends, then shuts it down
-// gracefully (in-flight jobs get the Timing().ShutdownTimeout).
+// serveWorker runs one worker process (workers.Process) until ctx ends.
 func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.Logger) error {
-	rdb := rt.rdb
-	source, err := newClusterSource(cfg, l, rdb)
-	if err != nil {
-		return err
-	}
 	sink, err := newSink(cfg, l)
 	if err != nil {
 		return err
 	}
-	h := workers.NewHandlers(workers.Deps{
-		Config: cfg, Runs: newRuns(rdb, cfg), Registry: telemetry.Default(),
-		Executor: newExecutor(cfg, source), Sink: sink, Enqueuer: rt.client, Jobs: rt.insp, Logger: l,
-	})
-	var running health.Flag
-	stopHTTP, err := startHTTP(cfg, l, logs.Worker, rdb, health.Redis(rdb), running.Check("server", "worker server not running"))
+	w, err := workers.NewProcess(workers.Options{Config: cfg, RDB: rt.rdb, Runs: newRuns(rt.rdb, cfg), Registry: telemetry.Default(),
+		Enqueuer: rt.client, Jobs: rt.insp, Sink: sink, Logger: l,
+		NewSource: func(gate es.Gate) (es.Doer, error) { return newGatedSource(cfg, l, gate) }})
+	if err != nil {
+		return err
+	}
+	// Stopped after the worker, so a draining worker still answers /readyz
+	// with 503 instead of refusing connections.
+	stopHTTP, err := startHTTP(cfg, l, logs.Worker, rt.rdb, health.Redis(rt.rdb), w.Ready())
 	if err != nil {
 		return err
 	}
 	defer stopHTTP()
-	srv := workers.NewServer(cfg, rdb, l)
-	if err := srv.Start(workers.NewMux(h)); err != nil {
-		return fmt.Errorf("start worker: %w", err)
-	}
-	running.Set(true)
-	// Every worker sweeps asynq's active lists for entries no asynq process
-	// will move (internal/orphans); its removal re-checks each entry in one
-	// script, so many janitors are safe.
-	jctx, stopJanitor := context.WithCancel(ctx)
-	janitorDone := make(chan struct{})
-	go func() {
-		defer close(janitorDone)
-		j := &orphans.Janitor{RDB: rdb, Queues: []string{jobs.QueueCollect, jobs.QueueControl}, MinAge: cfg.OrphanMinAge,
-			Every: min(orphans.DefaultEvery, cfg.OrphanMinAge/2), Logger: logs.Named(l, logs.Janitor)}
-		j.Run(jctx)
-	}()
-	defer func() { stopJanitor(); <-janitorDone }()
-	wl := logs.Named(l, logs.Worker)
-	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Str("redis_kind", redisconn.Kind(cfg)).Msg("worker started")
-	<-ctx.Done()
-	running.Set(false)
-	wl.Info().Str("grace", cfg.Timing().ShutdownTimeout.String()).Msg("worker stopping; in-flight jobs get the shutdown grace, then return to the queue")
-	srv.Shutdown()
-	wl.Info().Msg("worker stopped")
-	return nil
+	return w.Run(ctx)
 }
 
 func runMonitor(e *env, args []string) error {
@@ -147,8 +119,8 @@ func isLoopback(addr string) bool { return webguard.IsLoopback(addr) }
 // not nil, receives the listening address.
 func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.Logger, ready chan<- string) error {
 	ml := logs.Named(l, logs.Monitor)
-	if !isLoopback(cfg.MonitorAddr) && cfg.MonitorToken == "" {
-		return &config.UsageError{Err: fmt.Errorf("APMTEL_MONITOR_TOKEN: required when APMTEL_MONITOR_ADDR (%s) is not a loopback address", cfg.MonitorAddr)}
+	if err := webguard.RequireToken("APMTEL_MONITOR_ADDR", cfg.MonitorAddr, cfg.MonitorToken); err != nil {
+		return &config.UsageError{Err: err}
 	}
 	if !cfg.MonitorReadOnly {
 		ml.Warn().Msg("monitor is writable (APMTEL_MONITOR_READ_ONLY=false): Asynqmon can pause queues and delete jobs; same-origin requests only")

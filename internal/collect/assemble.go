@@ -24,18 +24,17 @@ type Assembled struct {
 // is not a JSON object counts as a failed task and is named in
 // Report.Problems: one corrupt record never blocks a run. The fragments of
 // tasks of other plugins are left out (see AssembleAll).
-func Assemble(tasks []string, results map[string]run.TaskRecord, lastGood map[string]json.RawMessage) (map[string]any, run.Report) {
-	a, rep := AssembleAll(tasks, results, lastGood)
+func Assemble(reg *telemetry.Registry, tasks []string, results map[string]run.TaskRecord, lastGood map[string]json.RawMessage) (map[string]any, run.Report) {
+	a, rep := AssembleAll(reg, tasks, results, lastGood)
 	return a.APM, rep
 }
 
 // AssembleAll is Assemble for every plugin: each task's fragment goes to
-// its plugin's object (telemetry.Default().PluginOf), the APM tasks' to the
+// its plugin's object (reg.PluginOf), the APM tasks' to the
 // APM object. Only the APM object gets tasks.<name>.took.ms: Kibana's
 // application_usage and ui_counters objects have no such field, and the
 // took of every task stays in the report.
-func AssembleAll(tasks []string, results map[string]run.TaskRecord, lastGood map[string]json.RawMessage) (Assembled, run.Report) {
-	reg := telemetry.Default()
+func AssembleAll(reg *telemetry.Registry, tasks []string, results map[string]run.TaskRecord, lastGood map[string]json.RawMessage) (Assembled, run.Report) {
 	out := Assembled{APM: map[string]any{}, Plugins: map[string]map[string]any{}}
 	into := func(name string) map[string]any {
 		p := reg.PluginOf(name)

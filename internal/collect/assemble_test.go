@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/apmtel/apmtel/internal/run"
+	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
 )
 
@@ -42,7 +43,7 @@ func TestAssemble(t *testing.T) {
 		"b": {Status: run.TaskOK, TookMS: 6, Result: json.RawMessage(`{"counts":{"span":{"1d":2}}}`)},
 		"c": {Status: run.TaskTimeout, Error: "slow"},
 	}
-	snap, rep := Assemble([]string{"a", "b", "c", "d"}, results, map[string]json.RawMessage{"c": json.RawMessage(`{"c":true}`)})
+	snap, rep := Assemble(telemetry.Default(), []string{"a", "b", "c", "d"}, results, map[string]json.RawMessage{"c": json.RawMessage(`{"c":true}`)})
 	want := `{"c":true,"counts":{"error":{"1d":12345678901234567},"span":{"1d":2}},"tasks":{"a":{"took":{"ms":5}},"b":{"took":{"ms":6}}}}`
 	if d := diffJSON(t, want, snap); d != "" {
 		t.Errorf("snapshot (-want +got):\n%s", d)
@@ -62,7 +63,7 @@ func TestAssembleCorruptOKRecord(t *testing.T) {
 				"a": {Status: run.TaskOK, TookMS: 5, Result: json.RawMessage(raw)},
 				"b": {Status: run.TaskOK, TookMS: 6, Result: json.RawMessage(`{"b":1}`)},
 			}
-			snap, rep := Assemble([]string{"a", "b"}, results, map[string]json.RawMessage{"a": json.RawMessage(`{"a":"previous"}`)})
+			snap, rep := Assemble(telemetry.Default(), []string{"a", "b"}, results, map[string]json.RawMessage{"a": json.RawMessage(`{"a":"previous"}`)})
 			if d := diffJSON(t, `{"a":"previous","b":1,"tasks":{"b":{"took":{"ms":6}}}}`, snap); d != "" {
 				t.Errorf("snapshot (-want +got):\n%s", d)
 			}
@@ -85,7 +86,7 @@ func FuzzAssemble(f *testing.F) {
 			"a": {Status: run.TaskOK, Result: a},
 			"b": {Status: run.TaskOK, Result: b},
 		}
-		snap, rep := Assemble([]string{"a", "b"}, results, nil)
+		snap, rep := Assemble(telemetry.Default(), []string{"a", "b"}, results, nil)
 		if len(rep.Tasks) != 2 || len(rep.Failed) != len(rep.Problems) {
 			t.Fatalf("report %+v", rep)
 		}
@@ -107,7 +108,7 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 		"ui_counters":       {Status: run.TaskFailed, Error: "boom"},
 	}
 	lastGood := map[string]json.RawMessage{"ui_counters": json.RawMessage(`{"dailyEvents":[{"appName":"apm","total":2}]}`)}
-	all, rep := AssembleAll([]string{"cloud", "application_usage", "ui_counters"}, results, lastGood)
+	all, rep := AssembleAll(telemetry.Default(), []string{"cloud", "application_usage", "ui_counters"}, results, lastGood)
 	if d := diffJSON(t, `{"cloud":{"provider":["aws"]},"tasks":{"cloud":{"took":{"ms":4}}}}`, all.APM); d != "" {
 		t.Errorf("apm object (-want +got):\n%s", d)
 	}
@@ -117,7 +118,7 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 	if !slices.Equal(rep.Failed, []string{"ui_counters"}) || !slices.Equal(rep.CarriedOver, []string{"ui_counters"}) || rep.Tasks["application_usage"].TookMS != 7 {
 		t.Errorf("report %+v", rep)
 	}
-	snap, _ := Assemble([]string{"cloud", "application_usage", "ui_counters"}, results, lastGood)
+	snap, _ := Assemble(telemetry.Default(), []string{"cloud", "application_usage", "ui_counters"}, results, lastGood)
 	if d := diffJSON(t, asJSON(all.APM), snap); d != "" {
 		t.Errorf("Assemble is not the APM object of AssembleAll (-AssembleAll +Assemble):\n%s", d)
 	}
@@ -128,11 +129,9 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 	if err := json.Unmarshal(plugins, &stored); err != nil {
 		t.Fatal(err)
 	}
-	env, err := uploader.Build(uploader.Source{ClusterUUID: "u1"}, time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), apm)
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	env, err := uploader.Document(uploader.Source{ClusterUUID: "u1"}, at, at, apm, stored)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.AddPlugins(stored); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -154,7 +153,7 @@ func TestAssembleAllPutsPluginsUnderTheirNames(t *testing.T) {
 		p["application_usage"]["apm"] == nil || p["ui_counters"]["dailyEvents"] == nil {
 		t.Errorf("stack_stats.kibana.plugins = %s", asJSON(p))
 	}
-	if err := env.AddPlugins(map[string]json.RawMessage{"apm": json.RawMessage(`{}`)}); err == nil {
+	if _, err := uploader.Document(uploader.Source{ClusterUUID: "u1"}, at, at, apm, map[string]json.RawMessage{"apm": json.RawMessage(`{}`)}); err == nil {
 		t.Error("a plugin object may not replace the APM object")
 	}
 }

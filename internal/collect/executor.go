@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/limiter"
@@ -22,8 +23,8 @@ type Executor struct {
 	// SearchTimeout bounds one request; TaskTimeout one attempt of a task.
 	SearchTimeout time.Duration
 	TaskTimeout   time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil).
+	Now clock.Clock
 }
 
 // Job is one task of one run.
@@ -57,6 +58,36 @@ type Outcome struct {
 	Requests run.RequestStats
 }
 
+// Record is the one translation of an outcome into its attempt's record:
+// rec carries who and when (task, attempt, worker, queued and started
+// times) and gets the outcome's status, took, warnings, deadline, result
+// and error, finished at finished. The worker and preview differ on
+// purpose, and say how through the arguments:
+//   - retryable: a worker whose job has retries left records a failure that
+//     is not permanent as "retrying" (asynq runs it again); preview has a
+//     single attempt, so its failures are final.
+//   - redact removes secrets from the error text a worker stores in Redis;
+//     preview prints to its own operator (nil: the text as is).
+//   - an interrupted outcome (Ctrl-C in preview) is "cancelled"; a worker
+//     never records one: the job goes back to the queue instead.
+func (o Outcome) Record(rec run.TaskRecord, finished time.Time, retryable bool, redact func(string) string) run.TaskRecord {
+	rec.Status, rec.TookMS, rec.Warnings, rec.FinishedAt = o.Status, o.Took.Milliseconds(), o.Warnings, finished.UTC()
+	rec.Deadline, rec.Result, rec.RequestStats = o.Deadline, o.Result, o.Requests
+	if o.Err != nil {
+		rec.Error = o.Err.Error()
+		if redact != nil {
+			rec.Error = redact(rec.Error)
+		}
+		if !o.Permanent && retryable {
+			rec.Status = run.TaskRetrying
+		}
+	}
+	if o.Interrupted {
+		rec.Status = run.TaskCancelled
+	}
+	return rec
+}
+
 // OpaqueID labels a task's requests (X-Opaque-Id), so the cluster's tasks
 // API and slow logs show which run and task a search belongs to.
 func OpaqueID(runID, task string) string { return "apmtel run=" + runID + " task=" + task }
@@ -78,12 +109,7 @@ func (e *deadlineError) Error() string {
 
 func (e *deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-func (x *Executor) now() time.Time {
-	if x.Now != nil {
-		return x.Now()
-	}
-	return time.Now()
-}
+func (x *Executor) now() time.Time { return x.Now.Now() }
 
 // Run executes j. It never panics on a task's error; a panic in a task's
 // code is a failed, permanent outcome.

@@ -5,22 +5,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/schema"
+	"github.com/apmtel/apmtel/internal/telemetry"
 )
 
 // Finalizer closes, assembles and seals runs.
 type Finalizer struct {
 	Runs *run.Store
+	// Registry names each task's plugin (which object its fragment goes to).
+	Registry *telemetry.Registry
 	// OptIn false seals full runs with their upload skipped (opt-out).
 	OptIn  bool
 	Logger zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil).
+	Now clock.Clock
 }
 
 // Finalized is what Finalize left.
@@ -38,10 +41,7 @@ type Finalized struct {
 // be repeated, so the "complete" and "deadline" jobs of a run, and their
 // retries, may all run. A run that no longer exists gives run.ErrNotFound.
 func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseReason) (Finalized, error) {
-	now := time.Now
-	if f.Now != nil {
-		now = f.Now
-	}
+	now := f.Now.Now
 	r, err := f.Runs.Get(ctx, id)
 	if err != nil {
 		return Finalized{}, err
@@ -86,14 +86,16 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 	if err != nil {
 		return Finalized{}, fmt.Errorf("finalize %s: last good values: %w", id, err)
 	}
-	all, rep := AssembleAll(r.Tasks, results, lastGood)
+	all, rep := AssembleAll(f.Registry, r.Tasks, results, lastGood)
 	b, err := json.Marshal(all.APM)
 	if err != nil {
 		return Finalized{}, fmt.Errorf("finalize %s: encode snapshot: %w", id, err)
 	}
 	l := f.Logger.With().Str("run_id", id).Logger()
 	var generic map[string]any
-	_ = json.Unmarshal(b, &generic)
+	if err := json.Unmarshal(b, &generic); err != nil {
+		return Finalized{}, fmt.Errorf("finalize %s: decode snapshot for validation: %w", id, err)
+	}
 	probs := schema.Validate(generic)
 	// The other plugins' objects are stored beside the snapshot (the
 	// snapshot stays the APM object) and added to the document at upload.
@@ -103,7 +105,9 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 			return Finalized{}, fmt.Errorf("finalize %s: encode plugin objects: %w", id, err)
 		}
 		var gp map[string]map[string]any
-		_ = json.Unmarshal(plugins, &gp)
+		if err := json.Unmarshal(plugins, &gp); err != nil {
+			return Finalized{}, fmt.Errorf("finalize %s: decode plugin objects for validation: %w", id, err)
+		}
 		for name, obj := range gp {
 			probs = append(probs, schema.ValidatePlugin(name, obj)...)
 		}
@@ -122,7 +126,7 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 		}
 	}
 	sealed, err := f.Runs.Seal(ctx, r, run.Seal{At: now(), Unfinished: unfinished, Snapshot: b, Plugins: plugins, Report: rep,
-		LastGood: good, Skip: f.skipReason(r)})
+		LastGood: good, Skip: r.SkipReason(f.OptIn, &rep)})
 	if err != nil && !sealed {
 		return Finalized{}, err
 	}
@@ -145,19 +149,7 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 
 func (f *Finalizer) done(r run.Run, sealedNow bool) Finalized {
 	return Finalized{Run: r, SealedNow: sealedNow,
-		Upload: r.Status == run.StatusSealed && !r.Upload.State.Ended() && r.Uploadable()}
-}
-
-func (f *Finalizer) skipReason(r run.Run) run.SkipReason {
-	switch {
-	case r.Kind == run.KindPartial:
-		return run.SkipPartial
-	case r.Kind == run.KindDryRun:
-		return run.SkipDryRun
-	case !f.OptIn:
-		return run.SkipOptOut
-	}
-	return ""
+		Upload: r.Status == run.StatusSealed && !r.Upload.State.Ended() && r.SkipReason(f.OptIn, nil) == ""}
 }
 
 func contains(list []string, s string) bool {

@@ -3,7 +3,6 @@ package collect
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/run"
@@ -24,17 +23,9 @@ func Preview(ctx context.Context, x *Executor, runID string, tasks []telemetry.T
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			started := time.Now().UTC()
+			started := x.Now.Now().UTC()
 			o := x.Run(ctx, Job{RunID: runID, Task: t, Indices: ix})
-			rec := run.TaskRecord{Task: t.Name, Status: o.Status, TookMS: o.Took.Milliseconds(), Warnings: o.Warnings,
-				Deadline: o.Deadline, Attempt: 1, MaxAttempts: 1, StartedAt: started, FinishedAt: time.Now().UTC(), Result: o.Result,
-				RequestStats: o.Requests}
-			if o.Err != nil {
-				rec.Error = o.Err.Error()
-			}
-			if o.Interrupted {
-				rec.Status = run.TaskCancelled
-			}
+			rec := o.Record(run.TaskRecord{Task: t.Name, Attempt: 1, MaxAttempts: 1, StartedAt: started}, x.Now.Now(), false, nil)
 			mu.Lock()
 			out[t.Name] = rec
 			mu.Unlock()

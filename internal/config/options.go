@@ -212,7 +212,7 @@ func Options() []Option {
 			v: duration(func(c *Config) *time.Duration { return &c.OrphanMinAge })},
 		Option{Env: "APMTEL_UPLOAD_RETRY_WINDOW", Group: GroupRun, Flag: "upload-retry-window", Help: "how long a failing upload is retried before it is marked failed",
 			v: duration(func(c *Config) *time.Duration { return &c.UploadRetryWindow })},
-		Option{Env: "APMTEL_CATCHUP_GRACE", Group: GroupCatchup, Flag: "catchup-grace", Help: "no catch-up run at scheduler start when the next slot starts within this; at most a quarter of APMTEL_INTERVAL is used, since a grace as long as the interval would skip every catch-up",
+		Option{Env: "APMTEL_CATCHUP_GRACE", Group: GroupCatchup, Flag: "catchup-grace", Help: "no catch-up run when the next slot starts within this (checked at scheduler start and every grace after); at most a quarter of APMTEL_INTERVAL is used, since a grace as long as the interval would skip every catch-up",
 			v: duration(func(c *Config) *time.Duration { return &c.CatchupGrace })},
 		Option{Env: "APMTEL_HISTORY_LIMIT", Group: GroupHistory, Flag: "history-limit", Help: "runs kept in Redis",
 			v: integer(func(c *Config) *int { return &c.HistoryLimit })},

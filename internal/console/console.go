@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/fleet"
 	"github.com/apmtel/apmtel/internal/fleetstatus"
 	"github.com/apmtel/apmtel/internal/run"
@@ -38,8 +38,8 @@ type Options struct {
 	// history limit is a good value); 100 when 0.
 	Limit  int
 	Logger zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil).
+	Now clock.Clock
 	// Fleet is the cluster set (fleet.Static of fleet.FromSource in a
 	// single-cluster deployment); nil: no fleet page. See fleet.go.
 	Fleet fleet.Source
@@ -93,9 +93,6 @@ func newConsole(o Options) (*console, error) {
 	}
 	if o.Limit <= 0 {
 		o.Limit = 100
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	if err := checkFleet(&o); err != nil {
 		return nil, err

@@ -156,7 +156,7 @@ func (c *console) fleet(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusServiceUnavailable, err)
 		return
 	}
-	now := c.o.Now()
+	now := c.o.Now.Now()
 	rows := fleetstatus.Rows(set, states, c.o.Schedule, now)
 	v := c.fleetView(rows, states, now, fq)
 	refresh := 0

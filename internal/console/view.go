@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"slices"
@@ -134,7 +135,7 @@ func (c *console) runList(ctx context.Context, runs []run.Run, filter string) (r
 		if !matches(r, filter, failed) {
 			continue
 		}
-		d, done := wall(r, c.o.Now())
+		d, done := wall(r, c.o.Now.Now())
 		ds := formatDur(d)
 		if !done {
 			ds = "running " + ds
@@ -193,7 +194,7 @@ func (c *console) runView(ctx context.Context, r run.Run) (runView, error) {
 	if err != nil {
 		return runView{}, err
 	}
-	now := c.o.Now()
+	now := c.o.Now.Now()
 	d, done := wall(r, now)
 	v := runView{Run: r, Duration: formatDur(d), Upload: r.Upload.String()}
 	if !done {
@@ -261,27 +262,26 @@ func (c *console) document(ctx context.Context, r run.Run) docView {
 	case r.Status != run.StatusSealed:
 		return docView{Sent: "Not built yet: the document is assembled when the run seals.", Class: "pending"}
 	}
-	snap, err := c.o.Runs.Snapshot(ctx, r.ID)
-	if err != nil {
-		return docView{Sent: "The snapshot cannot be read: " + err.Error(), Class: "never"}
+	id, env, err := uploader.RunDocument(ctx, c.o.Runs, r)
+	switch {
+	case errors.Is(err, uploader.ErrNoSource):
+		d := docView{Sent: "No job captured the source cluster's identity; the upload reads it from the source cluster before sending, so the envelope is not known yet.",
+			Class: "pending"}
+		if snap, err := c.o.Runs.Snapshot(ctx, r.ID); err == nil {
+			d.JSON, d.Label = indent(snap), "Telemetry object (stack_stats.kibana.plugins.apm)"
+		}
+		return d
+	case err != nil:
+		return docView{Sent: "No document can be built: " + err.Error(), Class: "never"}
 	}
-	var src uploader.Source
-	if len(r.SourceInfo) == 0 {
-		return docView{Sent: "No job captured the source cluster's identity; the upload reads it from the source cluster before sending, so the envelope is not known yet.",
-			Class: "pending", JSON: indent(snap), Label: "Telemetry object (stack_stats.kibana.plugins.apm)"}
-	}
-	if err := json.Unmarshal(r.SourceInfo, &src); err != nil {
-		return docView{Sent: "The stored source identity is corrupt: " + err.Error(), Class: "never"}
-	}
-	env, err := uploader.Build(src, r.SealedAt, snap)
+	b, err := env.Encode()
 	if err != nil {
 		return docView{Sent: "No document can be built: " + err.Error(), Class: "never"}
 	}
-	b, _ := json.MarshalIndent(env, "", "  ")
-	d := docView{ID: uploader.DocID(src.ClusterUUID, r.ID), JSON: string(b), Label: "Envelope"}
+	d := docView{ID: id, JSON: string(b), Label: "Envelope"}
 	d.Target = "unknown (no sink configured for the monitor)"
 	if c.o.Sink != nil {
-		d.Target = uploader.Target(c.o.Sink, d.ID)
+		d.Target = c.o.Sink.Target(d.ID)
 	}
 	u := r.Upload
 	switch u.State {

@@ -55,10 +55,16 @@ func NewFor(prefix, source string) Space {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
+	return Space{Prefix: prefix, Source: SourceOrDefault(source)}
+}
+
+// SourceOrDefault is the one place an empty source name (a job payload or a
+// run written before sources were named) means DefaultSource.
+func SourceOrDefault(source string) string {
 	if source == "" {
-		source = DefaultSource
+		return DefaultSource
 	}
-	return Space{Prefix: prefix, Source: source}
+	return source
 }
 
 func (s Space) base() string { return s.Prefix + ":{" + s.Source + "}:" }

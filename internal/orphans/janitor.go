@@ -6,6 +6,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/apmtel/apmtel/internal/clock"
 )
 
 // Defaults of the janitor.
@@ -31,20 +33,15 @@ type Janitor struct {
 	// MinAge (DefaultMinAge when zero) and Every (DefaultEvery when zero).
 	MinAge, Every time.Duration
 	Logger        zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Now is the clock (the wall clock when nil).
+	Now clock.Clock
 
 	seen map[seenKey]time.Time
 }
 
 type seenKey struct{ queue, id, msgSum string }
 
-func (j *Janitor) now() time.Time {
-	if j.Now != nil {
-		return j.Now()
-	}
-	return time.Now()
-}
+func (j *Janitor) now() time.Time { return j.Now.Now() }
 
 // Sweep scans every queue once and removes the orphans old enough. It
 // returns the entries it removed; a queue that cannot be read is logged and

@@ -73,12 +73,19 @@ func Scan(ctx context.Context, rdb redis.UniversalClient, queue string) ([]Entry
 	if err != nil {
 		return nil, 0, fmt.Errorf("scan active list of queue %s: %w", queue, err)
 	}
+	if len(res)%3 != 0 {
+		return nil, 0, fmt.Errorf("scan active list of queue %s: script scan: reply of %d elements, not triples", queue, len(res))
+	}
 	var out []Entry
 	n := len(res) / 3
 	for i := 0; i+2 < len(res); i += 3 {
-		id, _ := res[i].(string)
-		msg, _ := res[i+1].(string)
-		lease, _ := res[i+2].(string)
+		// id is always a string; msg and lease are nil when absent.
+		id, ok := res[i].(string)
+		msg, okMsg := res[i+1].(string)
+		lease, okLease := res[i+2].(string)
+		if !ok || (!okMsg && res[i+1] != nil) || (!okLease && res[i+2] != nil) {
+			return nil, 0, fmt.Errorf("scan active list of queue %s: script scan: unexpected reply %v", queue, res[i:i+3])
+		}
 		e := Entry{Queue: queue, ID: id}
 		if sec, err := strconv.ParseFloat(lease, 64); err == nil {
 			e.LeaseExpiry = time.Unix(int64(sec), 0)

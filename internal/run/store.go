@@ -189,13 +189,15 @@ func (s *Store) Start(ctx context.Context, r Run, task string, attempt, maxAttem
 	if err != nil {
 		return StartOutcome{}, fmt.Errorf("start %s/%s: %w", r.ID, task, err)
 	}
-	code, _ := res[0].(int64)
-	rem, _ := res[1].(int64)
+	var code, rem int64
+	var enc string
+	if err := reply("start", res, &code, &rem, &enc); err != nil {
+		return StartOutcome{}, fmt.Errorf("start %s/%s: %w", r.ID, task, err)
+	}
 	o := StartOutcome{Remaining: int(rem)}
 	switch code {
 	case 1:
 		o.Started = true
-		enc, _ := res[2].(string)
 		if err := json.Unmarshal([]byte(enc), &o.Record); err != nil {
 			return o, fmt.Errorf("start %s/%s: decode record: %w", r.ID, task, err)
 		}
@@ -235,14 +237,18 @@ func (s *Store) Record(ctx context.Context, id string, rec TaskRecord) (RecordOu
 	ab, _ := json.Marshal(attemptOf(rec))
 	res, err := recordScript.Run(ctx, s.rdb,
 		[]string{s.keys.Run(id), s.keys.Results(id), s.keys.Pending(id), s.keys.Attempts(id)},
-		rec.Task, string(b), final, attemptField(rec.Task, rec.Attempt), string(ab)).Int64Slice()
+		rec.Task, string(b), final, attemptField(rec.Task, rec.Attempt), string(ab)).Slice()
 	if err != nil {
 		return RecordOutcome{}, fmt.Errorf("record %s/%s: %w", id, rec.Task, err)
 	}
-	o := RecordOutcome{Remaining: int(res[1])}
-	switch res[0] {
+	var code, rem int64
+	if err := reply("record", res, &code, &rem); err != nil {
+		return RecordOutcome{}, fmt.Errorf("record %s/%s: %w", id, rec.Task, err)
+	}
+	o := RecordOutcome{Remaining: int(rem)}
+	switch code {
 	case 1:
-		o.Stored, o.Completed = true, res[1] == 0
+		o.Stored, o.Completed = true, rem == 0
 	case 2:
 		o.Stored = true
 	case 0:
@@ -278,12 +284,14 @@ func (s *Store) Close(ctx context.Context, id string, reason CloseReason, now ti
 	if err != nil {
 		return CloseOutcome{}, fmt.Errorf("close run %s: %w", id, err)
 	}
-	code, _ := res[0].(int64)
+	var code int64
+	var st, rs string
+	if err := reply("close", res, &code, &st, &rs); err != nil {
+		return CloseOutcome{}, fmt.Errorf("close run %s: %w", id, err)
+	}
 	if code < 0 {
 		return CloseOutcome{}, fmt.Errorf("close run %s: %w", id, ErrNotFound)
 	}
-	st, _ := res[1].(string)
-	rs, _ := res[2].(string)
 	return CloseOutcome{ClosedNow: code == 1, Status: Status(st), Reason: CloseReason(rs)}, nil
 }
 
@@ -304,8 +312,11 @@ func (s *Store) Cancel(ctx context.Context, id string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("cancel run %s: %w", id, err)
 	}
-	code, _ := res[0].(int64)
-	st, _ := res[1].(string)
+	var code int64
+	var st string
+	if err := reply("cancel", res, &code, &st); err != nil {
+		return fmt.Errorf("cancel run %s: %w", id, err)
+	}
 	switch code {
 	case 1:
 		return nil
@@ -378,9 +389,12 @@ func (s *Store) Seal(ctx context.Context, r Run, in Seal) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("seal run %s: %w", r.ID, err)
 	}
-	code, _ := res[0].(int64)
+	var code int64
+	var st string
+	if err := reply("seal", res, &code, &st); err != nil {
+		return false, fmt.Errorf("seal run %s: %w", r.ID, err)
+	}
 	if code != 1 {
-		st, _ := res[1].(string)
 		if st == "" {
 			return false, fmt.Errorf("seal run %s: %w", r.ID, ErrNotFound)
 		}
@@ -417,8 +431,11 @@ func (s *Store) moveUpload(ctx context.Context, id, op string, from []UploadStat
 	if err != nil {
 		return fmt.Errorf("run %s: %s: %w", id, op, err)
 	}
-	code, _ := res[0].(int64)
-	cur, _ := res[1].(string)
+	var code int64
+	var cur string
+	if err := reply("upload", res, &code, &cur); err != nil {
+		return fmt.Errorf("run %s: %s: %w", id, op, err)
+	}
 	switch code {
 	case 1:
 		return nil
@@ -658,4 +675,26 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// reply decodes a script's array reply into dst (*int64 or *string per
+// element), so that a script whose reply changed shape fails with an error
+// naming it instead of reading as code 0.
+func reply(script string, res []any, dst ...any) error {
+	if len(res) != len(dst) {
+		return fmt.Errorf("script %s: reply %v has %d elements, want %d", script, res, len(res), len(dst))
+	}
+	for i, d := range dst {
+		ok := false
+		switch p := d.(type) {
+		case *int64:
+			*p, ok = res[i].(int64)
+		case *string:
+			*p, ok = res[i].(string)
+		}
+		if !ok {
+			return fmt.Errorf("script %s: reply element %d is %T (%v), want %T", script, i+1, res[i], res[i], d)
+		}
+	}
+	return nil
 }

@@ -136,6 +136,10 @@ const (
 	SkipDryRun    SkipReason = "dry run"
 	SkipPartial   SkipReason = "partial"
 	SkipCancelled SkipReason = "cancelled"
+	// SkipNothingCollected: a full run in which no task succeeded. Its
+	// document would hold only values carried over from earlier runs, stamped
+	// now, so it is never sent.
+	SkipNothingCollected SkipReason = "nothing collected"
 )
 
 // Upload is a run's upload state.
@@ -212,8 +216,54 @@ func (r Run) Errand(name string) (Errand, bool) {
 	return Errand{}, false
 }
 
+// UploadSince is when the run's upload last became due: its seal, or its
+// re-send. It starts the upload's retry window, and it is the document's
+// cacheDetails.fetchedAt, so every attempt of one send writes the same
+// document and the console shows exactly that document.
+func (r Run) UploadSince() time.Time {
+	if !r.Upload.Since.IsZero() {
+		return r.Upload.Since
+	}
+	return r.SealedAt
+}
+
 // Uploadable reports whether the run's kind is ever uploaded.
 func (r Run) Uploadable() bool { return r.Kind == KindFull }
+
+// SkipReason is the one answer to "is this run never uploaded, and why":
+// "" for a run that is sent. Finalize stores it when it seals, the upload
+// job and the console read it from here, so they cannot disagree. rep is
+// the run's seal report (r.Report when nil); a run without one (not sealed
+// yet) is judged on its kind, its status and optIn alone.
+func (r Run) SkipReason(optIn bool, rep *Report) SkipReason {
+	if rep == nil {
+		rep = r.Report
+	}
+	switch {
+	case r.Status == StatusCancelled:
+		return SkipCancelled
+	case r.Kind == KindPartial:
+		return SkipPartial
+	case r.Kind == KindDryRun:
+		return SkipDryRun
+	case !optIn:
+		return SkipOptOut
+	case rep != nil && !rep.Collected():
+		return SkipNothingCollected
+	}
+	return ""
+}
+
+// Collected reports whether at least one task of the run produced a result
+// (a run whose every value is carried over collected nothing).
+func (rep Report) Collected() bool {
+	for _, t := range rep.Tasks {
+		if t.Status == TaskOK {
+			return true
+		}
+	}
+	return false
+}
 
 // TaskRecord is one task's current record in a run.
 type TaskRecord struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/run"
+	"github.com/apmtel/apmtel/internal/telemetry"
 	"github.com/apmtel/apmtel/internal/uploader"
 )
 
@@ -177,17 +178,21 @@ func complete(ctx context.Context, st *run.Store, r run.Run, s Spec) (run.Run, e
 	if err != nil {
 		return run.Run{}, err
 	}
-	snap, rep := collect.Assemble(s.Tasks, results, nil)
-	b, _ := json.Marshal(snap)
-	var skip run.SkipReason
-	switch s.Kind {
-	case run.KindDryRun:
-		skip = run.SkipDryRun
-	case run.KindPartial:
-		skip = run.SkipPartial
+	// As finalize seals: the APM object is the snapshot, the behavioural
+	// tasks' objects are stored beside it.
+	all, rep := collect.AssembleAll(telemetry.Default(), s.Tasks, results, nil)
+	b, err := json.Marshal(all.APM)
+	if err != nil {
+		return run.Run{}, err
+	}
+	var plugins []byte
+	if len(all.Plugins) > 0 {
+		if plugins, err = json.Marshal(all.Plugins); err != nil {
+			return run.Run{}, err
+		}
 	}
 	sealAt := end.Add(15 * time.Millisecond)
-	if _, err := st.Seal(ctx, r, run.Seal{At: sealAt, Snapshot: b, Report: rep, Skip: skip}); err != nil {
+	if _, err := st.Seal(ctx, r, run.Seal{At: sealAt, Snapshot: b, Plugins: plugins, Report: rep, Skip: r.SkipReason(true, &rep)}); err != nil {
 		return run.Run{}, err
 	}
 	if s.Upload.Delivered() {

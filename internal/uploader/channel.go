@@ -14,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/run"
 )
 
 // SnapshotChannel is the channel of Kibana's usage snapshot
@@ -118,16 +119,16 @@ func (s *ChannelSink) Encrypt(env Envelope) (string, error) {
 // Put sends env once; the telemetry service keys documents by cluster and
 // time itself, so id is not sent. A 4xx answer is an *es.Error with a
 // permanent status, so the upload is not retried in vain.
-func (s *ChannelSink) Put(ctx context.Context, id string, env Envelope) (string, error) {
+func (s *ChannelSink) Put(ctx context.Context, id string, env Envelope) (Delivery, error) {
 	body, err := s.Encrypt(env)
 	if err != nil {
-		return "", err
+		return Delivery{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, strings.NewReader(body))
 	if err != nil {
-		return "", err
+		return Delivery{}, err
 	}
 	version := env.KibanaVersion()
 	if version == "" {
@@ -142,27 +143,15 @@ func (s *ChannelSink) Put(ctx context.Context, id string, env Envelope) (string,
 	req.Header.Set("X-Elastic-Content-Encoding", contentEncoding)
 	resp, err := s.HTTP.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("send telemetry document %s: %w", id, err)
+		return Delivery{}, fmt.Errorf("send telemetry document %s: %w", id, err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode/100 != 2 {
-		return "", fmt.Errorf("send telemetry document %s to %s: %w", id, s.URL, &es.Error{Status: resp.StatusCode, Reason: string(bytes.TrimSpace(msg))})
+		return Delivery{}, fmt.Errorf("send telemetry document %s to %s: %w", id, s.URL, &es.Error{Status: resp.StatusCode, Reason: string(bytes.TrimSpace(msg))})
 	}
-	return s.URL, nil
+	return Delivery{Where: s.URL, State: run.UploadUploaded}, nil
 }
 
-// Target says where a sink would put a document with id: the index and id
-// of an Elasticsearch sink, the file of a file sink, the URL of a channel
-// sink.
-func Target(s Sink, id string) string {
-	switch s := s.(type) {
-	case ESSink:
-		return s.Index + "/_doc/" + id
-	case FileSink:
-		return s.Dir + "/" + safeName(id) + ".json"
-	case *ChannelSink:
-		return "POST " + s.URL
-	}
-	return fmt.Sprintf("%T", s)
-}
+// Target names the URL posted to.
+func (s *ChannelSink) Target(string) string { return "POST " + s.URL }

@@ -88,8 +88,16 @@ type VersionCount struct {
 // TimestampFormat is JavaScript's Date.toISOString: UTC, milliseconds.
 const TimestampFormat = "2006-01-02T15:04:05.000Z"
 
-// Build wraps the telemetry object apm into an envelope.
-func Build(src Source, at time.Time, apm json.RawMessage) (Envelope, error) {
+// Document is the one builder of the telemetry document: the upload, the
+// console and `apmtel preview --envelope` all call it (through RunDocument
+// for a stored run), so what an operator is shown is what is sent. apm is
+// the APM object (a run's snapshot); plugins are the other usage
+// collectors' objects (application_usage, ui_counters), which go beside it
+// in stack_stats.kibana.plugins; at is the collection time (a run's seal
+// time) and fetched the time the document is handed out
+// (cacheDetails.fetchedAt): for a run, when its upload became due (its seal
+// or re-send), so every attempt writes the same document.
+func Document(src Source, at, fetched time.Time, apm json.RawMessage, plugins map[string]json.RawMessage) (Envelope, error) {
 	if src.ClusterUUID == "" {
 		return Envelope{}, fmt.Errorf("source cluster has no cluster_uuid")
 	}
@@ -104,7 +112,7 @@ func Build(src Source, at time.Time, apm json.RawMessage) (Envelope, error) {
 		CollectionSource: CollectionSource,
 		CacheDetails: CacheDetails{
 			UpdatedAt: at.UTC().Format(TimestampFormat),
-			FetchedAt: time.Now().UTC().Format(TimestampFormat),
+			FetchedAt: fetched.UTC().Format(TimestampFormat),
 		},
 		StackStats: StackStats{Kibana: KibanaStats{Count: 1, Indices: 1, Plugins: map[string]json.RawMessage{}}},
 	}
@@ -121,6 +129,9 @@ func Build(src Source, at time.Time, apm json.RawMessage) (Envelope, error) {
 		}
 	}
 	if err := env.AddPlugin("apm", apm); err != nil {
+		return Envelope{}, err
+	}
+	if err := env.addPlugins(plugins); err != nil {
 		return Envelope{}, err
 	}
 	return env, nil
@@ -140,10 +151,10 @@ func (e *Envelope) AddPlugin(name string, obj json.RawMessage) error {
 	return nil
 }
 
-// AddPlugins adds the objects of the plugins besides apm (a sealed run's
+// addPlugins adds the objects of the plugins besides apm (a sealed run's
 // application_usage, ui_counters). "apm" is refused: the APM object is the
-// run's snapshot, passed to Build, and is never replaced.
-func (e *Envelope) AddPlugins(objs map[string]json.RawMessage) error {
+// run's snapshot, passed to Document, and is never replaced.
+func (e *Envelope) addPlugins(objs map[string]json.RawMessage) error {
 	for _, name := range slices.Sorted(maps.Keys(objs)) {
 		if name == "apm" {
 			return fmt.Errorf("plugin object apm: the APM object is the snapshot")
@@ -161,4 +172,14 @@ func (e Envelope) KibanaVersion() string {
 		return ""
 	}
 	return e.StackStats.Kibana.Versions[0].Version
+}
+
+// Encode is the document's bytes as a file sink writes them and the console
+// shows them: indented JSON and a final newline.
+func (e Envelope) Encode() ([]byte, error) {
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }

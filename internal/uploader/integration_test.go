@@ -1,7 +1,7 @@
 package uploader_test
 
 // Integration: Describe against each test engine (OpenSearch behind the
-// product-header proxy, Elasticsearch 8.19 from Maven Central), Build, and an upload into a telemetry
+// product-header proxy, Elasticsearch 8.19 from Maven Central), Document, and an upload into a telemetry
 // index created with the schema's strict mapping; the stored document is
 // read back and checked field by field.
 
@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/apmtel/apmtel/internal/es"
-	"github.com/apmtel/apmtel/internal/schema"
+	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/testenv"
 	"github.com/apmtel/apmtel/internal/uploader"
 )
@@ -59,15 +59,28 @@ func uploadFullEnvelope(t *testing.T, engine testenv.Engine) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 12, 1, 10, 0, 0, 123e6, time.UTC)
-	env, err := uploader.Build(stored, at, json.RawMessage(`{"cloud":{"provider":["aws"]},"services_per_agent":{"android/java":200},"tasks":{"cloud":{"took":{"ms":4}}}}`))
+	env, err := uploader.Document(stored, at, time.Now(), json.RawMessage(`{"cloud":{"provider":["aws"]},"services_per_agent":{"android/java":200},"tasks":{"cloud":{"took":{"ms":4}}}}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	index := p + "xpack-phone-home"
-	do(es.Request{Method: "PUT", Index: []string{index}, Body: json.RawMessage(schema.ESIndex("strict"))})
+	if what, err := uploader.SetupIndex(ctx, c, index, "strict", false); err != nil || what != "created" {
+		t.Fatalf("telemetry index setup: %q %v", what, err)
+	}
 	id := uploader.DocID(src.ClusterUUID, "sched-20261201T000000Z")
-	if _, err := (uploader.ESSink{ES: c, Index: index, Timeout: time.Minute}).Put(ctx, id, env); err != nil {
-		t.Fatalf("upload into the strict mapping: %v", err)
+	sink := uploader.ESSink{ES: c, Index: index, Timeout: time.Minute}
+	if d, err := sink.Put(ctx, id, env); err != nil || d.State != run.UploadUploaded || d.Note != "" {
+		t.Fatalf("upload into the strict mapping: %+v %v", d, err)
+	}
+	// Setting an existing index up again updates it in place; the document stays.
+	if what, err := uploader.SetupIndex(ctx, c, index, "strict", false); err != nil || what != "mapping and settings updated" {
+		t.Errorf("second telemetry index setup: %q %v", what, err)
+	}
+	// The same document again (a retry after a slow first attempt that the
+	// engine had stored, or a re-send): the engine answers 409, and the
+	// sink reads the document back and reports it delivered, not failed.
+	if d, err := sink.Put(ctx, id, env); err != nil || d.State != run.UploadUploaded || d.Note != uploader.AlreadyDelivered || d.Where != index+"/"+id {
+		t.Errorf("second put of %s = %+v, %v; want uploaded, %q", id, d, err, uploader.AlreadyDelivered)
 	}
 	var got struct {
 		Source map[string]any `json:"_source"`

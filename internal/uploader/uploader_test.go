@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/run"
 )
 
 // fakeES answers requests by path; unknown paths are a 404.
@@ -203,9 +204,10 @@ func testSource(t *testing.T) Source {
 	return src
 }
 
-func TestBuild(t *testing.T) {
+func TestDocument(t *testing.T) {
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	env, err := Build(testSource(t), at, json.RawMessage(`{"cloud":{"provider":["aws"]}}`))
+	fetched := time.Date(2026, 11, 26, 13, 30, 0, 250e6, time.FixedZone("+1", 3600))
+	env, err := Document(testSource(t), at, fetched, json.RawMessage(`{"cloud":{"provider":["aws"]}}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,11 +225,8 @@ func TestBuild(t *testing.T) {
 	if doc["timestamp"] != "2026-11-26T12:00:00.000Z" || doc["collection"] != "local" || doc["collectionSource"] != "apmtel" || doc["version"] != "8.19.2" {
 		t.Errorf("envelope %s", mustJSON(doc))
 	}
-	// updatedAt is the collection time, fetchedAt the time the document was built.
-	cd, _ := doc["cacheDetails"].(map[string]any)
-	fetchedAt, _ := cd["fetchedAt"].(string)
-	fetched, err := time.Parse(TimestampFormat, fetchedAt)
-	if cd["updatedAt"] != "2026-11-26T12:00:00.000Z" || err != nil || time.Since(fetched) > time.Minute || time.Since(fetched) < 0 {
+	// updatedAt is the collection time, fetchedAt the time the document is handed out.
+	if cd, _ := doc["cacheDetails"].(map[string]any); cd["updatedAt"] != "2026-11-26T12:00:00.000Z" || cd["fetchedAt"] != "2026-11-26T12:30:00.250Z" {
 		t.Errorf("cacheDetails %v", cd)
 	}
 	kb := mustJSON(doc["stack_stats"].(map[string]any)["kibana"])
@@ -237,7 +236,7 @@ func TestBuild(t *testing.T) {
 	if kb != want {
 		t.Errorf("stack_stats.kibana\n got  %s\n want %s", kb, want)
 	}
-	// Later collectors go beside apm without a new Build.
+	// Later collectors go beside apm.
 	if err := env.AddPlugin("application_usage", json.RawMessage(`{"apm":{"clicks_total":3}}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -245,34 +244,37 @@ func TestBuild(t *testing.T) {
 		t.Error("AddPlugin")
 	}
 	// Bad input is refused and names the problem.
-	if _, err := Build(testSource(t), at, json.RawMessage(`{broken`)); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+	if _, err := Document(testSource(t), at, at, json.RawMessage(`{broken`), nil); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Errorf("invalid JSON: %v", err)
 	}
-	if _, err := Build(Source{}, at, json.RawMessage(`{}`)); err == nil {
+	if _, err := Document(Source{}, at, at, json.RawMessage(`{}`), nil); err == nil {
 		t.Error("envelope without cluster_uuid accepted")
 	}
 	// No license and no Kibana facts: both left out, as Kibana leaves out an absent license.
-	env, _ = Build(Source{ClusterUUID: "u", Version: "2.19.1"}, at, json.RawMessage(`{}`))
+	env, _ = Document(Source{ClusterUUID: "u", Version: "2.19.1"}, at, at, json.RawMessage(`{}`), nil)
 	if s := mustJSON(env); strings.Contains(s, `"license"`) || strings.Contains(s, `"versions"`) || strings.Contains(s, `"dashboard"`) {
 		t.Errorf("absent values must be left out: %s", s)
 	}
 }
 
 func TestFileSink(t *testing.T) {
-	env, err := Build(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), json.RawMessage(`{}`))
+	env, err := Document(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), time.Now(), json.RawMessage(`{}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	sink := FileSink{Dir: dir}
-	path, err := sink.Put(context.Background(), DocID("u1", "sched-1"), env)
+	d, err := sink.Put(context.Background(), DocID("u1", "sched-1"), env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(dir, "u1_sched-1.json"); path != want || Target(sink, DocID("u1", "sched-1")) != want {
-		t.Errorf("path %s, target %s, want %s", path, Target(sink, DocID("u1", "sched-1")), want)
+	if want := filepath.Join(dir, "u1_sched-1.json"); d.Where != want || sink.Target(DocID("u1", "sched-1")) != want || d.State != run.UploadWritten {
+		t.Errorf("put %+v, target %s, want %s written", d, sink.Target(DocID("u1", "sched-1")), want)
 	}
-	b, _ := os.ReadFile(path)
+	b, _ := os.ReadFile(d.Where)
+	if enc, _ := env.Encode(); string(b) != string(enc) {
+		t.Errorf("the file is not the document's Encode:\n%s\n%s", b, enc)
+	}
 	if !strings.Contains(string(b), `"collectionSource": "apmtel"`) {
 		t.Errorf("file %s", b)
 	}
@@ -321,8 +323,9 @@ func TestChannelSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, _ := Build(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), json.RawMessage(`{"cloud":{"provider":["aws"]}}`))
-	where, err := sink.Put(context.Background(), "u1:sched-1", env)
+	env, _ := Document(testSource(t), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), time.Now(), json.RawMessage(`{"cloud":{"provider":["aws"]}}`), nil)
+	d, err := sink.Put(context.Background(), "u1:sched-1", env)
+	where := d.Where
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +333,7 @@ func TestChannelSink(t *testing.T) {
 	if rc.err != nil {
 		t.Fatalf("receiver could not decrypt: %v", rc.err)
 	}
-	if where != srv.URL+"/v3/send/kibana-snapshot" || rc.path != "POST /v3/send/kibana-snapshot" || Target(sink, "x") != "POST "+where {
+	if where != srv.URL+"/v3/send/kibana-snapshot" || rc.path != "POST /v3/send/kibana-snapshot" || sink.Target("x") != "POST "+where || d.State != run.UploadUploaded {
 		t.Errorf("sent to %s (%s)", rc.path, where)
 	}
 	if rc.ctype != "application/json" || rc.version != "9.2.0" || rc.cluster != "u1" || rc.encoding != "aes256gcm" || rc.kid != "kibana1" {

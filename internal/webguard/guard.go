@@ -26,6 +26,7 @@ package webguard
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -183,6 +184,16 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	return strings.EqualFold(u.Host, r.Host)
+}
+
+// RequireToken is the one exposure rule of every listener apmtel serves
+// (the monitor, a process's health and metrics): off loopback, a token is
+// required. setting names the address's variable, for the error.
+func RequireToken(setting, addr, token string) error {
+	if token == "" && !IsLoopback(addr) {
+		return fmt.Errorf("APMTEL_MONITOR_TOKEN: required when %s (%s) is not a loopback address", setting, addr)
+	}
+	return nil
 }
 
 // IsLoopback reports whether addr (host:port) only listens on loopback.
