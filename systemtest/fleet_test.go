@@ -235,3 +235,38 @@ func TestFleetOneClusterDown(t *testing.T) {
 		}
 	}
 }
+
+// A clusters file beside an APMTEL_SOURCE_* setting, or a clusters file
+// that does not parse, stops the worker and the scheduler at start: exit
+// 2, one line naming the settings or the file's line.
+func TestFleetConfigurationErrors(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "bad.yaml")
+	clustersFile(t, good, []string{"one"}, map[string]string{"one": "http://127.0.0.1:1"})
+	if err := os.WriteFile(bad, []byte("clusters:\n  - name: one\n    urls: [\"http://127.0.0.1:1\"]\n    pasword_file: /x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, cmd string
+		env       []string
+		want      []string
+	}{
+		{"both, worker", "worker", s.env(t, "http://127.0.0.1:9200", "APMTEL_CLUSTERS_FILE="+good), []string{"APMTEL_CLUSTERS_FILE and APMTEL_SOURCE_URL", "not both"}},
+		{"malformed, worker", "worker", s.env(t, "", "APMTEL_CLUSTERS_FILE="+bad), []string{"bad.yaml:4", "pasword_file"}},
+		{"malformed, scheduler", "scheduler", s.env(t, "", "APMTEL_CLUSTERS_FILE="+bad), []string{"bad.yaml:4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := testenv.Exec(t, tc.env, tc.cmd)
+			if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Fatalf("exit %d, stderr %q; want 2 and one line", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q lacks %q", stderr, w)
+				}
+			}
+		})
+	}
+}
