@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
+	"github.com/apmtel/apmtel/internal/backoff"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/console"
 	"github.com/apmtel/apmtel/internal/es"
@@ -49,6 +50,15 @@ func serveScheduler(ctx context.Context, cfg config.Config, rt *runtime, l zerol
 		return err
 	}
 	defer stopHTTP()
+	clusters, err := fleet.FromConfig(cfg, l)
+	if err != nil {
+		return err
+	}
+	if clusters.Current().Origin() == fleet.OriginFile {
+		f := &scheduler.Fleet{Config: cfg, RDB: rt.rdb, Clusters: clusters, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l,
+			Backoff: func(name string) *backoff.Store { return workers.NewBackoffStore(cfg, rt.rdb, name) }}
+		return f.Run(ctx)
+	}
 	s := &scheduler.Scheduler{Config: cfg, Runs: newRuns(rt.rdb, cfg), Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
 	return s.Run(ctx)
 }
@@ -75,8 +85,12 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 	if err != nil {
 		return err
 	}
+	clusters, err := fleet.FromConfig(cfg, l)
+	if err != nil {
+		return err
+	}
 	w, err := workers.NewProcess(workers.Options{Config: cfg, RDB: rt.rdb, Runs: newRuns(rt.rdb, cfg), Registry: telemetry.Default(),
-		Enqueuer: rt.client, Jobs: rt.insp, Sink: sink, Logger: l,
+		Enqueuer: rt.client, Jobs: rt.insp, Sink: sink, Logger: l, Fleet: clusters,
 		NewSource: func(gate es.Gate) (es.Doer, error) { return newGatedSource(cfg, l, gate) }})
 	if err != nil {
 		return err
