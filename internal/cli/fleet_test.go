@@ -412,3 +412,56 @@ func TestClusterCompletion(t *testing.T) {
 		t.Errorf("complete without a clusters file: %q", out)
 	}
 }
+
+// run --all --wait with real workers of a clusters file: two clusters (both
+// in front of the test engine, each with its own key space), one worker
+// process; each cluster's run ends with its task ok, one summary line each,
+// exit 0; with --json stdout is one list.
+func TestRunAllWithWorkers(t *testing.T) {
+	t.Parallel()
+	env := redisEnv(t)
+	ix := testenv.Indices(testenv.Prefix(t, testenv.ES(t)))
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clusters.yml")
+	var yml strings.Builder
+	yml.WriteString("clusters:\n")
+	for _, n := range []string{"east", "west"} {
+		fmt.Fprintf(&yml, "  - name: %s\n    urls: [%q]\n    indices: {transaction: %q, span: %q, error: %q, metric: %q, onboarding: %q, agent_configuration: %q, kibana: %q}\n",
+			n, testenv.ESURL(t), ix.Transaction, ix.Span, ix.Error, ix.Metric, ix.Onboarding, ix.AgentConfiguration, ix.Kibana)
+	}
+	if err := os.WriteFile(file, []byte(yml.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["APMTEL_CLUSTERS_FILE"] = file
+	env["APMTEL_DATA_DIR"] = dir
+	env["APMTEL_POLL_INTERVAL"] = "50ms"
+	var procEnv []string
+	for k, v := range env {
+		procEnv = append(procEnv, k+"="+v)
+	}
+	testenv.NewProcs(t).Start("worker", testenv.Env(procEnv...), "worker")
+	out, errOut, code := runMain(env, "run", "--all", "--wait", "--timeout", "2m", "--poll", "50ms", "cloud")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 4 {
+		t.Fatalf("run --all --wait: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for i, n := range []string{"east", "west"} {
+		id, ok := strings.CutPrefix(lines[i], n+" ")
+		want := fmt.Sprintf("cluster %s: run %s (partial): sealed, 1/1 tasks ok, upload skipped", n, id)
+		if !ok || !strings.HasPrefix(lines[2+i], want) {
+			t.Errorf("cluster %s: lines %q, %q; want %q", n, lines[i], lines[2+i], want)
+		}
+		if list, err := storeOf(t, env, n).List(context.Background(), 5); err != nil || len(list) != 1 || list[0].ID != id {
+			t.Errorf("cluster %s's key space holds %v (%v), want run %s", n, list, err, id)
+		}
+	}
+	out, errOut, code = runMain(env, "run", "--all", "--wait", "--json", "--timeout", "2m", "--poll", "50ms", "cloud")
+	var docs []struct {
+		Cluster string  `json:"cluster"`
+		Run     run.Run `json:"run"`
+	}
+	if err := json.Unmarshal([]byte(out), &docs); code != 0 || err != nil || len(docs) != 2 || docs[0].Cluster != "east" || docs[1].Cluster != "west" ||
+		docs[0].Run.Status != run.StatusSealed || docs[1].Run.Status != run.StatusSealed {
+		t.Errorf("run --all --wait --json: exit %d, %v, %+v\n%s", code, err, docs, errOut)
+	}
+}
