@@ -19,6 +19,7 @@ import (
 	"github.com/apmtel/apmtel/internal/console"
 	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/fleet"
+	"github.com/apmtel/apmtel/internal/fleetstatus"
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/redisconn"
@@ -144,8 +145,16 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", mon)
 	insp, rdb := rt.insp, rt.rdb
-	mux.Handle("/metrics", monitorMetrics(insp, rdb, newRuns(rdb, cfg), cfg))
-	if err := mountConsole(mux, cfg, l, rdb); err != nil {
+	// The cluster set of the fleet page and the per-cluster gauges: the
+	// clusters file, kept current, or the one APMTEL_SOURCE_* cluster.
+	src, err := fleet.FromConfig(cfg, ml)
+	if err != nil {
+		return err
+	}
+	go fleet.Watch(ctx, src, 0)
+	clusters := fleetstatus.Reader{Redis: rdb, Prefix: cfg.KeyPrefix, Depth: cfg.HistoryLimit}
+	mux.Handle("/metrics", monitorMetrics(insp, rdb, newRuns(rdb, cfg), cfg, src, clusters))
+	if err := mountConsole(mux, cfg, l, rdb, src, clusters); err != nil {
 		return err
 	}
 	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))
