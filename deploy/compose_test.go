@@ -214,63 +214,12 @@ var secretRef = regexp.MustCompile(`/run/secrets/([A-Za-z0-9_.-]+)`)
 // directory that some service uses.
 func TestComposeSecretsAreFiles(t *testing.T) {
 	c, raw := loadCompose(t)
-	secret := secretOptions()
-	secretName := regexp.MustCompile(`PASSWORD|TOKEN|API_KEY|SECRET|AUTH`)
-	used := map[string]bool{}
-	for name, s := range c.Services {
-		listed := map[string]bool{}
-		for _, sec := range s.Secrets {
-			if _, ok := c.Secrets[sec]; !ok {
-				t.Errorf("%s lists secret %q, which the file does not declare", name, sec)
-			}
-			listed[sec] = true
-			used[sec] = true
-		}
-		for k, v := range s.Environment {
-			base, isFile := strings.CutSuffix(k, "_FILE")
-			switch {
-			case isFile:
-				m := secretRef.FindStringSubmatch(v)
-				if m == nil || m[0] != v {
-					t.Errorf("%s %s = %q, want /run/secrets/<name>", name, k, v)
-				} else if !listed[m[1]] {
-					t.Errorf("%s %s reads secret %q, which the service does not list in secrets: %v", name, k, m[1], s.Secrets)
-				}
-				if strings.HasPrefix(k, "APMTEL_") && !secret[base] {
-					t.Errorf("%s sets %s, but %s is no secret option (apmtel reads *_FILE only for secrets)", name, k, base)
-				}
-			case secret[k] || secretName.MatchString(k):
-				t.Errorf("%s sets %s in its environment: secrets must come from files (%s_FILE=/run/secrets/...)", name, k, k)
-			}
-		}
-		var cmds []string
-		cmds = append(cmds, s.Command...)
-		cmds = append(cmds, s.Entrypoint...)
-		if s.Healthcheck != nil {
-			cmds = append(cmds, s.Healthcheck.Test...)
-		}
-		for _, arg := range cmds {
-			if interpolation.MatchString(arg) {
-				t.Errorf("%s: %q interpolates a variable into a command line", name, arg)
-			}
-			for _, m := range secretRef.FindAllStringSubmatch(arg, -1) {
-				if !listed[m[1]] {
-					t.Errorf("%s reads %s, which the service does not list in secrets: %v", name, m[0], s.Secrets)
-				}
-			}
-		}
-	}
+	used := checkServiceSecrets(t, c)
 	if len(c.Secrets) == 0 {
 		t.Fatal("docker-compose.yml declares no secrets")
 	}
-	for sec, def := range c.Secrets {
-		if want := "${APMTEL_SECRETS_DIR:-./secrets}/" + sec; def.File != want || def.Environment != "" {
-			t.Errorf("secret %s: file %q, environment %q; want file %q", sec, def.File, def.Environment, want)
-		}
-		if !used[sec] {
-			t.Errorf("secret %s is declared but no service lists it", sec)
-		}
-	}
+	checkSecretFiles(t, c, used)
+	secretName := regexp.MustCompile(secretNamePattern)
 	for _, bad := range []string{"change-me", "changeme", "password123"} {
 		if strings.Contains(raw, bad) {
 			t.Errorf("docker-compose.yml contains %q", bad)
@@ -323,6 +272,78 @@ func TestComposeSecretsAreFiles(t *testing.T) {
 	slices.Sort(listed)
 	if len(read) == 0 || !slices.Equal(read, listed) {
 		t.Errorf("es-setup.sh reads secrets %v, the setup service lists %v", read, listed)
+	}
+}
+
+// secretNamePattern matches a variable that names a secret.
+const secretNamePattern = `PASSWORD|TOKEN|API_KEY|SECRET|AUTH`
+
+// checkServiceSecrets checks the secrets of every service of c (see
+// TestComposeSecretsAreFiles) and returns the secrets some service lists.
+func checkServiceSecrets(t *testing.T, c composeFile) map[string]bool {
+	t.Helper()
+	secret, known := secretOptions(), knownOptions()
+	secretName := regexp.MustCompile(secretNamePattern)
+	used := map[string]bool{}
+	for name, s := range c.Services {
+		listed := map[string]bool{}
+		for _, sec := range s.Secrets {
+			if _, ok := c.Secrets[sec]; !ok {
+				t.Errorf("%s lists secret %q, which the file does not declare", name, sec)
+			}
+			listed[sec] = true
+			used[sec] = true
+		}
+		for k, v := range s.Environment {
+			base, isFile := strings.CutSuffix(k, "_FILE")
+			// APMTEL_CLUSTERS_FILE is a setting of its own, no secret's file.
+			isFile = isFile && !known[k]
+			switch {
+			case isFile:
+				m := secretRef.FindStringSubmatch(v)
+				if m == nil || m[0] != v {
+					t.Errorf("%s %s = %q, want /run/secrets/<name>", name, k, v)
+				} else if !listed[m[1]] {
+					t.Errorf("%s %s reads secret %q, which the service does not list in secrets: %v", name, k, m[1], s.Secrets)
+				}
+				if strings.HasPrefix(k, "APMTEL_") && !secret[base] {
+					t.Errorf("%s sets %s, but %s is no secret option (apmtel reads *_FILE only for secrets)", name, k, base)
+				}
+			case secret[k] || secretName.MatchString(k):
+				t.Errorf("%s sets %s in its environment: secrets must come from files (%s_FILE=/run/secrets/...)", name, k, k)
+			}
+		}
+		var cmds []string
+		cmds = append(cmds, s.Command...)
+		cmds = append(cmds, s.Entrypoint...)
+		if s.Healthcheck != nil {
+			cmds = append(cmds, s.Healthcheck.Test...)
+		}
+		for _, arg := range cmds {
+			if interpolation.MatchString(arg) {
+				t.Errorf("%s: %q interpolates a variable into a command line", name, arg)
+			}
+			for _, m := range secretRef.FindAllStringSubmatch(arg, -1) {
+				if !listed[m[1]] {
+					t.Errorf("%s reads %s, which the service does not list in secrets: %v", name, m[0], s.Secrets)
+				}
+			}
+		}
+	}
+	return used
+}
+
+// checkSecretFiles checks that every top-level secret of c is a file under
+// the secrets directory that some service uses.
+func checkSecretFiles(t *testing.T, c composeFile, used map[string]bool) {
+	t.Helper()
+	for sec, def := range c.Secrets {
+		if want := "${APMTEL_SECRETS_DIR:-./secrets}/" + sec; def.File != want || def.Environment != "" {
+			t.Errorf("secret %s: file %q, environment %q; want file %q", sec, def.File, def.Environment, want)
+		}
+		if !used[sec] {
+			t.Errorf("secret %s is declared but no service lists it", sec)
+		}
 	}
 }
 

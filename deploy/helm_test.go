@@ -58,6 +58,7 @@ var valueSets = map[string][]string{
 	"default": nil,
 	"hpa":     {"-f", chart + "/ci/hpa-values.yaml"},
 	"keda":    {"-f", chart + "/ci/keda-values.yaml"},
+	"fleet":   {"-f", chart + "/ci/fleet-values.yaml"},
 }
 
 func TestHelmLint(t *testing.T) {
@@ -257,7 +258,7 @@ func TestHelmManifests(t *testing.T) {
 			}
 			mon := deploymentOf(t, raw, "apmtel-monitor").Spec.Template.Spec.Containers[0]
 			ro, _ := env(mon, "APMTEL_MONITOR_READ_ONLY")
-			wantRO := map[string]string{"default": "true", "hpa": "true", "keda": "false"}[name]
+			wantRO := map[string]string{"default": "true", "hpa": "true", "keda": "false", "fleet": "true"}[name]
 			if ro.Value != wantRO {
 				t.Errorf("monitor APMTEL_MONITOR_READ_ONLY = %q, want %q", ro.Value, wantRO)
 			}
@@ -267,7 +268,7 @@ func TestHelmManifests(t *testing.T) {
 			if hasHPA != (name == "hpa") || hasKEDA != (name == "keda") {
 				t.Fatalf("HPA %v, ScaledObject %v with values %q", hasHPA, hasKEDA, name)
 			}
-			if (worker.Spec.Replicas == nil) != (name != "default") {
+			if (worker.Spec.Replicas == nil) != (hasHPA || hasKEDA) {
 				t.Errorf("worker replicas %v: fixed without an autoscaler, absent with one", worker.Spec.Replicas)
 			}
 			if hasHPA {
@@ -307,6 +308,9 @@ func TestHelmRejects(t *testing.T) {
 	}{
 		{[]string{"worker.autoscaling.hpa.enabled=true", "worker.autoscaling.keda.enabled=true"}, "enable hpa or keda, not both"},
 		{[]string{"secrets.APMTEL_MONITOR_TOKEN=null"}, "secrets.APMTEL_MONITOR_TOKEN is required"},
+		{[]string{"fleet.enabled=true"}, "fleet.enabled needs fleet.clusters"},
+		{[]string{"fleet.enabled=true", "fleet.clusters[0].name=a", "fleet.clusters[0].api_key=s3cr3t"}, "fleet.clusters[0].api_key: secrets go into a Secret"},
+		{[]string{"fleet.enabled=true", "fleet.clusters[0].name=a", "fleet.clusters[0].password=s3cr3t"}, "fleet.clusters[0].password: secrets go into a Secret"},
 	}
 	for _, tt := range tests {
 		args := []string{"template", "apmtel", chart}

@@ -32,6 +32,7 @@ if [ "${1:-}" = stop ]; then stop; echo "demo stopped"; exit 0; fi
 APMTEL_SERVICES_ELASTICSEARCH=0 scripts/services.sh start # OpenSearch alone: Elasticsearch is for the tests
 # shellcheck disable=SC1091
 . "$D/env"
+echo "== building apmtel ($D/apmtel)" # silent for a while on a first build
 go build -o "$D/apmtel" ./cmd/apmtel
 
 export APMTEL_REDIS_ADDR=$APMTEL_TEST_REDIS_ADDR

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/backoff"
 	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
@@ -46,6 +47,10 @@ type Deps struct {
 	Logger zerolog.Logger
 	// Now is the clock (the wall clock when nil) of the handlers and finalize.
 	Now clock.Clock
+	// Backoff returns the backoff state of a source cluster, where an ended
+	// run is counted (RunFailure); nil in a single-cluster deployment, which
+	// keeps no such state.
+	Backoff func(source string) *backoff.Store
 }
 
 // Handlers implements the job handlers: each decodes its payload, calls a
@@ -137,6 +142,15 @@ func (h *Handlers) cluster(source string) (Cluster, error) {
 	return h.d.Clusters.Cluster(keys.SourceOrDefault(source))
 }
 
+// skipUnlessStopping makes a Clusters error final, except a stopping
+// worker's: that job goes back to the queue.
+func skipUnlessStopping(err error) error {
+	if errors.Is(err, ErrStopping) {
+		return err
+	}
+	return skip(err)
+}
+
 // Collect runs one telemetry task of a run and records its outcome.
 func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	p, err := jobs.DecodeCollect(t.Payload())
@@ -146,8 +160,11 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	note(ctx, p.RunID, p.Task)
 	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", p.RunID).Str("task", p.Task).Logger()
 	c, err := h.cluster(p.Source)
+	if errors.Is(err, ErrNotConfigured) && c.Runs != nil {
+		return h.notConfigured(ctx, c.Runs, p, err)
+	}
 	if err != nil {
-		return skip(fmt.Errorf("task %s: %w", p.Task, err))
+		return skipUnlessStopping(fmt.Errorf("task %s: %w", p.Task, err))
 	}
 	st := c.Runs
 	r, err := st.Get(ctx, p.RunID)
@@ -228,6 +245,32 @@ func (h *Handlers) Collect(ctx context.Context, t *asynq.Task) error {
 	return err
 }
 
+// notConfigured ends a task of a cluster that left the clusters file or
+// was disabled: recorded as failed (no retry), so its run finalizes with
+// what it has; a run already gone or closed is left alone.
+func (h *Handlers) notConfigured(ctx context.Context, st *run.Store, p jobs.CollectPayload, why error) error {
+	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", p.RunID).Str("task", p.Task).Str("cluster", p.Source).Logger()
+	r, err := st.Get(ctx, p.RunID)
+	if collect.IsGone(err) {
+		l.Info().Msg("run no longer exists; job of an unconfigured cluster dropped")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("task %s: %w", p.Task, err)
+	}
+	if r.Status != run.StatusOpen || !slices.Contains(r.Tasks, p.Task) {
+		return nil
+	}
+	retry, _ := asynq.GetRetryCount(ctx)
+	rec := run.TaskRecord{Task: p.Task, Status: run.TaskFailed, Attempt: retry + 1, Worker: h.worker,
+		Error: why.Error(), FinishedAt: h.d.Now.Now().UTC()}
+	if _, err := h.record(ctx, st, r, rec); err != nil {
+		return err
+	}
+	l.Info().Str("reason", why.Error()).Msg("job of a cluster no longer collected ended")
+	return nil
+}
+
 // captureSource stores the source cluster's identity with the run, once, so
 // that its upload never needs the source, and records the errand as the
 // run's own entry (running, then ok or failed, with its requests). A
@@ -237,7 +280,7 @@ func (h *Handlers) captureSource(ctx context.Context, c Cluster, r run.Run) {
 	l := logs.Named(h.d.Logger, logs.Collect).With().Str("run_id", r.ID).Str("errand", run.ErrandSourceIdentity).Logger()
 	_ = st.RecordErrand(ctx, r.ID, run.Errand{Name: run.ErrandSourceIdentity, Status: run.TaskRunning, Worker: h.worker,
 		StartedAt: h.d.Now.Now().UTC()}, nil)
-	d := h.describer(r)
+	d := h.describer(c, r)
 	d.Refusals = st
 	var src uploader.Source
 	e := c.Executor.Errand(ctx, r.ID, run.ErrandSourceIdentity, h.worker, func(ctx context.Context, doer es.Doer) (err error) {
@@ -303,8 +346,8 @@ func transient(err error) bool {
 }
 
 // describer reads the source's envelope facts with the run's Kibana index.
-func (h *Handlers) describer(r run.Run) uploader.Describer {
-	return uploader.Describer{KibanaIndex: r.Indices.Kibana, KibanaVersion: h.d.Config.KibanaVersion}
+func (h *Handlers) describer(c Cluster, r run.Run) uploader.Describer {
+	return uploader.Describer{KibanaIndex: r.Indices.Kibana, KibanaVersion: c.KibanaVersion}
 }
 
 // record stores rec and, when no task of the run is left pending, enqueues
@@ -352,9 +395,11 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, "")
 	l := logs.Named(h.d.Logger, logs.Finalize).With().Str("run_id", p.RunID).Logger()
+	// A cluster no longer collected still finalizes and uploads the runs it
+	// has: only Redis and the sink are needed.
 	c, err := h.cluster(p.Source)
-	if err != nil {
-		return skip(fmt.Errorf("finalize: %w", err))
+	if err != nil && (!errors.Is(err, ErrNotConfigured) || c.Runs == nil) {
+		return skipUnlessStopping(fmt.Errorf("finalize: %w", err))
 	}
 	f, err := h.finalizer(c).Finalize(ctx, p.RunID, run.CloseReason(p.Reason))
 	if collect.IsGone(err) {
@@ -366,6 +411,9 @@ func (h *Handlers) Finalize(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("finalize: %w", err)
 	}
 	h.dropDeadlineJob(ctx, f.Run, p.Reason)
+	// Counted by the finalize that sealed the run; a failed upload is
+	// counted when it fails for good (the same run counts once).
+	h.countRun(ctx, f.Run, f.SealedNow)
 	if !f.Upload {
 		return nil
 	}
@@ -387,9 +435,11 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 	}
 	note(ctx, p.RunID, "")
 	l := logs.Named(h.d.Logger, logs.Upload).With().Str("run_id", p.RunID).Logger()
+	// A cluster no longer collected still finalizes and uploads the runs it
+	// has: only Redis and the sink are needed.
 	c, err := h.cluster(p.Source)
-	if err != nil {
-		return skip(fmt.Errorf("upload: %w", err))
+	if err != nil && (!errors.Is(err, ErrNotConfigured) || c.Runs == nil) {
+		return skipUnlessStopping(fmt.Errorf("upload: %w", err))
 	}
 	st := c.Runs
 	r, err := st.Get(ctx, p.RunID)
@@ -442,6 +492,9 @@ func (h *Handlers) Upload(ctx context.Context, t *asynq.Task) error {
 		if serr := st.UploadFailed(ctx, r.ID, attempt, maxAttempts, why+": "+msg, now); serr != nil && !isState(serr) {
 			return serr
 		}
+		if r2, gerr := st.Get(ctx, r.ID); gerr == nil {
+			h.countRun(ctx, r2, true)
+		}
 		return skip(fmt.Errorf("upload: %s", msg))
 	}
 	if serr := st.UploadRetrying(ctx, r.ID, attempt, maxAttempts, msg, now); serr != nil && !isState(serr) {
@@ -458,7 +511,10 @@ func (h *Handlers) deliver(ctx context.Context, c Cluster, r run.Run) (uploader.
 	st := c.Runs
 	if len(r.SourceInfo) == 0 {
 		// No job of the run could read it; the source is needed now.
-		src, err := h.describer(r).Describe(ctx, c.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
+		if c.Executor == nil {
+			return uploader.Delivery{}, fmt.Errorf("%w: source cluster identity unknown and the cluster is no longer collected", errPermanent)
+		}
+		src, err := h.describer(c, r).Describe(ctx, c.Executor.Doer(collect.OpaqueID(r.ID, "describe")), h.d.Config.SearchTimeout)
 		if err != nil {
 			return uploader.Delivery{}, fmt.Errorf("source cluster identity: %w", err)
 		}

@@ -8,11 +8,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/apmtel/apmtel/internal/backoff"
 	"github.com/apmtel/apmtel/internal/clock"
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/fleet"
 	"github.com/apmtel/apmtel/internal/health"
+	"github.com/apmtel/apmtel/internal/keys"
 	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/orphans"
@@ -28,6 +31,9 @@ import (
 type Cluster struct {
 	Runs     *run.Store
 	Executor *collect.Executor
+	// KibanaVersion is the version the document reports when the source's
+	// saved objects do not tell it (the cluster's, else APMTEL_KIBANA_VERSION).
+	KibanaVersion string
 }
 
 // Clusters gives the Cluster of a job's source cluster by its name (the
@@ -73,17 +79,24 @@ type Options struct {
 	NewSource func(gate es.Gate) (es.Doer, error)
 	// Now is the process's clock (the wall clock when nil).
 	Now clock.Clock
+	// Fleet is the process's clusters (fleet.FromConfig). With a clusters
+	// file the handlers reach each job's cluster through FleetClusters and
+	// NewSource is not used; nil or the single APMTEL_SOURCE_* cluster keeps
+	// the single-cluster assembly, unchanged.
+	Fleet fleet.Source
 }
 
 // Process is one worker process: its asynq server, the orphan janitor,
 // the cluster-wide search cap (limiter) and its readiness. NewProcess
 // assembles it, Run starts it and stops every part when its context ends.
 type Process struct {
-	o       Options
-	limiter *limiter.Semaphore
-	srv     *asynq.Server
-	handler asynq.Handler
-	running health.Flag
+	o        Options
+	limiter  *limiter.Semaphore
+	fleetCap *limiter.Fleet
+	clusters *FleetClusters
+	srv      *asynq.Server
+	handler  asynq.Handler
+	running  health.Flag
 }
 
 // NewProcess assembles a worker process. The source client's gate is the
@@ -93,6 +106,14 @@ type Process struct {
 func NewProcess(o Options) (*Process, error) {
 	p := &Process{o: o}
 	cfg := o.Config
+	if o.Fleet != nil && o.Fleet.Current().Origin() == fleet.OriginFile {
+		if cfg.FleetConcurrency > 0 {
+			p.fleetCap = limiter.NewFleet(o.RDB, keys.NewFleet(cfg.KeyPrefix), cfg.FleetConcurrency)
+		}
+		p.clusters = NewFleetClusters(cfg, o.RDB, o.Fleet, p.fleetCap, o.Now, o.Logger)
+		p.assemble(p.clusters, p.clusters.Backoff)
+		return p, nil
+	}
 	var gate es.Gate
 	if cfg.SearchConcurrency > 0 {
 		p.limiter = limiter.New(o.RDB, o.Runs.Keys(), cfg.SearchConcurrency, limiter.Options{})
@@ -105,11 +126,17 @@ func NewProcess(o Options) (*Process, error) {
 	}
 	x := NewExecutor(cfg, source)
 	x.Now = o.Now
-	h := NewHandlers(Deps{Config: cfg, Clusters: OneCluster{Runs: o.Runs, Executor: x}, Registry: o.Registry,
-		Sink: o.Sink, Enqueuer: o.Enqueuer, Jobs: o.Jobs, Logger: o.Logger, Now: o.Now})
-	p.handler = NewMux(h)
-	p.srv = NewServer(cfg, o.RDB, o.Logger)
+	p.assemble(OneCluster{Runs: o.Runs, Executor: x, KibanaVersion: cfg.KibanaVersion}, nil)
 	return p, nil
+}
+
+// assemble makes the handlers over cs and the server.
+func (p *Process) assemble(cs Clusters, bo func(string) *backoff.Store) {
+	o := p.o
+	h := NewHandlers(Deps{Config: o.Config, Clusters: cs, Registry: o.Registry,
+		Sink: o.Sink, Enqueuer: o.Enqueuer, Jobs: o.Jobs, Logger: o.Logger, Now: o.Now, Backoff: bo})
+	p.handler = NewMux(h)
+	p.srv = NewServer(o.Config, o.RDB, o.Logger)
 }
 
 // Ready is the process's readiness check: ready while its server runs.
@@ -137,6 +164,14 @@ func (p *Process) Run(ctx context.Context) error {
 		j.Run(jctx)
 	}()
 	defer func() { stopJanitor(); <-janitorDone }()
+	if p.clusters != nil {
+		// The clusters file is re-read on change and on SIGHUP; a cluster's
+		// client follows its entry (FleetClusters.Run).
+		fleetDone := make(chan struct{}, 2)
+		go func() { fleet.Watch(jctx, p.o.Fleet, 0); fleetDone <- struct{}{} }()
+		go func() { p.clusters.Run(jctx); fleetDone <- struct{}{} }()
+		defer func() { stopJanitor(); <-fleetDone; <-fleetDone }()
+	}
 	wl := logs.Named(l, logs.Worker)
 	wl.Info().Int("concurrency", cfg.Concurrency).Str("redis", cfg.RedisAddr).Str("redis_kind", redisconn.Kind(cfg)).Msg("worker started")
 	<-ctx.Done()
@@ -147,9 +182,16 @@ func (p *Process) Run(ctx context.Context) error {
 	return nil
 }
 
-// close ends the limiter's wake-up subscription.
+// close ends the limiter's wake-up subscription, and with a clusters file
+// every cluster's client and the fleet-wide cap's subscription.
 func (p *Process) close() {
 	if p.limiter != nil {
 		_ = p.limiter.Close()
+	}
+	if p.clusters != nil {
+		p.clusters.Close()
+	}
+	if p.fleetCap != nil {
+		_ = p.fleetCap.Close()
 	}
 }

@@ -96,29 +96,30 @@ const (
 	gMonitor   = config.GroupMonitor
 	gAccess    = config.GroupAccess
 	gHTTP      = config.GroupHTTP
+	gFleet     = config.GroupFleet
 )
 
 // globalGroups are the settings most commands read; help lists them last.
 var globalGroups = []string{gRedis, gLogging}
 
 func commands() []command {
-	all := []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gSchedule, gCatchup, gWorker, gMonitor, gAccess, gHTTP}
-	store := []string{gRedis, gLogging, gHistory}
+	all := []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gSchedule, gCatchup, gWorker, gMonitor, gAccess, gHTTP, gFleet}
+	// A command on stored runs reads the clusters file for --cluster.
+	store := []string{gRedis, gLogging, gHistory, gFleet}
 	return []command{
 		{name: "scheduler", summary: "enqueue a telemetry run every APMTEL_INTERVAL (and at start when stale)",
-			groups: []string{gRedis, gLogging, gSchedule, gCatchup, gTask, gRun, gHistory, gIndices, gHTTP, gAccess}, envOnly: []string{"task-timeout"}, run: runScheduler},
+			groups: []string{gRedis, gLogging, gSchedule, gCatchup, gTask, gRun, gHistory, gIndices, gHTTP, gAccess, gFleet}, envOnly: []string{"task-timeout"}, run: runScheduler},
 		{name: "worker", summary: "process telemetry jobs (collect, finalize, upload)",
-			groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gWorker, gHTTP, gAccess}, run: runWorker},
+			groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gRun, gHistory, gWorker, gHTTP, gAccess, gFleet, gSchedule}, run: runWorker},
 		runCommand(store),
 		runsCommand(store),
-		{name: "cancel", summary: "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", usage: "RUN",
-			groups: store, args: exactly("RUN"), run: runCancel},
-		{name: "upload", summary: "send a sealed full run's payload (again): after its upload failed, or to repeat it", usage: "RUN",
-			groups: append([]string{gRun}, store...), args: exactly("RUN"), run: runUpload},
+		cancelCommand(store),
+		uploadCommand(store),
+		clustersCommand(),
 		snapshotCommand(store),
 		previewCommand(),
 		{name: "monitor", summary: "serve Asynqmon (queue inspection UI), the console, health and metrics",
-			groups: []string{gRedis, gLogging, gMonitor, gAccess, gHistory, gTelemetry}, run: runMonitor},
+			groups: []string{gRedis, gLogging, gMonitor, gAccess, gHistory, gTelemetry, gSource, gSchedule, gFleet}, run: runMonitor},
 		standaloneCommand(all),
 		tasksCommand(),
 		schemaCommand(),
@@ -311,6 +312,9 @@ func build(c command, stdout, stderr io.Writer, lookup func(string) (string, boo
 	}
 	cmd.InitDefaultHelpFlag()
 	registerValueCompletions(cmd)
+	if cmd.Flags().Lookup("cluster") != nil {
+		_ = cmd.RegisterFlagCompletionFunc("cluster", completeClusters(lookup))
+	}
 	cmd.ValidArgsFunction = c.complete
 	if cmd.ValidArgsFunction == nil {
 		cmd.ValidArgsFunction = cobra.NoFileCompletions

@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,6 +19,7 @@ import (
 	"github.com/apmtel/apmtel/internal/collect"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/fleet"
 	"github.com/apmtel/apmtel/internal/limiter"
 	"github.com/apmtel/apmtel/internal/run"
 	"github.com/apmtel/apmtel/internal/telemetry"
@@ -38,6 +38,9 @@ type runOpts struct {
 	tasks                         []string
 	wait, noUpload, asJSON, force bool
 	waitTimeout, poll             time.Duration
+	// clusters are the --cluster names; all is --all.
+	clusters []string
+	all      bool
 }
 
 func runCommand(store []string) command {
@@ -54,6 +57,8 @@ func runCommand(store []string) command {
 			fs.BoolVar(&o.noUpload, "no-upload", false, "dry run: collect every task, store and report, never upload")
 			fs.StringArrayVar(&o.tasks, "task", nil, "run only this task, like a TASK argument (repeatable; a partial run: reported, never latest, never uploaded)")
 			fs.BoolVar(&o.force, "force", false, "start a full run even while another one is in progress")
+			fs.StringArrayVar(&o.clusters, "cluster", nil, "run this cluster of the clusters file, even while it is backing off (repeatable; not needed with one cluster)")
+			fs.BoolVar(&o.all, "all", false, "run every enabled cluster; with --wait one summary line per cluster (--json: one list)")
 			fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "with --wait: how often to read the run's state (benchmarks use a few ms)")
 			fs.DurationVar(&o.waitTimeout, "wait-timeout", 0, "the old name of --timeout")
 			_ = fs.MarkHidden("wait-timeout")
@@ -85,6 +90,32 @@ func runRun(e *env, o *runOpts, args []string) error {
 	case noUpload:
 		kind = run.KindDryRun
 	}
+	set, err := clusterSet(cfg)
+	if err != nil {
+		return err
+	}
+	var clusters []fleet.Cluster
+	switch {
+	case o.all && len(o.clusters) > 0:
+		return usageErrorf("--all runs every enabled cluster: leave out --cluster")
+	case o.all:
+		if clusters = set.Enabled(); len(clusters) == 0 {
+			return &exitError{code: 1, err: errors.New("no cluster is enabled (`apmtel clusters` says why)")}
+		}
+	default:
+		if clusters, err = pickClusters(set, o.clusters); err != nil {
+			return err
+		}
+	}
+	if o.all || len(clusters) > 1 {
+		return runMany(e, o, set, clusters, kind, tasks)
+	}
+	if c := clusters[0]; !c.Enabled && set.Origin() == fleet.OriginFile {
+		return &exitError{code: 1, err: fmt.Errorf("cluster %s is disabled: %s", c.Name, c.DisabledReason)}
+	}
+	if cfg, err = clusterConfig(cfg, set, clusters[0]); err != nil {
+		return err
+	}
 	// The command's own lines say what happened; the scheduler's log would repeat it.
 	l := newLogger(e, cfg).Level(zerolog.WarnLevel)
 	rt, err := openRuntime(cfg, "run")
@@ -96,18 +127,12 @@ func runRun(e *env, o *runOpts, args []string) error {
 	s := &scheduler.Scheduler{Config: cfg, Runs: st, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
 	ctx, stop := signalContext()
 	defer stop()
-	id := scheduler.ManualRunID(time.Now())
-	if kind == run.KindFull && !force {
-		r, started, err := s.StartFull(ctx, id, "manual")
-		if err != nil {
-			return err
-		}
-		if !started {
-			id = r.ID
-			fmt.Fprintf(e.stderr, "a full run is already in progress (%s, %s): following it instead of starting another (--force starts one)\n", r.ID, r.Trigger)
-		}
-	} else if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
+	id, followed, err := startManual(ctx, s, kind, tasks, force)
+	if err != nil {
 		return err
+	}
+	if followed != nil {
+		fmt.Fprintf(e.stderr, "a full run is already in progress (%s, %s): following it instead of starting another (--force starts one)\n", followed.ID, followed.Trigger)
 	}
 	if asJSON {
 		// stdout holds the JSON document only.
@@ -169,6 +194,28 @@ func runRun(e *env, o *runOpts, args []string) error {
 		return &exitError{code: 1, err: fmt.Errorf("upload failed: %s", r.Upload.Error)}
 	}
 	return nil
+}
+
+// startManual starts a manual run of kind through s; a full run without
+// --force follows the full run already in progress instead (runs never
+// overlap), which it returns as followed. run and run --all both start
+// their runs here.
+func startManual(ctx context.Context, s *scheduler.Scheduler, kind run.Kind, tasks []string, force bool) (id string, followed *run.Run, err error) {
+	id = scheduler.ManualRunID(time.Now())
+	if kind == run.KindFull && !force {
+		r, started, err := s.StartFull(ctx, id, "manual")
+		if err != nil {
+			return "", nil, err
+		}
+		if !started {
+			return r.ID, &r, nil
+		}
+		return id, nil, nil
+	}
+	if _, err := s.StartRun(ctx, id, "manual", kind, tasks); err != nil {
+		return "", nil, err
+	}
+	return id, nil, nil
 }
 
 // waiter follows a run until its upload ended, printing each task's state
@@ -245,7 +292,9 @@ func (w *waiter) wait(ctx context.Context, id string) (run.Run, map[string]run.T
 		for _, e := range r.Errands {
 			if line := errandLine(e); shown["\x00errand:"+e.Name] != line {
 				shown["\x00errand:"+e.Name] = line
-				fmt.Fprintf(w.out, "[errand] %-26s %s\n", e.Name, line)
+				// The state starts in the tasks' column: "[errand]" is wider than "[ 1/21]".
+				width := max(0, 26+len(fmt.Sprintf("[%2d/%d]", len(r.Tasks), len(r.Tasks)))-len("[errand]"))
+				fmt.Fprintf(w.out, "[errand] %-*s %s\n", width, e.Name, line)
 			}
 		}
 		if time.Since(lastWorkerCheck) >= time.Second && w.insp != nil {
@@ -329,7 +378,7 @@ func printBreakdown(w io.Writer, b run.Breakdown) {
 		return
 	}
 	fmt.Fprintf(w, "wall time %dms; critical path through task %s:\n", b.WallMS, b.Critical)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w)
 	for _, st := range b.Steps {
 		fmt.Fprintf(tw, "  %s\t%dms\n", st.Name, st.MS)
 	}
@@ -351,13 +400,16 @@ func uploadLine(u run.Upload) string {
 
 // printSummary prints a table of the run's tasks.
 func printSummary(w io.Writer, r run.Run, results map[string]run.TaskRecord) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintf(tw, "TASK\tSTATUS\tTOOK_MS\tATTEMPT\tWORKER\tERROR\n")
 	ok := 0
 	for _, name := range r.Tasks {
-		rec := results[name]
+		rec, seen := results[name]
 		if rec.Status == run.TaskOK {
 			ok++
+		}
+		if !seen {
+			rec.Status = run.TaskQueued
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", name, rec.Status, rec.TookMS, rec.Attempt, rec.Worker, rec.Error)
 	}
@@ -369,6 +421,7 @@ func printSummary(w io.Writer, r run.Run, results map[string]run.TaskRecord) {
 type runsOpts struct {
 	limit                 int
 	asJSON, pendingUpload bool
+	cluster               string
 }
 
 func runsCommand(store []string) command {
@@ -379,17 +432,22 @@ func runsCommand(store []string) command {
 			fs.IntVar(&o.limit, "limit", 20, "how many runs")
 			fs.BoolVar(&o.pendingUpload, "pending-upload", false, "only sealed full runs whose upload did not deliver (pending, retrying, failed)")
 			fs.BoolVar(&o.asJSON, "json", false, "print one JSON array of the runs (with the upload's path)")
+			addClusterFlag(fs, &o.cluster)
 		},
 		run: func(e *env, args []string) error { return runRuns(e, o, args) }}
 }
 
 func runRuns(e *env, o *runsOpts, args []string) error {
-	cfg, limit, asJSON, pendingUpload := e.cfg, o.limit, o.asJSON, o.pendingUpload
+	limit, asJSON, pendingUpload := o.limit, o.asJSON, o.pendingUpload
 	if limit < 1 {
 		return usageErrorf("--limit: %d is below 1", limit)
 	}
 	if len(args) == 1 && (pendingUpload || e.flags.Changed("limit")) {
 		return usageErrorf("RUN shows one run: --limit and --pending-upload list runs")
+	}
+	cfg, err := oneCluster(e, o.cluster)
+	if err != nil {
+		return err
 	}
 	rt, err := openRuntime(cfg, "runs")
 	if err != nil {
@@ -427,7 +485,7 @@ func runRuns(e *env, o *runsOpts, args []string) error {
 		fmt.Fprintln(e.stdout, "none")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	fmt.Fprintf(tw, "RUN\tTRIGGER\tKIND\tSTATUS\tCREATED\tDURATION\tTASKS\tFAILED\tUPLOAD\n")
 	for _, r := range runs {
 		failed, dur := "-", "-"
@@ -460,7 +518,7 @@ func uploadCell(r run.Run) string {
 
 // snapshotOpts are snapshot's own flags.
 type snapshotOpts struct {
-	runID          string
+	runID, cluster string
 	report, asJSON bool
 }
 
@@ -472,12 +530,13 @@ func snapshotCommand(store []string) command {
 			fs.BoolVar(&o.report, "report", false, "print the run's record (status, tasks, attempts, upload, report) instead of the telemetry object")
 			fs.BoolVar(&o.asJSON, "json", false, "with --report: as one JSON document")
 			fs.StringVar(&o.runID, "run", "", "run id (default: the latest sealed full run); may also be given as an argument")
+			addClusterFlag(fs, &o.cluster)
 		},
 		run: func(e *env, args []string) error { return runSnapshot(e, o, args) }}
 }
 
 func runSnapshot(e *env, o *snapshotOpts, args []string) error {
-	cfg, runID, report, asJSON := e.cfg, o.runID, o.report, o.asJSON
+	runID, report, asJSON := o.runID, o.report, o.asJSON
 	switch {
 	case asJSON && !report:
 		return usageErrorf("--json needs --report (the telemetry object is JSON already)")
@@ -485,6 +544,10 @@ func runSnapshot(e *env, o *snapshotOpts, args []string) error {
 		return usageErrorf("two run ids: %s and %s", runID, args[0])
 	case len(args) == 1:
 		runID = args[0]
+	}
+	cfg, err := oneCluster(e, o.cluster)
+	if err != nil {
+		return err
 	}
 	rt, err := openRuntime(cfg, "snapshot")
 	if err != nil {
@@ -567,28 +630,34 @@ type previewOpts struct {
 	tasks    []string
 	parallel int
 	envelope bool
+	cluster  string
 }
 
 func previewCommand() command {
 	o := &previewOpts{}
 	return command{name: "preview", summary: "run tasks in-process against the source cluster and print the telemetry object", usage: "[TASK ...]",
-		groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gSchedule},
+		groups: []string{gRedis, gLogging, gSource, gIndices, gTelemetry, gTask, gSchedule, gFleet},
 		args:   cobra.ArbitraryArgs, complete: completeTasks,
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&o.envelope, "envelope", false, envelopeFlagHelp)
 			fs.StringArrayVar(&o.tasks, "task", nil, "run only this task, like a TASK argument (repeatable; default: all)")
 			fs.IntVar(&o.parallel, "parallel", 4, "tasks run at once (requests still obey APMTEL_SEARCH_CONCURRENCY)")
+			addClusterFlag(fs, &o.cluster)
 		},
 		run: func(e *env, args []string) error { return runPreview(e, o, args) }}
 }
 
 func runPreview(e *env, o *previewOpts, args []string) error {
-	cfg, parallel, envelope := e.cfg, o.parallel, o.envelope
+	parallel, envelope := o.parallel, o.envelope
 	if parallel < 1 || parallel > 64 {
 		return usageErrorf("--parallel: %d is out of range 1-64", parallel)
 	}
 	tasks := append(slices.Clone(o.tasks), args...)
 	selected, err := selectTasks(tasks)
+	if err != nil {
+		return err
+	}
+	cfg, err := oneCluster(e, o.cluster)
 	if err != nil {
 		return err
 	}
@@ -676,8 +745,28 @@ func newClusterSource(cfg config.Config, l zerolog.Logger, rdb redis.UniversalCl
 	return newGatedSource(cfg, l, gate)
 }
 
-func runCancel(e *env, args []string) error {
-	cfg, id := e.cfg, args[0]
+func cancelCommand(store []string) command {
+	var cluster string
+	return command{name: "cancel", summary: "cancel an open run: stop its in-flight searches, drop its queued jobs, no upload", usage: "RUN",
+		groups: store, args: exactly("RUN"),
+		flags: func(fs *pflag.FlagSet) { addClusterFlag(fs, &cluster) },
+		run:   func(e *env, args []string) error { return runCancel(e, cluster, args) }}
+}
+
+func uploadCommand(store []string) command {
+	var cluster string
+	return command{name: "upload", summary: "send a sealed full run's payload (again): after its upload failed, or to repeat it", usage: "RUN",
+		groups: append([]string{gRun}, store...), args: exactly("RUN"),
+		flags: func(fs *pflag.FlagSet) { addClusterFlag(fs, &cluster) },
+		run:   func(e *env, args []string) error { return runUpload(e, cluster, args) }}
+}
+
+func runCancel(e *env, cluster string, args []string) error {
+	id := args[0]
+	cfg, err := oneCluster(e, cluster)
+	if err != nil {
+		return err
+	}
 	rt, err := openRuntime(cfg, "cancel")
 	if err != nil {
 		return err
@@ -710,8 +799,12 @@ func runCancel(e *env, args []string) error {
 	return nil
 }
 
-func runUpload(e *env, args []string) error {
-	cfg, id := e.cfg, args[0]
+func runUpload(e *env, cluster string, args []string) error {
+	id := args[0]
+	cfg, err := oneCluster(e, cluster)
+	if err != nil {
+		return err
+	}
 	rt, err := openRuntime(cfg, "upload")
 	if err != nil {
 		return err

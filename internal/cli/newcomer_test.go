@@ -238,3 +238,52 @@ func TestConfigurationDocSaysWhoReadsWhat(t *testing.T) {
 		}
 	}
 }
+
+// The CLI's tables end their lines where the text ends: an empty last
+// column (a data task's mark, a task without an error) left blanks that a
+// `diff` or `grep 'ok$'` of the output tripped over. Columns stay aligned.
+func TestTablesHaveNoTrailingBlanks(t *testing.T) {
+	env := redisEnv(t)
+	out, errOut, code := runMain(env, "run", "cloud", "host")
+	id := strings.TrimSpace(out)
+	if code != 0 || id == "" {
+		t.Fatalf("run: exit %d, %q %q", code, out, errOut)
+	}
+	for _, args := range [][]string{{"tasks"}, {"runs"}, {"runs", id}, {"snapshot", id, "--report"}} {
+		out, errOut, code := runMain(env, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d %s", args, code, errOut)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		for i, l := range lines {
+			if strings.TrimRight(l, " \t") != l {
+				t.Errorf("%v line %d ends in blanks: %q", args, i+1, l)
+			}
+		}
+		// Aligned: the second column starts at the same offset on every row
+		// of the table (the lines before the first one that is no row).
+		col := -1
+		for _, l := range lines {
+			f := strings.Fields(l)
+			if len(f) < 2 || strings.HasPrefix(l, "run ") {
+				break
+			}
+			at := strings.Index(l[len(f[0]):], f[1]) + len(f[0])
+			if col == -1 {
+				col = at
+			} else if at != col {
+				t.Errorf("%v: column 2 at %d, want %d: %q", args, at, col, l)
+			}
+		}
+	}
+	// A task of an open run that no worker has started yet is queued, as
+	// `run --wait` says, not a blank STATUS.
+	out, _, _ = runMain(env, "snapshot", id, "--report")
+	if lines := strings.Split(out, "\n"); !strings.HasPrefix(lines[1], "cloud") || strings.Fields(lines[1])[1] != "queued" {
+		t.Errorf("snapshot --report of an open run:\n%s", out)
+	}
+	out, _, _ = runMain(env, "tasks")
+	if lines := strings.Split(out, "\n"); !strings.HasSuffix(lines[1], "availability zones the agents report") {
+		t.Errorf("tasks line 2 = %q, want it to end with the summary", lines[1])
+	}
+}

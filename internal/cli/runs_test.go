@@ -126,6 +126,18 @@ func TestRunWaitJSONIsOnlyJSON(t *testing.T) {
 	if r == nil || r["kind"] != "partial" || !strings.Contains(errOut, "run "+fmt.Sprint(r["id"])) {
 		t.Errorf("run --wait --json: %v; stderr %q", v, errOut)
 	}
+	// The progress on stderr keeps one column for states, errands included.
+	col := map[string]int{}
+	for _, l := range strings.Split(errOut, "\n") {
+		for _, p := range []string{"[ 1/1] cloud ", "[errand] source_identity "} {
+			if strings.HasPrefix(l, p) && strings.Contains(l, " ok ") {
+				col[p] = len(l) - len(strings.TrimLeft(l[len(p):], " "))
+			}
+		}
+	}
+	if len(col) != 2 || col["[ 1/1] cloud "] != col["[errand] source_identity "] {
+		t.Errorf("task and errand states start at %v, want one column:\n%s", col, errOut)
+	}
 }
 
 // run --wait rides out a Redis restart (up to its --timeout), saying so

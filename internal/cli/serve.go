@@ -14,9 +14,12 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
+	"github.com/apmtel/apmtel/internal/backoff"
 	"github.com/apmtel/apmtel/internal/config"
 	"github.com/apmtel/apmtel/internal/console"
 	"github.com/apmtel/apmtel/internal/es"
+	"github.com/apmtel/apmtel/internal/fleet"
+	"github.com/apmtel/apmtel/internal/fleetstatus"
 	"github.com/apmtel/apmtel/internal/health"
 	"github.com/apmtel/apmtel/internal/logs"
 	"github.com/apmtel/apmtel/internal/redisconn"
@@ -47,6 +50,15 @@ func serveScheduler(ctx context.Context, cfg config.Config, rt *runtime, l zerol
 		return err
 	}
 	defer stopHTTP()
+	clusters, err := fleet.FromConfig(cfg, l)
+	if err != nil {
+		return err
+	}
+	if clusters.Current().Origin() == fleet.OriginFile {
+		f := &scheduler.Fleet{Config: cfg, RDB: rt.rdb, Clusters: clusters, Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l,
+			Backoff: func(name string) *backoff.Store { return workers.NewBackoffStore(cfg, rt.rdb, name) }}
+		return f.Run(ctx)
+	}
 	s := &scheduler.Scheduler{Config: cfg, Runs: newRuns(rt.rdb, cfg), Registry: telemetry.Default(), Enqueuer: rt.client, Logger: l}
 	return s.Run(ctx)
 }
@@ -73,8 +85,12 @@ func serveWorker(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.
 	if err != nil {
 		return err
 	}
+	clusters, err := fleet.FromConfig(cfg, l)
+	if err != nil {
+		return err
+	}
 	w, err := workers.NewProcess(workers.Options{Config: cfg, RDB: rt.rdb, Runs: newRuns(rt.rdb, cfg), Registry: telemetry.Default(),
-		Enqueuer: rt.client, Jobs: rt.insp, Sink: sink, Logger: l,
+		Enqueuer: rt.client, Jobs: rt.insp, Sink: sink, Logger: l, Fleet: clusters,
 		NewSource: func(gate es.Gate) (es.Doer, error) { return newGatedSource(cfg, l, gate) }})
 	if err != nil {
 		return err
@@ -126,8 +142,16 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", mon)
 	insp, rdb := rt.insp, rt.rdb
-	mux.Handle("/metrics", monitorMetrics(insp, rdb, newRuns(rdb, cfg), cfg))
-	if err := mountConsole(mux, cfg, l, rdb); err != nil {
+	// The cluster set of the fleet page and the per-cluster gauges: the
+	// clusters file, kept current, or the one APMTEL_SOURCE_* cluster.
+	src, err := fleet.FromConfig(cfg, ml)
+	if err != nil {
+		return err
+	}
+	go fleet.Watch(ctx, src, 0)
+	clusters := fleetstatus.Reader{Redis: rdb, Prefix: cfg.KeyPrefix, Depth: cfg.HistoryLimit}
+	mux.Handle("/metrics", monitorMetrics(insp, rdb, newRuns(rdb, cfg), cfg, src, clusters))
+	if err := mountConsole(mux, cfg, l, rdb, src, clusters); err != nil {
 		return err
 	}
 	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))

@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/pflag"
 
@@ -67,7 +66,7 @@ func runTasks(e *env, o *tasksOpts) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	for _, t := range all {
 		mark := ""
 		if t.PluginName() != telemetry.PluginAPM {

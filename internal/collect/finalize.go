@@ -119,6 +119,12 @@ func (f *Finalizer) Finalize(ctx context.Context, id string, reason run.CloseRea
 	if len(rep.Problems) > 0 {
 		l.Error().Strs("problems", rep.Problems).Msg("stored results could not be used; those tasks count as failed")
 	}
+	if w, err := identityWarning(ctx, f.Runs, r); err != nil {
+		return Finalized{}, fmt.Errorf("finalize %s: previous identity: %w", id, err)
+	} else if w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+		l.Warn().Msg(w)
+	}
 	good := map[string]json.RawMessage{}
 	for name, rec := range results {
 		if rec.Status == run.TaskOK && !contains(rep.Failed, name) {

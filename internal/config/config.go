@@ -98,6 +98,7 @@ type Config struct {
 	Worker
 	HTTP
 	Logging
+	Fleet
 }
 
 // Default returns the configuration used when nothing is set.
@@ -110,6 +111,7 @@ func Default() Config {
 		Worker:        DefaultWorker(),
 		HTTP:          DefaultHTTP(),
 		Logging:       DefaultLogging(),
+		Fleet:         DefaultFleet(),
 	}
 }
 
@@ -117,7 +119,8 @@ func Default() Config {
 // (a *SettingError), never a secret's value.
 func (c Config) Validate() error {
 	return errors.Join(c.Redis.Validate(), c.SourceCluster.Validate(), c.Upload.Validate(),
-		c.Run.Validate(), c.Worker.Validate(), c.HTTP.Validate(), c.Logging.Validate())
+		c.Run.Validate(), c.Worker.Validate(), c.HTTP.Validate(), c.Logging.Validate(),
+		c.Fleet.Validate(), c.Fleet.spreadWithin(c.Interval))
 }
 
 // SettingError is a problem with one setting, named by its variable.

@@ -181,6 +181,9 @@ func TestBounds(t *testing.T) {
 		{"APMTEL_RUN_DEADLINE", "5m", "169h", "out of range 10ms-168h"},
 		{"APMTEL_CATCHUP_GRACE", "0s", "-1s", "out of range 0s-8784h"},
 		{"APMTEL_HISTORY_TTL", "8784h", "8785h", "out of range 1s-8784h"},
+		{"APMTEL_FLEET_SPREAD", "0s", "-1s", "out of range 0s-8784h"},
+		{"APMTEL_FLEET_CONCURRENCY", "100000", "100001", "out of range 0-100000"},
+		{"APMTEL_FLEET_BACKOFF_AFTER", "100", "101", "out of range 1-100"},
 		{"APMTEL_SOURCE_URL", "http://h:1,http://h:2", "http://h:1,,,", "empty item in the comma-separated list"},
 		{"APMTEL_SOURCE_URL", "http://h:1", "http://elastic:hunter2@h:1,", "empty item"},
 		{"APMTEL_TELEMETRY_URL", "http://h:1", ",http://h:1", "empty item"},
@@ -197,7 +200,7 @@ func TestBounds(t *testing.T) {
 		})
 	}
 	// Every numeric or duration option is in the table above.
-	covered := "SEARCH_CONCURRENCY SEARCH_MAX_ANSWER_MB SEARCH_TIMEOUT POLL_INTERVAL HISTORY_LIMIT CONCURRENCY MAX_RETRY REDIS_DB INTERVAL TASK_TIMEOUT ORPHAN_MIN_AGE UPLOAD_RETRY_WINDOW CATCHUP_GRACE HISTORY_TTL RUN_DEADLINE METRICS_CLUSTER_LIMIT"
+	covered := "SEARCH_CONCURRENCY SEARCH_MAX_ANSWER_MB SEARCH_TIMEOUT POLL_INTERVAL HISTORY_LIMIT CONCURRENCY MAX_RETRY REDIS_DB INTERVAL TASK_TIMEOUT ORPHAN_MIN_AGE UPLOAD_RETRY_WINDOW CATCHUP_GRACE HISTORY_TTL RUN_DEADLINE METRICS_CLUSTER_LIMIT FLEET_SPREAD FLEET_CONCURRENCY FLEET_BACKOFF_AFTER"
 	for _, o := range Options() {
 		if (o.Kind() == KindInt || o.Kind() == KindDuration) && !slices.Contains(strings.Fields(covered), strings.TrimPrefix(o.Env, "APMTEL_")) {
 			t.Errorf("%s has no bounds test", o.Env)

@@ -232,6 +232,26 @@ func Options() []Option {
 			v: str(func(c *Config) *string { return &c.HTTPAddr })},
 		Option{Env: "APMTEL_MONITOR_HOSTS", Group: GroupAccess, Flag: "monitor-hosts", Help: "further host names the HTTP endpoints answer to (comma-separated)",
 			v: list(func(c *Config) *[]string { return &c.MonitorHosts })},
+		Option{Env: "APMTEL_CLUSTERS_FILE", Group: GroupFleet, Flag: "clusters-file", Help: "YAML file listing the source clusters; unset: the one cluster of APMTEL_SOURCE_*",
+			v: str(func(c *Config) *string { return &c.ClustersFile })},
+		Option{Env: "APMTEL_FLEET_SPREAD", Group: GroupFleet, Flag: "fleet-spread", Help: "the clusters' starts are spread over this part of each slot; unset: a quarter of APMTEL_INTERVAL; 0 = all at the slot start",
+			v: binding{KindDuration, func(c *Config, v string) error {
+				d, err := ParseDuration(v)
+				if err != nil {
+					return err
+				}
+				c.FleetSpread, c.FleetSpreadSet = d, true
+				return nil
+			}, func(c *Config) string {
+				if !c.FleetSpreadSet {
+					return ""
+				}
+				return FormatDuration(c.FleetSpread)
+			}}},
+		Option{Env: "APMTEL_FLEET_CONCURRENCY", Group: GroupFleet, Flag: "fleet-concurrency", Help: "requests all workers together send to all clusters at once, with each cluster's own cap; 0 = no fleet-wide cap",
+			v: integer(func(c *Config) *int { return &c.FleetConcurrency })},
+		Option{Env: "APMTEL_FLEET_BACKOFF_AFTER", Group: GroupFleet, Flag: "fleet-backoff-after", Help: "consecutive failed runs after which a cluster's scheduled runs back off",
+			v: integer(func(c *Config) *int { return &c.FleetBackoffAfter })},
 		Option{Env: "APMTEL_LOG_LEVEL", Group: GroupLogging, Flag: "log-level", Help: "trace, debug, info, warn or error",
 			v: str(func(c *Config) *string { return &c.LogLevel })},
 		Option{Env: "APMTEL_LOG_FORMAT", Group: GroupLogging, Flag: "log-format", Help: "console or json",
@@ -257,6 +277,7 @@ const (
 	GroupMonitor   = "monitor"   // the monitor's address and mode
 	GroupAccess    = "access"    // the HTTP endpoints' token and host names
 	GroupHTTP      = "http"      // the worker's and scheduler's health/metrics address
+	GroupFleet     = "fleet"     // the clusters file, spread, fleet-wide cap and backoff
 )
 
 // UsageError is a configuration error: the CLI prints it on one line and exits 2.
@@ -298,6 +319,7 @@ func FromEnv(c *Config, lookup func(string) (string, bool), read func(Option) bo
 			if err := o.v.set(c, v); err != nil {
 				errs = append(errs, &SettingError{o.Env, err})
 			}
+			c.noteSource(o, v)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -410,8 +432,10 @@ func Load(fs *pflag.FlagSet, lookup func(string) (string, bool), groups ...strin
 			switch v := f.Value.(type) {
 			case *optionFlag:
 				errs = append(errs, v.o.v.set(&c, v.raw))
+				c.noteSource(v.o, v.raw)
 			case *boolOptionFlag:
 				errs = append(errs, v.o.v.set(&c, v.raw))
+				c.noteSource(v.o, v.raw)
 			}
 		})
 		if err := errors.Join(errs...); err != nil {

@@ -90,28 +90,15 @@ func NewClient(p ClientParams) (*Client, error) {
 	if !p.Cluster.Configured() {
 		return nil, fmt.Errorf("no cluster URL configured")
 	}
-	tr := p.Transport
+	var tr http.RoundTripper = p.Transport
 	if tr == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
-		t.ResponseHeaderTimeout = 0                                                                 // bounded per request by the context
-		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.Cluster.Insecure} //nolint:gosec // opt-in, warned about
-		if p.Cluster.CACert != "" {
-			setting := p.CACertSetting
-			if setting == "" {
-				setting = "CA certificate"
+		t, err := NewTransport(p.Cluster)
+		if err != nil {
+			if p.CACertSetting != "" {
+				return nil, fmt.Errorf("%s: %w", p.CACertSetting, err)
 			}
-			pem, err := boundedfile.Read(p.Cluster.CACert)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", setting, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("%s: %s holds no PEM certificate", setting, p.Cluster.CACert)
-			}
-			tlsCfg.RootCAs = pool
+			return nil, err
 		}
-		t.TLSClientConfig = tlsCfg
 		tr = t
 	}
 	retries := p.MaxRetries
@@ -329,4 +316,27 @@ type opaque struct {
 func (o opaque) Do(ctx context.Context, r Request) ([]byte, error) {
 	r.OpaqueID = o.id
 	return o.Doer.Do(ctx, r)
+}
+
+// NewTransport is the tuned HTTP transport of a client of c: its TLS
+// settings (CA file, Insecure) and a pool sized for a task's fan-out. A
+// caller that builds it (to wrap it) closes its idle connections when done.
+func NewTransport(c config.Cluster) (*http.Transport, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = 0                                                         // bounded per request by the context
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.Insecure} //nolint:gosec // opt-in, warned about
+	if c.CACert != "" {
+		pem, err := boundedfile.Read(c.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("read CA certificate: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA certificate %s holds no PEM certificate", c.CACert)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	t.TLSClientConfig = tlsCfg
+	return t, nil
 }

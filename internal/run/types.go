@@ -313,6 +313,10 @@ type Report struct {
 	SchemaProblems []string `json:"schema_problems,omitempty"`
 	// Problems lists stored data that could not be used (a corrupt record).
 	Problems []string `json:"problems,omitempty"`
+	// Warnings are things about the run an operator should look at, none
+	// of which changes the payload: the source answering with another
+	// cluster_uuid than the cluster's previous run.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // TaskSummary is one task's line in the report.

@@ -46,8 +46,8 @@ const (
 	retryDelay = 250 * time.Millisecond
 )
 
-// Seed writes the run s describes and returns it as stored.
-func Seed(ctx context.Context, st *run.Store, s Spec) (run.Run, error) {
+// defaults fills in what s leaves unset.
+func (s *Spec) defaults() {
 	if s.Trigger == "" {
 		s.Trigger = "manual"
 	}
@@ -63,11 +63,29 @@ func Seed(ctx context.Context, st *run.Store, s Spec) (run.Run, error) {
 	if s.Took == nil {
 		s.Took = func(i, _ int) time.Duration { return time.Duration(40+(i*37)%160) * time.Millisecond }
 	}
+}
+
+// Seed writes the run s describes and returns it as stored.
+func Seed(ctx context.Context, st *run.Store, s Spec) (run.Run, error) {
+	s.defaults()
 	r := run.Run{ID: s.ID, Trigger: s.Trigger, Kind: s.Kind, CreatedAt: s.Start, Deadline: s.Start.Add(time.Hour),
 		Tasks: s.Tasks, Indices: config.Indices{Transaction: "traces-apm*"}}
 	if ok, err := st.Create(ctx, r); err != nil || !ok {
 		return run.Run{}, fmt.Errorf("create %s: %v (created %v)", s.ID, err, ok)
 	}
+	return complete(ctx, st, r, s)
+}
+
+// Complete plays the workers' part in a run that exists already (one the
+// scheduler created, say): its tasks, as s says (Fail, Retry, Cancel,
+// Upload), its seal and upload. s's ID, Kind, Tasks and Start are r's.
+func Complete(ctx context.Context, st *run.Store, r run.Run, s Spec) (run.Run, error) {
+	s.ID, s.Kind, s.Tasks, s.Start, s.Trigger = r.ID, r.Kind, r.Tasks, r.CreatedAt, r.Trigger
+	s.defaults()
+	return complete(ctx, st, r, s)
+}
+
+func complete(ctx context.Context, st *run.Store, r run.Run, s Spec) (run.Run, error) {
 	info, _ := json.Marshal(Cluster)
 	if err := st.SetSourceInfo(ctx, s.ID, info); err != nil {
 		return run.Run{}, err

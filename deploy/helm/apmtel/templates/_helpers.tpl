@@ -53,6 +53,39 @@ volumes:
       secretName: {{ .Values.caCert.secretName }}
       items: [{key: {{ .Values.caCert.key }}, path: ca.crt}]
 {{- end }}
+{{- if .Values.fleet.enabled }}
+  # Whole volumes, no subPath: the kubelet then swaps in a changed
+  # ConfigMap or Secret, and apmtel picks it up without a restart.
+  - name: clusters
+    configMap:
+      name: {{ include "apmtel.fullname" . }}-clusters
+{{- range $i, $s := .Values.fleet.secrets }}
+  - name: cluster-secret-{{ $i }}
+    secret:
+      secretName: {{ required (printf "fleet.secrets[%d].name" $i) $s.name }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Where the pods read the clusters file (APMTEL_CLUSTERS_FILE). */}}
+{{- define "apmtel.clustersFile" -}}
+/etc/apmtel/clusters/clusters.yml
+{{- end -}}
+
+{{/* The clusters file: fleet.clusters under "clusters:", checked for secrets
+written into it (only *_file references belong there). */}}
+{{- define "apmtel.clustersYAML" -}}
+{{- if not .Values.fleet.clusters }}
+{{- fail "fleet.enabled needs fleet.clusters: the clusters file's entries" }}
+{{- end }}
+{{- range $i, $c := .Values.fleet.clusters }}
+{{- range $k := list "api_key" "password" "apiKey" "secret" }}
+{{- if hasKey $c $k }}
+{{- fail (printf "fleet.clusters[%d].%s: secrets go into a Secret listed in fleet.secrets, referenced by api_key_file or password_file" $i $k) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- dict "clusters" .Values.fleet.clusters | toYaml }}
 {{- end -}}
 
 {{/* Container settings shared by every component: image, configuration,
@@ -71,17 +104,21 @@ env:
 {{- fail "secrets.APMTEL_MONITOR_TOKEN is required: pods serve /metrics and Asynqmon on their pod IP" }}
 {{- end }}
 {{- range $env, $ref := $.Values.secrets }}
+{{- if not (and $.Values.fleet.enabled (hasPrefix "APMTEL_SOURCE_" $env)) }}
   - name: {{ $env }}
     valueFrom:
       secretKeyRef: {name: {{ required (printf "secrets.%s.name" $env) $ref.name }}, key: {{ required (printf "secrets.%s.key" $env) $ref.key }}}
+{{- end }}
 {{- end }}
 {{- range $env, $v := .env }}
   - name: {{ $env }}
     value: {{ $v | toString | quote }}
 {{- end }}
 {{- if $.Values.caCert.secretName }}
+{{- if not $.Values.fleet.enabled }}
   - name: APMTEL_SOURCE_CA_CERT
     value: /etc/apmtel/ca/ca.crt
+{{- end }}
   - name: APMTEL_TELEMETRY_CA_CERT
     value: /etc/apmtel/ca/ca.crt
 {{- end }}
@@ -92,6 +129,16 @@ volumeMounts:
   - name: ca
     mountPath: /etc/apmtel/ca
     readOnly: true
+{{- end }}
+{{- if $.Values.fleet.enabled }}
+  - name: clusters
+    mountPath: {{ include "apmtel.clustersFile" $ | dir }}
+    readOnly: true
+{{- range $i, $s := $.Values.fleet.secrets }}
+  - name: cluster-secret-{{ $i }}
+    mountPath: /etc/apmtel/secrets/{{ $s.name }}
+    readOnly: true
+{{- end }}
 {{- end }}
 {{- end -}}
 
