@@ -19,7 +19,8 @@ func TestConfiguredFilesAreSizeLimited(t *testing.T) {
 		extra []string
 		says  string // names the setting
 	}{
-		{"APMTEL_SOURCE_CA_CERT", []string{"APMTEL_SOURCE_CA_CERT=/dev/zero"}, "CA certificate"},
+		{"APMTEL_SOURCE_CA_CERT", []string{"APMTEL_SOURCE_CA_CERT=/dev/zero"}, "APMTEL_SOURCE_CA_CERT: "},
+		{"APMTEL_TELEMETRY_CA_CERT", []string{"APMTEL_TELEMETRY_URL=http://127.0.0.1:1", "APMTEL_TELEMETRY_CA_CERT=/dev/zero"}, "APMTEL_TELEMETRY_CA_CERT: "},
 		{"APMTEL_REDIS_CA_CERT", []string{"APMTEL_REDIS_CA_CERT=/dev/zero"}, "APMTEL_REDIS_CA_CERT"},
 		{"APMTEL_SOURCE_PASSWORD_FILE", []string{"APMTEL_SOURCE_PASSWORD_FILE=/dev/zero"}, "APMTEL_SOURCE_PASSWORD_FILE"},
 		{"APMTEL_REDIS_PASSWORD_FILE", []string{"APMTEL_REDIS_PASSWORD_FILE=/dev/zero"}, "APMTEL_REDIS_PASSWORD_FILE"},

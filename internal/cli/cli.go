@@ -572,7 +572,7 @@ func newGatedSource(cfg config.Config, l zerolog.Logger, gate es.Gate) (*es.Clie
 	warnInsecure(l, "source", cfg.Source)
 	// Metered: a task's and an errand's waits for the gate and request time
 	// are recorded with their attempt (collect.Meter).
-	return es.NewClient(es.ClientParams{Cluster: cfg.Source, Gate: collect.MeteredGate(gate), MaxBody: int64(cfg.SearchMaxAnswerMB) << 20})
+	return es.NewClient(es.ClientParams{Cluster: cfg.Source, CACertSetting: "APMTEL_SOURCE_CA_CERT", Gate: collect.MeteredGate(gate), MaxBody: int64(cfg.SearchMaxAnswerMB) << 20})
 }
 
 func newSink(cfg config.Config, l zerolog.Logger) (uploader.Sink, error) {
@@ -583,7 +583,7 @@ func newSink(cfg config.Config, l zerolog.Logger) (uploader.Sink, error) {
 		return uploader.FileSink{Dir: filepath.Join(cfg.DataDir, "payloads")}, nil
 	}
 	warnInsecure(l, "telemetry", cfg.Telemetry)
-	c, err := es.NewClient(es.ClientParams{Cluster: cfg.Telemetry})
+	c, err := es.NewClient(es.ClientParams{Cluster: cfg.Telemetry, CACertSetting: "APMTEL_TELEMETRY_CA_CERT"})
 	if err != nil {
 		return nil, err
 	}

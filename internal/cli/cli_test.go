@@ -61,14 +61,6 @@ func TestConfigErrorsExitTwoOnOneLine(t *testing.T) {
 	}
 }
 
-func TestMonitorAuth(t *testing.T) {
-	for addr, want := range map[string]bool{"127.0.0.1:8080": true, "localhost:1": true, "[::1]:8080": true, "0.0.0.0:8080": false, ":8080": false, "10.0.0.1:80": false} {
-		if got := isLoopback(addr); got != want {
-			t.Errorf("isLoopback(%q) = %v", addr, got)
-		}
-	}
-}
-
 // The monitor on loopback, against real Redis: a web page in the operator's
 // browser can neither change anything (cross-origin POST, any content type)
 // nor reach it under another host name (DNS rebinding); read-only is the

@@ -93,7 +93,7 @@ func runSampleTelemetry(e *env, o sample.TelemetryOptions, clear bool, from stri
 	if err != nil {
 		return err
 	}
-	tc, err := es.NewClient(es.ClientParams{Cluster: cfg.Telemetry})
+	tc, err := es.NewClient(es.ClientParams{Cluster: cfg.Telemetry, CACertSetting: "APMTEL_TELEMETRY_CA_CERT"})
 	if err != nil {
 		return err
 	}

@@ -110,7 +110,7 @@ func runTelemetryIndexSetup(e *env, clear bool, dynamic string) error {
 	}
 	l := newLogger(e, cfg)
 	warnInsecure(l, "telemetry", cfg.Telemetry)
-	c, err := es.NewClient(es.ClientParams{Cluster: cfg.Telemetry})
+	c, err := es.NewClient(es.ClientParams{Cluster: cfg.Telemetry, CACertSetting: "APMTEL_TELEMETRY_CA_CERT"})
 	if err != nil {
 		return err
 	}

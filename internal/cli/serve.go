@@ -126,9 +126,6 @@ func guard(cfg config.Config, addr string, l zerolog.Logger, h http.Handler) htt
 	return webguard.Guard(webguard.Options{Addr: addr, Hosts: cfg.MonitorHosts, Token: cfg.MonitorToken, ReadOnly: cfg.MonitorReadOnly, Logger: l}, h)
 }
 
-// isLoopback reports whether addr (host:port) only listens on loopback.
-func isLoopback(addr string) bool { return webguard.IsLoopback(addr) }
-
 // serveMonitor serves Asynqmon at /monitoring/ until ctx ends. ready, when
 // not nil, receives the listening address.
 func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog.Logger, ready chan<- string) error {

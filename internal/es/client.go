@@ -45,6 +45,9 @@ type Gate func(ctx context.Context) (context.Context, func(), error)
 // ClientParams are the inputs of NewClient.
 type ClientParams struct {
 	Cluster config.Cluster
+	// CACertSetting names the setting Cluster.CACert came from (like
+	// APMTEL_SOURCE_CA_CERT), so that a bad file's error says what to fix.
+	CACertSetting string
 	// Transport replaces the HTTP transport (tests, proxies); nil uses a tuned default.
 	Transport http.RoundTripper
 	// MaxRetries is the number of retries of a request answered 429 or 5xx,
@@ -91,6 +94,9 @@ func NewClient(p ClientParams) (*Client, error) {
 	if tr == nil {
 		t, err := NewTransport(p.Cluster)
 		if err != nil {
+			if p.CACertSetting != "" {
+				return nil, fmt.Errorf("%s: %w", p.CACertSetting, err)
+			}
 			return nil, err
 		}
 		tr = t

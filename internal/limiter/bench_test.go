@@ -37,12 +37,13 @@ func benchAcquire(b *testing.B, limit, par, sems, fleetCap int) {
 	rdb, _ := testenv.RedisDB(b)
 	rt := &roundTrips{}
 	rdb.AddHook(rt)
-	bks := keys.New("apmtel:bench-" + b.Name())
+	prefix := testPrefix(b)
+	bks := keys.New(prefix)
 	var ss []*Semaphore
 	for range sems {
 		var opt Options
 		if fleetCap > 0 {
-			opt.Fleet = NewFleet(rdb, keys.NewFleet("apmtel:bench-"+b.Name()), fleetCap)
+			opt.Fleet = NewFleet(rdb, keys.NewFleet(prefix), fleetCap)
 			b.Cleanup(func() { _ = opt.Fleet.Close() })
 		}
 		s := New(rdb, bks, limit, opt)

@@ -95,21 +95,21 @@ func fleetLoad(t *testing.T, rdb redis.UniversalClient, prefix string, clusters,
 // process, under a fleet cap of 5: each cluster's bound and the fleet's hold.
 func TestFleetAndClusterCapsBothHold(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	fleetLoad(t, rdb, "apmtel-test-"+t.Name(), 4, 2, 12, 3, 5)
+	fleetLoad(t, rdb, testPrefix(t), 4, 2, 12, 3, 5)
 }
 
 // A fleet cap above the sum of the clusters' caps binds nothing: the
 // clusters' own caps are reached.
 func TestFleetCapAboveClusterCaps(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	fleetLoad(t, rdb, "apmtel-test-"+t.Name(), 3, 2, 8, 2, 100)
+	fleetLoad(t, rdb, testPrefix(t), 3, 2, 8, 2, 100)
 }
 
 // A request that waits for a fleet slot holds no slot of its cluster
 // meanwhile, and gets the fleet slot when it is released.
 func TestFleetWaiterHoldsNoClusterSlot(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	prefix := "apmtel-test-" + t.Name()
+	prefix := testPrefix(t)
 	f := NewFleet(rdb, keys.NewFleet(prefix), 1)
 	t.Cleanup(func() { _ = f.Close() })
 	a := New(rdb, keys.NewFor(prefix, "a"), 1, Options{Fleet: f})
@@ -155,7 +155,7 @@ func TestFleetWaiterHoldsNoClusterSlot(t *testing.T) {
 // it always did.
 func TestNoFleetTouchesNoFleetKey(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	prefix := "apmtel-test-" + t.Name()
+	prefix := testPrefix(t)
 	s := New(rdb, keys.NewFor(prefix, "solo"), 1, Options{})
 	t.Cleanup(func() { _ = s.Close() })
 	_, release, err := s.Acquire(context.Background())

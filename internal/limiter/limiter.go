@@ -11,7 +11,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/apmtel/apmtel/internal/es"
 	"github.com/apmtel/apmtel/internal/keys"
 )
 
@@ -108,10 +107,6 @@ func (s *Semaphore) wakeups() <-chan struct{} { return s.w.wakeups() }
 
 // keep is how long the limiter's keys outlive their last change.
 func (s *Semaphore) keep() int64 { return 2 * max(s.opt.Lease, s.opt.WaiterLease).Milliseconds() }
-
-// RecoveryBound is the longest a dead process's slots stay taken: one lease
-// after its last heartbeat, plus one poll of the next waiter.
-func (s *Semaphore) RecoveryBound() time.Duration { return s.opt.Lease + maxPoll }
 
 // Poll intervals of a waiter (see Acquire).
 const (
@@ -423,23 +418,4 @@ func (s *Semaphore) leave(ctx context.Context, ticket string) {
 // backoff wait holds no slot.
 func (s *Semaphore) Gate(ctx context.Context) (context.Context, func(), error) {
 	return s.Acquire(ctx)
-}
-
-// Doer wraps an es.Doer so that every request holds a slot. Prefer
-// es.ClientParams.Gate, which holds a slot per attempt rather than per
-// request with all its retries.
-func (s *Semaphore) Doer(d es.Doer) es.Doer { return limited{d, s} }
-
-type limited struct {
-	es.Doer
-	s *Semaphore
-}
-
-func (l limited) Do(ctx context.Context, r es.Request) ([]byte, error) {
-	ctx, release, err := l.s.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	return l.Doer.Do(ctx, r)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,10 +39,19 @@ func (d *slowDoer) Do(ctx context.Context, r es.Request) ([]byte, error) {
 	return []byte(`{}`), nil
 }
 
-var ks = keys.New("apmtel:test")
+// testPrefix is a key prefix of the test's own. Redis pub/sub channels are
+// server-wide, not per database: tests of several packages or checkouts
+// sharing one server would otherwise wake each other's waiters.
+func testPrefix(t testing.TB) string {
+	return fmt.Sprintf("apmtel-test-%s-%08x", t.Name(), rand.Uint32())
+}
+
+// testSpace is the key space of the default source under testPrefix.
+func testSpace(t testing.TB) keys.Space { return keys.New(testPrefix(t)) }
 
 func TestLimitHoldsAcrossSemaphores(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
+	ks := testSpace(t)
 	d := &slowDoer{}
 	// Three "workers", each with its own Semaphore value on the same keys,
 	// each sending eight requests at once.
@@ -71,6 +81,7 @@ func TestLimitHoldsAcrossSemaphores(t *testing.T) {
 
 func TestCrashedHolderLosesSlotAndWaitersStop(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
+	ks := testSpace(t)
 	s := New(rdb, ks, 1, Options{Lease: 300 * time.Millisecond})
 	// A crash: a slot is taken and its heartbeat never runs (the slot is
 	// added the way acquireScript does, without hold).
@@ -100,6 +111,7 @@ func TestCrashedHolderLosesSlotAndWaitersStop(t *testing.T) {
 // renews it, so nobody else gets in.
 func TestHeartbeatKeepsSlot(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
+	ks := testSpace(t)
 	s := New(rdb, ks, 1, Options{Lease: 300 * time.Millisecond})
 	hctx, release, err := s.Acquire(context.Background())
 	if err != nil {
@@ -128,6 +140,7 @@ func TestHeartbeatKeepsSlot(t *testing.T) {
 // its context.
 func TestLostLeaseCancelsHolder(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
+	ks := testSpace(t)
 	s := New(rdb, ks, 1, Options{Lease: 300 * time.Millisecond})
 	hctx, release, err := s.Acquire(context.Background())
 	if err != nil {
@@ -149,6 +162,7 @@ func TestLostLeaseCancelsHolder(t *testing.T) {
 // another are served in that order.
 func TestFirstComeFirstServed(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
+	ks := testSpace(t)
 	s := New(rdb, ks, 1, Options{})
 	_, release, err := s.Acquire(context.Background())
 	if err != nil {
@@ -190,6 +204,7 @@ func TestFirstComeFirstServed(t *testing.T) {
 // waiter lease.
 func TestDeadWaiterLeavesQueue(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
+	ks := testSpace(t)
 	s := New(rdb, ks, 1, Options{WaiterLease: 300 * time.Millisecond})
 	_, release, err := s.Acquire(context.Background())
 	if err != nil {
@@ -215,6 +230,7 @@ func TestDeadWaiterLeavesQueue(t *testing.T) {
 // request is served and the cap holds.
 func TestFanOutNoStarvation(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
+	ks := testSpace(t)
 	d := &slowDoer{delay: 5 * time.Millisecond}
 	var wg sync.WaitGroup
 	var served atomic.Int64
@@ -262,7 +278,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // for the second request (and fail at its context's deadline).
 func TestReleaseWakesTheNextWaiter(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	wks := keys.New("apmtel:test-wake-" + t.Name())
+	wks := testSpace(t)
 	var sems []*Semaphore
 	for w := 0; w < 2; w++ {
 		s := New(rdb, wks, 1, Options{})
@@ -307,7 +323,7 @@ func TestReleaseWakesTheNextWaiter(t *testing.T) {
 // tasks that started later; plain requests keep arrival order.
 func TestTaskOrderPutsAChainAheadOfLaterTasks(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	oks := keys.New("apmtel:test-order-" + t.Name())
+	oks := testSpace(t)
 	s := New(rdb, oks, 1, Options{})
 	t.Cleanup(func() { _ = s.Close() })
 	bg := context.Background()
@@ -339,7 +355,7 @@ func TestTaskOrderPutsAChainAheadOfLaterTasks(t *testing.T) {
 // after a later task's fan-out: its place is its start, in Redis time.
 func TestTaskOrderIsTheTaskStart(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	oks := keys.New("apmtel:test-order-" + t.Name())
+	oks := testSpace(t)
 	s := New(rdb, oks, 1, Options{})
 	t.Cleanup(func() { _ = s.Close() })
 	bg := context.Background()
@@ -403,7 +419,7 @@ func (o *served) wait() []string { o.wg.Wait(); return o.order }
 // machine here, so the true offset is about zero).
 func TestOffsetIgnoresAWaitingTicketsOldStamp(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	s := New(rdb, keys.New("apmtel:test-offset-"+t.Name()), 1, Options{})
+	s := New(rdb, testSpace(t), 1, Options{})
 	s.pollMin, s.pollMax = 20*time.Millisecond, 20*time.Millisecond
 	t.Cleanup(func() { _ = s.Close() })
 	_, release, err := s.Acquire(context.Background())
@@ -447,7 +463,7 @@ func TestUnrenewedLeaseEndsTheRequestBeforeItExpires(t *testing.T) {
 	h := &stallHook{}
 	rdb.AddHook(h)
 	lease := 600 * time.Millisecond
-	s := New(rdb, keys.New("apmtel:test-stall-"+t.Name()), 1, Options{Lease: lease})
+	s := New(rdb, testSpace(t), 1, Options{Lease: lease})
 	t.Cleanup(func() { _ = s.Close() })
 	taken := time.Now()
 	hctx, release, err := s.Acquire(context.Background())
@@ -474,7 +490,7 @@ func TestUnrenewedLeaseEndsTheRequestBeforeItExpires(t *testing.T) {
 // Waits adds up how long a context's requests waited for their slot.
 func TestWaitsRecordsEachWait(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	s := New(rdb, keys.New("apmtel:test-waits-"+t.Name()), 1, Options{})
+	s := New(rdb, testSpace(t), 1, Options{})
 	t.Cleanup(func() { _ = s.Close() })
 	var w Waits
 	ctx := WithWaits(context.Background(), &w)
@@ -497,7 +513,7 @@ func TestWaitsRecordsEachWait(t *testing.T) {
 // with what is left of that waiter's lease, and names it in the announcement.
 func TestReleaseHandsTheSlotOn(t *testing.T) {
 	rdb, _ := testenv.RedisDB(t)
-	hks := keys.New("apmtel:test-hand-" + t.Name())
+	hks := testSpace(t)
 	s := New(rdb, hks, 1, Options{})
 	ctx := context.Background()
 	sub := rdb.Subscribe(ctx, hks.SearchWake())
@@ -537,4 +553,26 @@ func TestReleaseHandsTheSlotOn(t *testing.T) {
 	if c := rdb.ZCard(ctx, hks.SearchSlots()).Val(); c != 0 {
 		t.Errorf("%d holders after a leave that hands nothing on", c)
 	}
+}
+
+// RecoveryBound (tests) is the longest a dead process's slots stay taken: one lease
+// after its last heartbeat, plus one poll of the next waiter.
+func (s *Semaphore) RecoveryBound() time.Duration { return s.opt.Lease + maxPoll }
+
+// Doer (tests) wraps an es.Doer so that every request holds a slot, with
+// all its retries; processes use es.ClientParams.Gate (a slot per attempt).
+func (s *Semaphore) Doer(d es.Doer) es.Doer { return limited{d, s} }
+
+type limited struct {
+	es.Doer
+	s *Semaphore
+}
+
+func (l limited) Do(ctx context.Context, r es.Request) ([]byte, error) {
+	ctx, release, err := l.s.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return l.Doer.Do(ctx, r)
 }
