@@ -26,7 +26,7 @@ import (
 // superseded by a later attempt of its task is closed as abandoned instead
 // (run.TestSealAbandonsRunningAttempts); here none is. When the frozen
 // worker is resumed, its late outcome is refused: the sealed attempt stays.
-func TestFaultFrozenWorkerAttemptAbandoned(t *testing.T) {
+func TestFaultFrozenWorkerAttemptSealedNotRunning(t *testing.T) {
 	t.Parallel()
 	const deadline = 6 * time.Second
 	p, purl := startProxy(t)
