@@ -116,9 +116,21 @@ func NewFinalize(p RunPayload, at time.Time, t config.Timing) (*asynq.Task, erro
 		asynq.Retention(Retention),
 	}
 	if !at.IsZero() {
-		opts = append(opts, asynq.ProcessAt(at))
+		opts = append(opts, asynq.ProcessAt(notBefore(at)))
 	}
 	return asynq.NewTask(TypeFinalize, b, opts...), nil
+}
+
+// notBefore rounds at up to a whole second. asynq keeps a scheduled job's
+// time in whole seconds (its score is ProcessAt.Unix()) and moves it to
+// pending once now.Unix() reaches that score, so a job for 12:00:05.9 runs
+// from 12:00:05.0: a run's deadline finalize would seal it up to a second
+// before its deadline. Rounded up, the job never runs early.
+func notBefore(at time.Time) time.Time {
+	if t := at.Truncate(time.Second); !t.Equal(at) {
+		return t.Add(time.Second)
+	}
+	return at
 }
 
 // NewUpload returns the upload job of a run. resend names a re-send
