@@ -41,6 +41,12 @@ func TestMonitorServesConsole(t *testing.T) {
 	if code, body := fetch(t, base+"/", cfg.MonitorToken); code != 200 || !strings.Contains(body, `data-run="r1"`) {
 		t.Errorf("monitor root = %d, want the runs page", code)
 	}
+	if code, _ := fetch(t, base+"/runz", cfg.MonitorToken); code != 404 {
+		t.Errorf("unknown path = %d, want 404", code)
+	}
+	if code, body := fetch(t, base+"/monitoring/", cfg.MonitorToken); code != 200 || !strings.Contains(body, "<html") {
+		t.Errorf("Asynqmon = %d %.100q, want its page", code, body)
+	}
 	if code, body := fetch(t, base+"/metrics", cfg.MonitorToken); code != 200 || !strings.Contains(body, `apmtel_runs_total{kind="full",status="ok",trigger="manual"} 1`) {
 		t.Errorf("monitor /metrics = %d, missing the seeded run:\n%s", code, body)
 	}

@@ -154,7 +154,8 @@ func serveMonitor(ctx context.Context, cfg config.Config, rt *runtime, l zerolog
 	if err := mountConsole(mux, cfg, l, rdb, src, clusters); err != nil {
 		return err
 	}
-	mux.Handle("/", http.RedirectHandler("/monitoring/", http.StatusFound))
+	// No catch-all: "/" is the console's runs page, and a mistyped path is
+	// a 404 rather than a redirect to Asynqmon that hides the typo.
 	ln, err := net.Listen("tcp", cfg.MonitorAddr)
 	if err != nil {
 		return fmt.Errorf("monitor: %w", err)

@@ -216,19 +216,22 @@ func (c *console) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := intParam(r, "n", 30, 2, c.o.Limit)
+	// Full runs by default: one-task partial runs would drag the wall-time
+	// line to zero between them. kind=all shows every kind.
+	kind := r.URL.Query().Get("kind")
+	switch {
+	case kind == "":
+		kind = string(run.KindFull)
+	case kind == "all":
+		kind = ""
+	case !run.Kind(kind).Valid():
+		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("unknown kind %q: want all, %s, %s or %s", kind, run.KindFull, run.KindPartial, run.KindDryRun))
+		return
+	}
 	runs, err := c.o.Runs.List(r.Context(), c.o.Limit)
 	if err != nil {
 		c.fail(w, r, http.StatusServiceUnavailable, err)
 		return
-	}
-	// Full runs by default: one-task partial runs would drag the wall-time
-	// line to zero between them. kind=all shows every kind.
-	kind := r.URL.Query().Get("kind")
-	switch kind {
-	case "":
-		kind = string(run.KindFull)
-	case "all":
-		kind = ""
 	}
 	v := historyView(runs, n, kind)
 	v.Cluster = c.cluster

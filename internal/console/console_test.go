@@ -44,6 +44,7 @@ func TestConsolePages(t *testing.T) {
 		{"/runs?status=bogus", 400, []string{`unknown status "bogus"`}},
 		{"/runs?status=failed", 200, []string{`data-run="` + f.main.ID + `"`}},
 		{"/history?kind=dry-run", 200, []string{`data-run="dry-1"`}},
+		{"/history?kind=bogus", 400, []string{`unknown kind "bogus": want all, full, partial or dry-run`}},
 		{"/history?kind=all", 200, []string{`data-run="dry-1"`, `<option value="all" selected>all</option>`}},
 		{"/history", 200, []string{`<option value="full" selected>full</option>`}},
 	} {
